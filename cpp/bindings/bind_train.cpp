@@ -1,0 +1,89 @@
+#include "bindings.hpp"
+
+#include <chrono>
+#include <future>
+
+namespace dln::py_bind {
+
+namespace {
+
+// Runs `work` on a worker thread with the GIL released while this (calling) thread polls for
+// signals every 50 ms: Python only runs signal handlers on the main thread between bytecodes, so a
+// loop that kept the main thread inside C++ could not see Ctrl-C. On KeyboardInterrupt the run is
+// asked to stop and returns its last state with status `interrupted`.
+template <class Work>
+auto run_interruptible(std::atomic<bool>& stop, Work&& work) {
+    py::gil_scoped_release release;
+    auto future = std::async(std::launch::async, std::forward<Work>(work));
+    while (future.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+        py::gil_scoped_acquire acquire;
+        if (PyErr_CheckSignals() != 0) {
+            // The handler raised (KeyboardInterrupt): turn it into a stop request.
+            PyErr_Clear();
+            stop.store(true);
+        }
+    }
+    return future.get();
+}
+
+template <class T>
+py::dict to_dict(TrainResult<T>&& r) {
+    py::dict d;
+    d["status"] = to_string(r.status);
+    d["steps"] = r.steps;
+    d["loss"] = py::array_t<double>(static_cast<py::ssize_t>(r.loss.size()), r.loss.data());
+    d["weights"] = py::cast(r.network.weights());
+    d["final_loss"] = r.final_loss;
+    d["seconds"] = r.seconds;
+    d["message"] = r.message;
+    d["form"] = to_string(r.form);
+    d["n_threads"] = r.n_threads;
+    return d;
+}
+
+template <class T>
+void bind_dtype(py::module_& m, const std::string& suffix) {
+    m.def(
+        ("train_" + suffix).c_str(),
+        [](const BoundProblem<T>& problem, std::vector<Mat<T>> weights, const std::string& optimizer, double lr,
+           long long steps, std::optional<double> tol, long long record_every, double momentum, double beta1,
+           double beta2, double eps, double decay, std::vector<double> lr_scale, int n_threads) {
+            Network<T> net(std::move(weights));
+            OptimizerConfig opt;
+            opt.kind = parse_optimizer(optimizer);
+            opt.lr = lr;
+            opt.momentum = momentum;
+            opt.beta1 = beta1;
+            opt.beta2 = beta2;
+            opt.eps = eps;
+            opt.decay = decay;
+            opt.lr_scale = std::move(lr_scale);
+            TrainOptions options;
+            options.steps = steps;
+            options.tol = tol;
+            options.record_every = record_every;
+            options.n_threads = n_threads;
+            // Check everything here, with the GIL held, so bad input raises before any thread starts.
+            options.validate();
+            opt.validate(net.depth());
+            problem.problem->check_network(net.widths());
+            std::atomic<bool> stop{false};
+            options.stop = &stop;
+            const Problem<T>& p = *problem.problem;
+            auto result = run_interruptible(stop, [&] { return train<T>(net, p, opt, options); });
+            return to_dict(std::move(result));
+        },
+        py::arg("problem"), py::arg("weights"), py::arg("optimizer"), py::arg("lr"), py::arg("steps"),
+        py::arg("tol"), py::arg("record_every"), py::arg("momentum"), py::arg("beta1"), py::arg("beta2"),
+        py::arg("eps"), py::arg("decay"), py::arg("lr_scale"), py::arg("n_threads"));
+}
+
+}  // namespace
+
+void bind_train(py::module_& m) {
+    bind_dtype<double>(m, "f64");
+    bind_dtype<float>(m, "f32");
+    m.def("default_threads", &default_threads);
+}
+
+}  // namespace dln::py_bind

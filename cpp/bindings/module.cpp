@@ -1,0 +1,13 @@
+#include "bindings.hpp"
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "dln's C++ engine (private: use the `dln` package)";
+    dln::py_bind::bind_network(m);
+    dln::py_bind::bind_problem(m);
+    dln::py_bind::bind_train(m);
+    m.def("build_info", [] {
+        pybind11::dict d;
+        for (const auto& [k, v] : dln::build_info()) d[pybind11::str(k)] = v;
+        return d;
+    });
+}

@@ -1,0 +1,30 @@
+// The one place where matrix products happen. Backed by OpenBLAS (scipy-openblas32) when the build
+// found it -- it is the GEMM NumPy uses, ~1.3x faster than Eigen's own here -- otherwise by Eigen.
+#pragma once
+
+#include "dln/types.hpp"
+
+namespace dln {
+
+enum class Op { N, T };
+
+// C = alpha * op(A) * op(B) + beta * C on row-major matrices; C must already have the right shape.
+// Allocates nothing (OpenBLAS and Eigen may use their internal blocking buffers).
+template <class T>
+void gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, Mat<T>& C);
+
+// Threads used by the products (process-wide setting of the backend).
+// Returns the previous setting so callers can restore it.
+int set_gemm_threads(int n);
+int gemm_threads();
+
+// Name of the backend ("openblas" or "eigen") and its own configuration string.
+const char* gemm_backend();
+std::string gemm_backend_config();
+
+template <class T>
+ConstView<T> view(const Mat<T>& m) {
+    return ConstView<T>(m.data(), m.rows(), m.cols());
+}
+
+}  // namespace dln

@@ -1,0 +1,41 @@
+// Seeded initialisation: a portable generator (same seed, same bits on every platform and from every
+// language binding) and the orthogonal / Gaussian / uniform schemes of the published experiments.
+#pragma once
+
+#include "dln/types.hpp"
+
+#include <cstdint>
+
+namespace dln {
+
+// xoshiro256** seeded through splitmix64: small, fast, and fully specified, unlike std:: distributions.
+class Rng {
+public:
+    explicit Rng(std::uint64_t seed);
+    std::uint64_t next();
+    double uniform();  // in [0, 1), 53 random bits
+    double normal();   // standard normal (Box-Muller, both values used)
+
+private:
+    std::uint64_t s_[4];
+    double spare_ = 0.0;
+    bool has_spare_ = false;
+};
+
+enum class InitKind { Orthogonal, Gaussian, Uniform };
+InitKind parse_init(const std::string& name);
+
+// Weights for widths = [d_in, ..., d_out]; layer l has shape (widths[l+1], widths[l]).
+// Orthogonal: scale * top-left block of a Haar square matrix of size max(out, in).
+// Gaussian / uniform: rescaled to the orthogonal layer's expected Frobenius norm,
+//   scale * sqrt(min(m,n)/(m n)) * N(0,1)   and   scale * sqrt(3 min(m,n)/(m n)) * U[-1, 1].
+// All draws are made in double from one stream, layer after layer; float32 weights are the rounded
+// float64 ones.
+template <class T>
+std::vector<Mat<T>> init_weights(const std::vector<Index>& widths, double scale, std::uint64_t seed,
+                                 InitKind kind);
+
+// One Haar-distributed orthogonal n x n matrix (QR of a Gaussian with the sign of diag(R) fixed).
+Mat<double> haar_orthogonal(Index n, Rng& rng);
+
+}  // namespace dln

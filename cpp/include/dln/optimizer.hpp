@@ -1,0 +1,54 @@
+// First-order optimisers with the conventions of the published code (optax), SCIENCE.md section 1:
+//   gd        W <- W - lr s g
+//   momentum  buf <- beta buf + g;  W <- W - lr s buf                          (heavy ball)
+//   adam      m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g^2;
+//             W <- W - lr s (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)      (eps outside the root)
+//   rmsprop   v <- decay v + (1-decay) g^2;  W <- W - lr s g / (sqrt(v) + eps)
+// with s the per-layer learning-rate factor (lr_scale, default 1) and t counted from 1.
+#pragma once
+
+#include "dln/types.hpp"
+
+#include <string>
+#include <vector>
+
+namespace dln {
+
+enum class OptimizerKind { GD, Momentum, Adam, RMSprop };
+OptimizerKind parse_optimizer(const std::string& name);  // "gd", "momentum", "adam", "rmsprop"
+const char* to_string(OptimizerKind k);
+
+struct OptimizerConfig {
+    OptimizerKind kind = OptimizerKind::GD;
+    double lr = 0.0;
+    double momentum = 0.9;
+    double beta1 = 0.9;
+    double beta2 = 0.999;
+    double eps = 1e-8;
+    double decay = 0.9;
+    std::vector<double> lr_scale;  // one per layer, or empty for all ones
+
+    // Throws std::invalid_argument naming the offending field.
+    void validate(Index depth) const;
+};
+
+template <class T>
+class Optimizer {
+public:
+    // State buffers are sized here, once.
+    Optimizer(const OptimizerConfig& config, const std::vector<Mat<T>>& shapes);
+    // W_out <- update of W with gradients G. W_out may not alias W (the trainer double-buffers so a
+    // diverging step can return the previous weights). Allocates nothing.
+    void step(const std::vector<Mat<T>>& W, const std::vector<Mat<T>>& G, std::vector<Mat<T>>& W_out);
+    long long t() const { return t_; }
+
+private:
+    OptimizerConfig cfg_;
+    std::vector<Mat<T>> m_, v_;
+    long long t_ = 0;
+};
+
+extern template class Optimizer<float>;
+extern template class Optimizer<double>;
+
+}  // namespace dln

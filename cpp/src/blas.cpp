@@ -1,0 +1,90 @@
+#include "dln/blas.hpp"
+
+#include <thread>
+
+#if DLN_WITH_OPENBLAS
+#include <cblas.h>  // scipy-openblas32: symbols carry the scipy_ prefix
+#endif
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace dln {
+
+#if DLN_WITH_OPENBLAS
+
+namespace {
+CBLAS_TRANSPOSE op(Op o) { return o == Op::N ? CblasNoTrans : CblasTrans; }
+}  // namespace
+
+template <>
+void gemm<double>(Op opA, Op opB, double alpha, const ConstView<double>& A, const ConstView<double>& B,
+                  double beta, Mat<double>& C) {
+    const auto K = static_cast<blasint>(opA == Op::N ? A.cols() : A.rows());
+    scipy_cblas_dgemm(CblasRowMajor, op(opA), op(opB), static_cast<blasint>(C.rows()),
+                      static_cast<blasint>(C.cols()), K, alpha, A.data(), static_cast<blasint>(A.cols()),
+                      B.data(), static_cast<blasint>(B.cols()), beta, C.data(), static_cast<blasint>(C.cols()));
+}
+
+template <>
+void gemm<float>(Op opA, Op opB, float alpha, const ConstView<float>& A, const ConstView<float>& B,
+                 float beta, Mat<float>& C) {
+    const auto K = static_cast<blasint>(opA == Op::N ? A.cols() : A.rows());
+    scipy_cblas_sgemm(CblasRowMajor, op(opA), op(opB), static_cast<blasint>(C.rows()),
+                      static_cast<blasint>(C.cols()), K, alpha, A.data(), static_cast<blasint>(A.cols()),
+                      B.data(), static_cast<blasint>(B.cols()), beta, C.data(), static_cast<blasint>(C.cols()));
+}
+
+int set_gemm_threads(int n) {
+    // Process-wide for this copy of OpenBLAS (NumPy's own copy is not affected); the wheel does
+    // not export the per-thread variant.
+    const int previous = scipy_openblas_get_num_threads();
+    if (n != previous) scipy_openblas_set_num_threads(n);
+    return previous;
+}
+int gemm_threads() { return scipy_openblas_get_num_threads(); }
+const char* gemm_backend() { return "openblas"; }
+std::string gemm_backend_config() { return scipy_openblas_get_config(); }
+
+#else
+
+namespace {
+template <class T, class XA, class XB>
+void product(T alpha, const XA& a, const XB& b, T beta, Mat<T>& C) {
+    if (beta == T(0)) {
+        C.noalias() = alpha * (a * b);
+    } else {
+        C *= beta;
+        C.noalias() += alpha * (a * b);
+    }
+}
+}  // namespace
+
+template <class T>
+void gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, Mat<T>& C) {
+    if (opA == Op::N && opB == Op::N) product(alpha, A, B, beta, C);
+    else if (opA == Op::N) product(alpha, A, B.transpose(), beta, C);
+    else if (opB == Op::N) product(alpha, A.transpose(), B, beta, C);
+    else product(alpha, A.transpose(), B.transpose(), beta, C);
+}
+template void gemm<float>(Op, Op, float, const ConstView<float>&, const ConstView<float>&, float, Mat<float>&);
+template void gemm<double>(Op, Op, double, const ConstView<double>&, const ConstView<double>&, double, Mat<double>&);
+
+int set_gemm_threads(int n) {
+    const int previous = Eigen::nbThreads();
+    Eigen::setNbThreads(n);
+    return previous;
+}
+int gemm_threads() { return Eigen::nbThreads(); }
+const char* gemm_backend() { return "eigen"; }
+std::string gemm_backend_config() {
+#ifdef _OPENMP
+    return "Eigen GEMM with OpenMP";
+#else
+    return "Eigen GEMM, single-threaded (no OpenMP)";
+#endif
+}
+
+#endif
+
+}  // namespace dln

@@ -1,0 +1,96 @@
+#include "dln/optimizer.hpp"
+
+#include <cmath>
+
+namespace dln {
+
+OptimizerKind parse_optimizer(const std::string& name) {
+    if (name == "gd") return OptimizerKind::GD;
+    if (name == "momentum") return OptimizerKind::Momentum;
+    if (name == "adam") return OptimizerKind::Adam;
+    if (name == "rmsprop") return OptimizerKind::RMSprop;
+    invalid("optimizer", "expected 'gd', 'momentum', 'adam' or 'rmsprop', got '" + name + "'");
+}
+
+const char* to_string(OptimizerKind k) {
+    switch (k) {
+        case OptimizerKind::GD: return "gd";
+        case OptimizerKind::Momentum: return "momentum";
+        case OptimizerKind::Adam: return "adam";
+        case OptimizerKind::RMSprop: return "rmsprop";
+    }
+    return "unknown";
+}
+
+namespace {
+void check_unit(const char* name, double v) {
+    if (!(v >= 0.0 && v < 1.0)) invalid(name, "must lie in [0, 1), got " + std::to_string(v));
+}
+}  // namespace
+
+void OptimizerConfig::validate(Index depth) const {
+    if (!(std::isfinite(lr) && lr > 0.0)) invalid("lr", "must be finite and > 0, got " + std::to_string(lr));
+    check_unit("momentum", momentum);
+    check_unit("betas[0]", beta1);
+    check_unit("betas[1]", beta2);
+    check_unit("decay", decay);
+    if (!(std::isfinite(eps) && eps > 0.0)) invalid("eps", "must be finite and > 0, got " + std::to_string(eps));
+    if (!lr_scale.empty()) {
+        if (static_cast<Index>(lr_scale.size()) != depth)
+            invalid("lr_scale", "needs one factor per layer: " + std::to_string(depth) + ", got " +
+                                    std::to_string(lr_scale.size()));
+        for (std::size_t l = 0; l < lr_scale.size(); ++l)
+            if (!(std::isfinite(lr_scale[l]) && lr_scale[l] >= 0.0))
+                invalid("lr_scale", "entry " + std::to_string(l) + " must be finite and >= 0, got " +
+                                        std::to_string(lr_scale[l]));
+    }
+}
+
+template <class T>
+Optimizer<T>::Optimizer(const OptimizerConfig& config, const std::vector<Mat<T>>& shapes) : cfg_(config) {
+    const bool first = cfg_.kind != OptimizerKind::GD && cfg_.kind != OptimizerKind::RMSprop;
+    const bool second = cfg_.kind == OptimizerKind::Adam || cfg_.kind == OptimizerKind::RMSprop;
+    for (const auto& W : shapes) {
+        if (first) m_.push_back(Mat<T>::Zero(W.rows(), W.cols()));
+        if (second) v_.push_back(Mat<T>::Zero(W.rows(), W.cols()));
+    }
+    if (cfg_.lr_scale.empty()) cfg_.lr_scale.assign(shapes.size(), 1.0);
+}
+
+template <class T>
+void Optimizer<T>::step(const std::vector<Mat<T>>& W, const std::vector<Mat<T>>& G, std::vector<Mat<T>>& W_out) {
+    ++t_;
+    const T b1 = static_cast<T>(cfg_.beta1), b2 = static_cast<T>(cfg_.beta2);
+    const T eps = static_cast<T>(cfg_.eps), decay = static_cast<T>(cfg_.decay), mu = static_cast<T>(cfg_.momentum);
+    // Bias corrections in double, then rounded once.
+    const T bc1 = static_cast<T>(1.0 - std::pow(cfg_.beta1, static_cast<double>(t_)));
+    const T bc2 = static_cast<T>(1.0 - std::pow(cfg_.beta2, static_cast<double>(t_)));
+    for (std::size_t l = 0; l < W.size(); ++l) {
+        const T lr = static_cast<T>(cfg_.lr * cfg_.lr_scale[l]);
+        const auto g = G[l].array();
+        auto out = W_out[l].array();
+        switch (cfg_.kind) {
+            case OptimizerKind::GD:
+                out = W[l].array() - lr * g;
+                break;
+            case OptimizerKind::Momentum:
+                m_[l].array() = mu * m_[l].array() + g;
+                out = W[l].array() - lr * m_[l].array();
+                break;
+            case OptimizerKind::Adam:
+                m_[l].array() = b1 * m_[l].array() + (T(1) - b1) * g;
+                v_[l].array() = b2 * v_[l].array() + (T(1) - b2) * g.square();
+                out = W[l].array() - lr * ((m_[l].array() / bc1) / ((v_[l].array() / bc2).sqrt() + eps));
+                break;
+            case OptimizerKind::RMSprop:
+                v_[l].array() = decay * v_[l].array() + (T(1) - decay) * g.square();
+                out = W[l].array() - lr * (g / (v_[l].array().sqrt() + eps));
+                break;
+        }
+    }
+}
+
+template class Optimizer<float>;
+template class Optimizer<double>;
+
+}  // namespace dln

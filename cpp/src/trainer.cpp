@@ -1,0 +1,113 @@
+#include "dln/trainer.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <sstream>
+#include <thread>
+
+namespace dln {
+
+int default_threads() {
+    const unsigned n = std::thread::hardware_concurrency();
+    return n == 0 ? 1 : static_cast<int>(n);
+}
+
+void TrainOptions::validate() const {
+    if (steps < 0) invalid("steps", "must be >= 0, got " + std::to_string(steps));
+    if (record_every < 1) invalid("record_every", "must be >= 1, got " + std::to_string(record_every));
+    if (tol && !(std::isfinite(*tol) && *tol >= 0.0))
+        invalid("tol", "must be finite and >= 0, got " + std::to_string(*tol));
+    if (n_threads < 0) invalid("n_threads", "must be >= 1 (or 0 for all cores), got " + std::to_string(n_threads));
+    if (!(divergence_factor > 1.0)) invalid("divergence_factor", "must be > 1, got " + std::to_string(divergence_factor));
+}
+
+namespace {
+// Restores the calling thread's GEMM thread count when a run ends, however it ends.
+struct ThreadScope {
+    int previous;
+    explicit ThreadScope(int n) : previous(set_gemm_threads(n)) {}
+    ~ThreadScope() { set_gemm_threads(previous); }
+};
+}  // namespace
+
+template <class T>
+TrainResult<T> train(const Network<T>& net, const Problem<T>& problem, const OptimizerConfig& opt,
+                     const TrainOptions& options) {
+    // Everything is checked before any work starts.
+    options.validate();
+    opt.validate(net.depth());
+    problem.check_network(net.widths());
+
+    const int threads = options.n_threads > 0 ? options.n_threads : default_threads();
+    ThreadScope thread_scope(threads);
+    const auto t0 = std::chrono::steady_clock::now();
+
+    // All buffers of the run, sized once: two weight sets (the update writes the other one, so a
+    // diverging step can hand back the previous weights), gradients, optimiser state, products.
+    std::vector<Mat<T>> current = net.weights();
+    std::vector<Mat<T>> next = current;
+    std::vector<Mat<T>> grads = current;
+    Evaluator<T> evaluator(problem, net.widths());
+    Optimizer<T> optimizer(opt, current);
+    std::vector<double> history;
+    history.reserve(static_cast<std::size_t>(options.steps / options.record_every + 1));
+
+    Status status = Status::MaxSteps;
+    std::ostringstream message;
+    long long k = 0;
+    double loss = 0.0, initial = 0.0, last_good = 0.0;
+    bool have_previous = false;  // `next` holds the weights of step k - 1
+    for (;; ++k) {
+        loss = evaluator.evaluate(current, &grads);
+        if (k == 0) initial = loss;
+        const bool finite = std::isfinite(loss);
+        const bool exploded = finite && k > 0 && initial > 0.0 && loss > options.divergence_factor * initial;
+        if (!finite || exploded) {
+            status = Status::Diverged;
+            message << "loss " << (finite ? "exceeded " : "became non-finite (")
+                    << (finite ? "" : std::to_string(loss) + ")");
+            if (exploded) message << options.divergence_factor << " x its initial value (" << loss << ")";
+            message << " at step " << k;
+            if (have_previous) {
+                current.swap(next);  // back to the last finite state
+                --k;
+                loss = last_good;
+                message << "; returned the weights of step " << k << " (loss " << loss << ")";
+            } else {
+                message << "; the initial weights are returned";
+            }
+            break;
+        }
+        if (k % options.record_every == 0) history.push_back(loss);
+        if (options.tol && loss <= *options.tol) {
+            status = Status::Converged;
+            message << "loss " << loss << " <= tol " << *options.tol << " after " << k << " steps";
+            break;
+        }
+        if (k == options.steps) {
+            message << "reached steps = " << k << " (loss " << loss << ")";
+            break;
+        }
+        if (options.stop && options.stop->load(std::memory_order_relaxed)) {
+            status = Status::Interrupted;
+            message << "interrupted after " << k << " steps (loss " << loss << ")";
+            break;
+        }
+        optimizer.step(current, grads, next);
+        current.swap(next);
+        have_previous = true;
+        last_good = loss;
+        if (options.progress) options.progress->store(k + 1, std::memory_order_relaxed);
+    }
+
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return TrainResult<T>{status, k, std::move(history), Network<T>(std::move(current)), loss, seconds,
+                          message.str(), evaluator.form(), threads};
+}
+
+template TrainResult<float> train(const Network<float>&, const Problem<float>&, const OptimizerConfig&,
+                                  const TrainOptions&);
+template TrainResult<double> train(const Network<double>&, const Problem<double>&, const OptimizerConfig&,
+                                   const TrainOptions&);
+
+}  // namespace dln

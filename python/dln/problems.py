@@ -1,0 +1,206 @@
+"""The training problems: factorisation, regression and masked completion.
+
+Loss ``1/2 c ||R||_F^2`` with residual ``R = W_{L:1} - Phi`` (factorisation), ``W_{L:1} X - Y``
+(regression) or ``M * (W_{L:1} - Phi)`` (completion), and ``c = 1`` for ``reduction="sum"`` or one over
+the number of residual entries for ``reduction="mean"`` (the published experiments' unit:
+``d_out * N`` for regression, ``d_out * d_in`` for factorisation and completion, observed or not).
+A step size ``lr`` under ``mean`` equals ``lr * c`` under ``sum``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._checks import as_dtype, choice, common_dtype, floating_array, matrix
+from .network import Network
+
+REDUCTIONS = ("mean", "sum")
+
+
+class Problem:
+    """Base class of the problems; build one with :class:`Factorization`, :class:`Regression` or
+    :class:`Completion`. Problem data is converted to the network's dtype when needed (once per dtype,
+    cached); C-contiguous data of the right dtype is used without a copy."""
+
+    kind: str = ""
+
+    def __init__(self, arrays: dict[str, np.ndarray], reduction: str) -> None:
+        self.reduction = choice(reduction, "reduction", REDUCTIONS)
+        self._arrays = arrays
+        self._cores: dict[np.dtype, Any] = {}
+        self._core(common_dtype(*arrays.values()))  # validates the data now, before any training
+
+    def _make(self, dtype: np.dtype, arrays: dict[str, np.ndarray]) -> Any:
+        raise NotImplementedError
+
+    def _core(self, dtype: Any) -> Any:
+        dt = as_dtype(dtype)
+        core = self._cores.get(dt)
+        if core is None:
+            converted = {k: matrix(v, k, dt) for k, v in self._arrays.items()}
+            core = self._make(dt, converted)
+            self._cores[dt] = core
+        return core
+
+    def _net_core(self, net: Network) -> Any:
+        if not isinstance(net, Network):
+            raise TypeError(f"net: expected a dln.Network, got {type(net).__name__}")
+        core = self._core(net.dtype)
+        core.check_network(net.widths)
+        return core
+
+    @property
+    def input_dim(self) -> int:
+        return int(next(iter(self._cores.values())).input_dim)
+
+    @property
+    def output_dim(self) -> int:
+        return int(next(iter(self._cores.values())).output_dim)
+
+    @property
+    def scale(self) -> float:
+        """The reduction factor ``c`` (1 for ``sum``)."""
+        return float(next(iter(self._cores.values())).scale)
+
+    def loss(self, net: Network) -> float:
+        """Loss of ``net`` on this problem (in the problem's reduction units)."""
+        return float(self._net_core(net).loss(net._weights))
+
+    def gradients(self, net: Network) -> list[np.ndarray]:
+        """Gradients of the loss with respect to every layer (reduction factor included)."""
+        return list(self._net_core(net).gradients(net._weights))
+
+    def products_per_step(self, net: Network) -> int:
+        """Matrix products per loss + gradient evaluation for this network."""
+        return int(self._net_core(net).products_per_step(net.widths))
+
+    def flops_per_step(self, net: Network) -> float:
+        """Floating-point operations of those products."""
+        return float(self._net_core(net).flops_per_step(net.widths))
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{k}={v.shape}" for k, v in self._arrays.items())
+        return f"{type(self).__name__}({shapes}, reduction={self.reduction!r})"
+
+
+def _core_class(dtype: np.dtype) -> Any:
+    return _core.Problem64 if dtype == np.float64 else _core.Problem32
+
+
+class Factorization(Problem):
+    """Deep matrix factorisation: ``1/2 c ||W_{L:1} - Phi||_F^2``.
+
+    Parameters
+    ----------
+    target : array, shape (d_out, d_in)
+        ``Phi``.
+    reduction : {"mean", "sum"}
+        ``mean`` divides by ``d_out * d_in``.
+    """
+
+    kind = "factorization"
+
+    def __init__(self, target: Any, reduction: str = "mean") -> None:
+        super().__init__({"target": _data(target, "target")}, reduction)
+
+    def _make(self, dtype, a):
+        return _core_class(dtype).factorization(a["target"], self.reduction)
+
+    @property
+    def target(self) -> np.ndarray:
+        return self._arrays["target"]
+
+
+class Completion(Problem):
+    """Masked matrix completion: ``1/2 c ||M * (W_{L:1} - Phi)||_F^2``.
+
+    Parameters
+    ----------
+    target : array, shape (d_out, d_in)
+    mask : array of bool or 0/1, same shape
+        Observed entries.
+    reduction : {"mean", "sum"}
+        ``mean`` divides by all ``d_out * d_in`` entries, observed or not (as the published code does).
+    """
+
+    kind = "completion"
+
+    def __init__(self, target: Any, mask: Any, reduction: str = "mean") -> None:
+        t = _data(target, "target")
+        m = np.asarray(mask)
+        if m.dtype.kind not in "biuf":
+            raise TypeError(f"mask: expected a bool or 0/1 numeric array, got dtype {m.dtype}")
+        if m.shape != t.shape:
+            raise ValueError(f"mask: shape {m.shape} differs from the target's {t.shape}")
+        if m.dtype.kind != "b" and not np.isin(m, (0, 1)).all():
+            raise ValueError("mask: entries must be 0 or 1 (or a bool array)")
+        m = m.astype(t.dtype if t.dtype.kind == "f" else np.float64, copy=False)
+        super().__init__({"target": t, "mask": m}, reduction)
+
+    def _make(self, dtype, a):
+        return _core_class(dtype).completion(a["target"], a["mask"], self.reduction)
+
+    @property
+    def target(self) -> np.ndarray:
+        return self._arrays["target"]
+
+    @property
+    def mask(self) -> np.ndarray:
+        return self._arrays["mask"] != 0
+
+
+class Regression(Problem):
+    """Regression: ``1/2 c ||W_{L:1} X - Y||_F^2``.
+
+    Parameters
+    ----------
+    X : array, shape (d_in, N)
+        Inputs as columns.
+    Y : array, shape (d_out, N)
+        Targets as columns.
+    reduction : {"mean", "sum"}
+        ``mean`` divides by ``d_out * N``.
+    form : {"auto", "covariance", "data"}
+        How gradients are computed. ``covariance`` precomputes ``X X^T`` and ``Y X^T`` (3L-2 products
+        per step on d_in columns; the loss then carries a cancellation error of about
+        ``eps * ||Y||^2``); ``data`` goes through the samples (3L-1 products on N columns, loss exact);
+        ``auto`` picks the one with fewer flops for the network being trained.
+    """
+
+    kind = "regression"
+
+    def __init__(self, X: Any, Y: Any, reduction: str = "mean", form: str = "auto") -> None:
+        self.form = choice(form, "form", ("auto", "covariance", "data"))
+        x, y = _data(X, "X"), _data(Y, "Y")
+        if x.shape[1] != y.shape[1]:
+            raise ValueError(f"Y: shape {y.shape} has {y.shape[1]} samples (columns) but X of shape {x.shape} has {x.shape[1]}")
+        super().__init__({"X": x, "Y": y}, reduction)
+
+    def _make(self, dtype, a):
+        return _core_class(dtype).regression(a["X"], a["Y"], self.reduction, self.form)
+
+    def form_for(self, net: Network) -> str:
+        """The form ``auto`` resolves to for this network."""
+        return str(self._net_core(net).form_for(net.widths))
+
+    @property
+    def X(self) -> np.ndarray:
+        return self._arrays["X"]
+
+    @property
+    def Y(self) -> np.ndarray:
+        return self._arrays["Y"]
+
+
+def _data(a: Any, name: str) -> np.ndarray:
+    arr = floating_array(a, name)
+    if arr.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D array, got ndim={arr.ndim} with shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name}: empty array of shape {arr.shape}")
+    if arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float64)
+    return arr
