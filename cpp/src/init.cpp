@@ -72,7 +72,7 @@ Mat<double> haar_orthogonal(Index n, Rng& rng) {
 template <class T>
 std::vector<Mat<T>> init_weights(const std::vector<Index>& widths, double scale, std::uint64_t seed,
                                  InitKind kind) {
-    if (!std::isfinite(scale)) invalid("scale", "must be finite, got " + std::to_string(scale));
+    if (!(std::isfinite(scale) && scale >= 0.0)) invalid("scale", "must be finite and >= 0, got " + std::to_string(scale));
     Rng rng(seed);
     std::vector<Mat<T>> weights;
     for (std::size_t l = 0; l + 1 < widths.size(); ++l) {

@@ -21,6 +21,16 @@ void TrainOptions::validate() const {
     if (!(divergence_factor > 1.0)) invalid("divergence_factor", "must be > 1, got " + std::to_string(divergence_factor));
 }
 
+template <class T>
+int effective_threads(const Problem<T>& problem, const std::vector<Index>& widths, int requested) {
+    const int n = requested > 0 ? requested : default_threads();
+    const Index products = problem.products_per_step(widths);
+    // Splitting a product smaller than ~256^3 across threads costs more in wake-ups than it saves,
+    // and far more on a loaded machine, so such runs stay on one thread.
+    const double per_product = products > 0 ? problem.flops_per_step(widths) / static_cast<double>(products) : 0.0;
+    return per_product < 2.0 * 256.0 * 256.0 * 256.0 ? 1 : n;
+}
+
 namespace {
 // Restores the calling thread's GEMM thread count when a run ends, however it ends.
 struct ThreadScope {
@@ -38,7 +48,7 @@ TrainResult<T> train(const Network<T>& net, const Problem<T>& problem, const Opt
     opt.validate(net.depth());
     problem.check_network(net.widths());
 
-    const int threads = options.n_threads > 0 ? options.n_threads : default_threads();
+    const int threads = effective_threads(problem, net.widths(), options.n_threads);
     ThreadScope thread_scope(threads);
     const auto t0 = std::chrono::steady_clock::now();
 
@@ -105,6 +115,8 @@ TrainResult<T> train(const Network<T>& net, const Problem<T>& problem, const Opt
                           message.str(), evaluator.form(), threads};
 }
 
+template int effective_threads(const Problem<float>&, const std::vector<Index>&, int);
+template int effective_threads(const Problem<double>&, const std::vector<Index>&, int);
 template TrainResult<float> train(const Network<float>&, const Problem<float>&, const OptimizerConfig&,
                                   const TrainOptions&);
 template TrainResult<double> train(const Network<double>&, const Problem<double>&, const OptimizerConfig&,

@@ -10,7 +10,7 @@ from __future__ import annotations
 # library globally so the extension finds it by its soname wherever the wheel was installed.
 import scipy_openblas32 as _openblas  # noqa: F401
 
-from . import _core
+from . import _core, experiments
 from .network import Network
 from .problems import Completion, Factorization, Problem, Regression
 from .training import Result, train

@@ -43,6 +43,12 @@ def matrix(a: Any, name: str, dtype: np.dtype) -> np.ndarray:
         raise ValueError(f"{name}: expected a 2-D array, got ndim={arr.ndim} with shape {arr.shape}")
     if arr.size == 0:
         raise ValueError(f"{name}: empty array of shape {arr.shape}")
+    if arr.dtype != dtype and dtype.itemsize < arr.dtype.itemsize:
+        with np.errstate(over="ignore"):
+            out = np.ascontiguousarray(arr, dtype=dtype)
+        if np.isinf(out).any() and not np.isinf(arr).any():
+            raise ValueError(f"{name}: values exceed the range of {dtype} (largest magnitude {np.abs(arr).max():.3g})")
+        return out
     return np.ascontiguousarray(arr, dtype=dtype)
 
 
@@ -53,12 +59,15 @@ def common_dtype(*arrays: np.ndarray) -> np.dtype:
     return np.dtype(np.float64)
 
 
-def integer(value: Any, name: str, minimum: int | None = None) -> int:
+def integer(value: Any, name: str, minimum: int | None = None, maximum: int = 2**63 - 1) -> int:
+    """An integer in [minimum, maximum] (the default maximum is what the core's 64-bit counters hold)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name}: expected an integer, got {type(value).__name__} {value!r}")
     value = int(value)
     if minimum is not None and value < minimum:
         raise ValueError(f"{name}: must be >= {minimum}, got {value}")
+    if value > maximum:
+        raise ValueError(f"{name}: must be <= {maximum}, got {value}")
     return value
 
 

@@ -69,13 +69,11 @@ class Network:
         dt = as_dtype(dtype)
         if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__"):
             raise TypeError(f"widths: expected a sequence of integers [d_in, ..., d_out], got {widths!r}")
-        ws = [integer(w, f"widths[{i}]") for i, w in enumerate(widths)]
+        ws = [integer(w, f"widths[{i}]", maximum=2**31 - 1) for i, w in enumerate(widths)]
         scale = real(scale, "scale")
-        if not np.isfinite(scale):
-            raise ValueError(f"scale: must be finite, got {scale}")
-        seed = integer(seed, "seed", minimum=0)
-        if seed >= 2**64:
-            raise ValueError(f"seed: must be < 2**64, got {seed}")
+        if not (np.isfinite(scale) and scale >= 0):
+            raise ValueError(f"scale: must be finite and >= 0, got {scale}")
+        seed = integer(seed, "seed", minimum=0, maximum=2**64 - 1)
         weights = getattr(_core, f"init_weights_{_suffix(dt)}")(ws, scale, seed, kind)
         return cls._from_trusted(list(weights), dt)
 

@@ -122,7 +122,9 @@ def train(net: Network, problem: Problem, lr: float, steps: int, optimizer: str 
         if isinstance(lr_scale, (str, bytes)) or not hasattr(lr_scale, "__len__"):
             raise TypeError(f"lr_scale: expected one float per layer, got {lr_scale!r}")
         scales = [real(s, f"lr_scale[{i}]") for i, s in enumerate(lr_scale)]
-    threads = 0 if n_threads is None else integer(n_threads, "n_threads", minimum=1)
+        if len(scales) != net.depth:
+            raise ValueError(f"lr_scale: needs one factor per layer: {net.depth}, got {len(scales)}")
+    threads = 0 if n_threads is None else integer(n_threads, "n_threads", minimum=1, maximum=4096)
 
     core_problem = problem._net_core(net)
     fn = getattr(_core, f"train_{_suffix(net.dtype)}")

@@ -21,7 +21,7 @@ struct TrainOptions {
     long long steps = 0;            // maximum number of updates
     std::optional<double> tol;      // stop when loss <= tol
     long long record_every = 1;     // loss history stride
-    int n_threads = 0;              // threads for the products inside a step; 0 = all cores
+    int n_threads = 0;              // threads for the products inside a step; 0 = all cores (an upper bound, see effective_threads)
     double divergence_factor = 1e8;
     // Polled once per step: set it from another thread to stop the run (status Interrupted).
     const std::atomic<bool>* stop = nullptr;
@@ -51,6 +51,13 @@ TrainResult<T> train(const Network<T>& net, const Problem<T>& problem, const Opt
 // Number of hardware threads (at least 1).
 int default_threads();
 
+// Threads a run will use for its products: `requested` (0 = all cores), except that runs whose
+// products average under ~256^3 multiply-adds stay on one thread.
+template <class T>
+int effective_threads(const Problem<T>& problem, const std::vector<Index>& widths, int requested);
+
+extern template int effective_threads(const Problem<float>&, const std::vector<Index>&, int);
+extern template int effective_threads(const Problem<double>&, const std::vector<Index>&, int);
 extern template TrainResult<float> train(const Network<float>&, const Problem<float>&,
                                          const OptimizerConfig&, const TrainOptions&);
 extern template TrainResult<double> train(const Network<double>&, const Problem<double>&,

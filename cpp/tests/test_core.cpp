@@ -1,0 +1,286 @@
+// C++ unit tests of the core's invariants, no Python involved. A minimal harness keeps the project
+// free of test-framework dependencies.
+#include "dln/dln.hpp"
+
+#include <Eigen/SVD>
+
+#include <atomic>
+#include <cmath>
+#include <functional>
+#include <iostream>
+#include <string>
+#include <vector>
+
+namespace dln_test {
+extern std::atomic<long> allocations;
+}
+
+namespace {
+
+int failures = 0;
+int checks = 0;
+
+#define CHECK(cond)                                                                               \
+    do {                                                                                          \
+        ++checks;                                                                                 \
+        if (!(cond)) {                                                                            \
+            ++failures;                                                                           \
+            std::cerr << __FILE__ << ":" << __LINE__ << ": CHECK failed: " #cond << std::endl;   \
+        }                                                                                         \
+    } while (0)
+
+#define CHECK_THROWS_NAMING(expr, name)                                                          \
+    do {                                                                                          \
+        ++checks;                                                                                 \
+        bool thrown = false;                                                                      \
+        try {                                                                                     \
+            (void)(expr);                                                                               \
+        } catch (const std::invalid_argument& e) {                                               \
+            thrown = std::string(e.what()).rfind(name, 0) == 0;                                   \
+            if (!thrown) std::cerr << "message does not start with " << name << ": " << e.what() << "\n"; \
+        }                                                                                         \
+        if (!thrown) {                                                                            \
+            ++failures;                                                                           \
+            std::cerr << __FILE__ << ":" << __LINE__ << ": expected invalid_argument naming " << name << "\n"; \
+        }                                                                                         \
+    } while (0)
+
+using dln::Index;
+using M = dln::Mat<double>;
+
+M random_matrix(Index r, Index c, std::uint64_t seed) {
+    dln::Rng rng(seed);
+    M m(r, c);
+    for (Index i = 0; i < m.size(); ++i) m.data()[i] = rng.normal();
+    return m;
+}
+
+// Largest relative error of all gradients against central finite differences of the loss.
+double fd_error(const dln::Problem<double>& problem, const dln::Network<double>& net) {
+    const auto G = problem.gradients(net);
+    double worst = 0.0;
+    for (Index l = 0; l < net.depth(); ++l) {
+        const double gnorm = G[l].norm() + 1e-300;
+        for (Index i = 0; i < G[l].size(); ++i) {
+            auto plus = net.weights(), minus = net.weights();
+            const double h = 1e-6;
+            plus[l].data()[i] += h;
+            minus[l].data()[i] -= h;
+            const double fd = (problem.loss(dln::Network<double>(plus)) - problem.loss(dln::Network<double>(minus))) / (2 * h);
+            worst = std::max(worst, std::abs(fd - G[l].data()[i]) / gnorm);
+        }
+    }
+    return worst;
+}
+
+void test_gradients() {
+    const std::vector<std::vector<Index>> shapes = {{3, 4}, {4, 1, 5}, {5, 3, 4, 2}, {2, 6, 6, 6, 3}};
+    for (const auto& w : shapes) {
+        auto net = dln::Network<double>::gaussian(w, 1.0, 7);
+        const Index din = w.front(), dout = w.back();
+        for (auto red : {dln::Reduction::Mean, dln::Reduction::Sum}) {
+            dln::Factorization<double> f(random_matrix(dout, din, 1), red);
+            CHECK(fd_error(f, net) < 1e-7);
+            M mask = random_matrix(dout, din, 2).unaryExpr([](double x) { return x > 0 ? 1.0 : 0.0; });
+            dln::Completion<double> c(random_matrix(dout, din, 1), mask, red);
+            CHECK(fd_error(c, net) < 1e-7);
+            for (auto form : {dln::RegressionForm::Data, dln::RegressionForm::Covariance}) {
+                dln::Regression<double> r(random_matrix(din, 9, 3), random_matrix(dout, 9, 4), red, form);
+                CHECK(r.form_for(w) == form);
+                CHECK(fd_error(r, net) < 1e-6);
+            }
+        }
+    }
+}
+
+void test_products_per_step() {
+    const std::vector<Index> w = {10, 10, 10, 10};  // L = 3
+    dln::Factorization<double> f(random_matrix(10, 10, 1));
+    CHECK(f.products_per_step(w) == 6);
+    dln::Regression<double> cov(random_matrix(10, 50, 1), random_matrix(10, 50, 2));
+    CHECK(cov.form_for(w) == dln::RegressionForm::Covariance);  // N > d_in: fewer flops
+    CHECK(cov.products_per_step(w) == 7);
+    dln::Regression<double> data(random_matrix(10, 5, 1), random_matrix(10, 5, 2));
+    CHECK(data.form_for(w) == dln::RegressionForm::Data);
+    CHECK(data.products_per_step(w) == 8);
+}
+
+void test_orthogonal_init() {
+    for (auto w : std::vector<std::vector<Index>>{{7, 7}, {3, 9}, {9, 3}, {1, 5}, {5, 1}, {4, 6, 6, 2}}) {
+        const double scale = 0.37;
+        auto net = dln::Network<double>::orthogonal(w, scale, 42);
+        for (const auto& W : net.weights()) {
+            const M gram = W.rows() <= W.cols() ? M(W * W.transpose()) : M(W.transpose() * W);
+            CHECK((gram - scale * scale * M::Identity(gram.rows(), gram.cols())).cwiseAbs().maxCoeff() < 1e-13);
+        }
+        auto again = dln::Network<double>::orthogonal(w, scale, 42);
+        auto other = dln::Network<double>::orthogonal(w, scale, 43);
+        for (Index l = 0; l < net.depth(); ++l) {
+            CHECK(net.weight(l) == again.weight(l));
+            CHECK(net.weight(l) != other.weight(l) || net.weight(l).size() == 1);
+        }
+        auto single = dln::Network<float>::orthogonal(w, scale, 42);
+        for (Index l = 0; l < net.depth(); ++l) CHECK(single.weight(l) == net.weight(l).cast<float>());
+    }
+}
+
+// The law of parsimony (SCIENCE.md section 2, theorem setting): 24 of 30 singular values of every
+// layer stay at rho(t) after every step, the other 6 move.
+void test_parsimony() {
+    const Index d = 30, r = 3, L = 3;
+    M G = random_matrix(d, d, 5);
+    Eigen::JacobiSVD<Eigen::MatrixXd> svd(G, Eigen::ComputeFullU | Eigen::ComputeFullV);
+    M phi = svd.matrixU().leftCols(r) * svd.singularValues().head(r).asDiagonal() * svd.matrixV().leftCols(r).transpose();
+    dln::Factorization<double> problem(phi);
+    auto net = dln::Network<double>::orthogonal({d, d, d, d}, 1.0, 11);
+    dln::OptimizerConfig opt;
+    opt.lr = 1.0;
+    dln::TrainOptions options;
+    options.steps = 1;
+    options.n_threads = 1;
+    double rho = 1.0, worst = 0.0, gap = 0.0;
+    for (int t = 1; t <= 50; ++t) {
+        net = dln::train(net, problem, opt, options).network;
+        rho *= 1.0 - opt.lr / double(d * d) * std::pow(rho, 2 * (L - 1));
+        gap = 1e300;
+        for (const auto& W : net.weights()) {
+            Eigen::VectorXd s = Eigen::JacobiSVD<Eigen::MatrixXd>(W).singularValues();
+            std::vector<double> dev(static_cast<std::size_t>(d));
+            for (Index i = 0; i < d; ++i) dev[i] = std::abs(s(i) - rho);
+            std::sort(dev.begin(), dev.end());
+            worst = std::max(worst, dev[static_cast<std::size_t>(d - 2 * r - 1)]);
+            gap = std::min(gap, dev[static_cast<std::size_t>(d - 2 * r)]);
+        }
+    }
+    CHECK(worst < 1e-12);
+    CHECK(gap > 1e-6);
+}
+
+void test_training_semantics() {
+    dln::Factorization<double> problem(random_matrix(6, 5, 1));
+    auto net = dln::Network<double>::orthogonal({5, 8, 6}, 0.5, 3);
+    dln::OptimizerConfig opt;
+    opt.lr = 0.5;
+    dln::TrainOptions options;
+    options.steps = 20;
+    options.record_every = 3;
+    auto res = dln::train(net, problem, opt, options);
+    CHECK(res.status == dln::Status::MaxSteps);
+    CHECK(res.steps == 20);
+    CHECK(res.loss.size() == 7);
+    CHECK(res.loss.front() == problem.loss(net));
+    CHECK(std::abs(res.final_loss - problem.loss(res.network)) <= 1e-15 * res.final_loss);
+
+    options.tol = res.loss[3];  // reached after 9 updates
+    auto conv = dln::train(net, problem, opt, options);
+    CHECK(conv.status == dln::Status::Converged);
+    CHECK(conv.final_loss <= *options.tol);
+    CHECK(conv.steps <= 9);
+
+    // Divergence: a huge step; the run stops and keeps finite weights.
+    opt.lr = 1e6;
+    options.tol.reset();
+    auto div = dln::train(net, problem, opt, options);
+    CHECK(div.status == dln::Status::Diverged);
+    CHECK(std::isfinite(div.final_loss));
+    for (const auto& W : div.network.weights()) CHECK(W.allFinite());
+
+    // A stop request ends the run with status Interrupted.
+    std::atomic<bool> stop{true};
+    options.stop = &stop;
+    opt.lr = 0.5;
+    auto intr = dln::train(net, problem, opt, options);
+    CHECK(intr.status == dln::Status::Interrupted);
+    CHECK(intr.steps == 0);
+}
+
+void test_bitwise_reproducible() {
+    dln::Regression<double> problem(random_matrix(40, 60, 1), random_matrix(30, 60, 2));
+    auto net = dln::Network<double>::orthogonal({40, 50, 50, 30}, 0.8, 1);
+    for (auto kind : {dln::OptimizerKind::GD, dln::OptimizerKind::Momentum, dln::OptimizerKind::Adam, dln::OptimizerKind::RMSprop}) {
+        dln::OptimizerConfig opt;
+        opt.kind = kind;
+        opt.lr = 1e-3;
+        dln::TrainOptions options;
+        options.steps = 30;
+        options.n_threads = 1;
+        auto a = dln::train(net, problem, opt, options);
+        auto b = dln::train(net, problem, opt, options);
+        for (Index l = 0; l < net.depth(); ++l) CHECK(a.network.weight(l) == b.network.weight(l));
+        CHECK(a.loss == b.loss);
+    }
+}
+
+void test_no_allocation_per_step() {
+    dln::Completion<double> problem(random_matrix(12, 10, 1), M::Ones(12, 10));
+    auto net = dln::Network<double>::orthogonal({10, 16, 16, 12}, 1.0, 2);
+    for (auto kind : {dln::OptimizerKind::GD, dln::OptimizerKind::Adam}) {
+        dln::OptimizerConfig opt;
+        opt.kind = kind;
+        opt.lr = 1e-2;
+        std::vector<M> W = net.weights(), next = W, G = W;
+        dln::Evaluator<double> ev(problem, net.widths());
+        dln::Optimizer<double> optimizer(opt, W);
+        const int previous = dln::set_gemm_threads(1);
+        ev.evaluate(W, &G);  // warm up the backend (OpenBLAS allocates its buffers once)
+        const long before = dln_test::allocations.load();
+        for (int k = 0; k < 10; ++k) {
+            ev.evaluate(W, &G);
+            optimizer.step(W, G, next);
+            W.swap(next);
+        }
+        CHECK(dln_test::allocations.load() == before);
+        dln::set_gemm_threads(previous);
+    }
+}
+
+void test_validation() {
+    CHECK_THROWS_NAMING(dln::Network<double>(std::vector<M>{}), "weights");
+    CHECK_THROWS_NAMING(dln::Network<double>({M::Ones(3, 2), M::Ones(2, 2)}), "weights[1]");
+    M bad = M::Ones(2, 2);
+    bad(0, 1) = std::nan("");
+    CHECK_THROWS_NAMING(dln::Network<double>({bad}), "weights[0]");
+    CHECK_THROWS_NAMING(dln::Factorization<double>(bad), "target");
+    CHECK_THROWS_NAMING(dln::Completion<double>(M::Ones(2, 2), M::Constant(2, 2, 0.5)), "mask");
+    CHECK_THROWS_NAMING(dln::Completion<double>(M::Ones(2, 2), M::Ones(2, 3)), "mask");
+    CHECK_THROWS_NAMING(dln::Regression<double>(M::Ones(2, 4), M::Ones(3, 5)), "Y");
+    CHECK_THROWS_NAMING(dln::Network<double>::orthogonal({3}, 1.0, 0), "widths");
+    CHECK_THROWS_NAMING(dln::Network<double>::orthogonal({3, 0}, 1.0, 0), "widths");
+    dln::Factorization<double> f(M::Ones(3, 3));
+    auto net = dln::Network<double>::orthogonal({3, 3}, 1.0, 0);
+    dln::OptimizerConfig opt;
+    dln::TrainOptions options;
+    CHECK_THROWS_NAMING(dln::train(net, f, opt, options), "lr");
+    opt.lr = 0.1;
+    opt.lr_scale = {1.0, 2.0};
+    CHECK_THROWS_NAMING(dln::train(net, f, opt, options), "lr_scale");
+    opt.lr_scale.clear();
+    options.record_every = 0;
+    CHECK_THROWS_NAMING(dln::train(net, f, opt, options), "record_every");
+    options.record_every = 1;
+    auto wrong = dln::Network<double>::orthogonal({4, 3}, 1.0, 0);
+    CHECK_THROWS_NAMING(dln::train(wrong, f, opt, options), "net");
+    CHECK_THROWS_NAMING(dln::parse_optimizer("sgd"), "optimizer");
+}
+
+}  // namespace
+
+int main() {
+    const std::vector<std::pair<const char*, std::function<void()>>> tests = {
+        {"gradients", test_gradients},
+        {"products_per_step", test_products_per_step},
+        {"orthogonal_init", test_orthogonal_init},
+        {"parsimony", test_parsimony},
+        {"training_semantics", test_training_semantics},
+        {"bitwise_reproducible", test_bitwise_reproducible},
+        {"no_allocation_per_step", test_no_allocation_per_step},
+        {"validation", test_validation},
+    };
+    for (const auto& [name, fn] : tests) {
+        const int before = failures;
+        fn();
+        std::cout << (failures == before ? "ok   " : "FAIL ") << name << "\n";
+    }
+    std::cout << checks << " checks, " << failures << " failures (gemm backend: " << dln::gemm_backend() << ")\n";
+    return failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,603 @@
+"""Pure-NumPy reference implementation of deep linear network training.
+
+This module is an independent oracle for the compiled engine: it re-implements the maths of
+SCIENCE.md sections 1-2 in the plainest way available (every product written out, no prefix or
+suffix caching, no covariance shortcuts) so that the engine can be checked against it. It must
+never import the compiled extension. Nothing here is meant to be fast.
+
+Conventions
+-----------
+- A network is a list ``weights`` of 2-D arrays; layer ``l`` (0-based) has shape
+  ``(widths[l + 1], widths[l])``, like ``torch.nn.Linear`` (out, in). The end-to-end map is
+  ``W_L ... W_1`` of shape ``(d_out, d_in)``.
+- Losses are ``1/2 * c * ||R||_F^2`` with ``c = 1`` for ``reduction="sum"`` and ``c = 1 / (number of
+  residual entries)`` for ``reduction="mean"`` (for completion the count includes unobserved
+  entries). Step sizes are in the units of the chosen reduction: a step ``lr`` under ``"mean"``
+  equals ``lr * c`` under ``"sum"``.
+- Optimisers follow the optax conventions of the published code: zero-initialised state, step
+  counter ``t`` starting at 1, Adam/RMSprop ``eps`` outside the square root.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+__all__ = [
+    "orthogonal",
+    "gaussian",
+    "uniform",
+    "end_to_end",
+    "Factorization",
+    "Regression",
+    "Completion",
+    "loss_and_grads",
+    "gradient_scale",
+    "loss_scale",
+    "OPTIMIZERS",
+    "train",
+    "trajectory",
+    "rho_recursion",
+    "principal_angle_sine",
+]
+
+REDUCTIONS = ("mean", "sum")
+OPTIMIZERS = ("gd", "momentum", "adam", "rmsprop")
+
+#: A run is declared diverged when the loss exceeds this multiple of the initial loss.
+DIVERGENCE_FACTOR = 1e8
+
+
+# --------------------------------------------------------------------------------------------
+# Initialisation
+# --------------------------------------------------------------------------------------------
+
+
+def _shapes(widths: Sequence[int]) -> list[tuple[int, int]]:
+    widths = [int(w) for w in widths]
+    if len(widths) < 2 or min(widths) < 1:
+        raise ValueError(f"widths must list at least two positive sizes, got {widths}")
+    return [(widths[l + 1], widths[l]) for l in range(len(widths) - 1)]
+
+
+def _haar(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Haar-distributed ``n x n`` orthogonal matrix (QR of a Gaussian, signs fixed by diag R)."""
+    q, r = np.linalg.qr(rng.standard_normal((n, n)))
+    signs = np.sign(np.diag(r))
+    signs[signs == 0] = 1.0
+    return q * signs
+
+
+def orthogonal(widths, scale=1.0, rng=None, dtype=np.float64):
+    """Scaled Haar-orthogonal initialisation.
+
+    Parameters
+    ----------
+    widths : sequence of int
+        ``[d_in, h_1, ..., d_out]``; the network has ``len(widths) - 1`` layers.
+    scale : float
+        ``eps`` of SCIENCE.md: every layer is ``scale * Q`` with ``Q`` having orthonormal rows or
+        columns, so all its singular values equal ``scale``.
+    rng : numpy.random.Generator or seed, optional
+        Random stream (anything ``numpy.random.default_rng`` accepts).
+    dtype : numpy dtype
+        dtype of the returned arrays.
+
+    Returns
+    -------
+    list of ndarray
+        Layer ``l`` has shape ``(widths[l+1], widths[l])``: the top-left block of a square Haar
+        matrix of size ``max(m, n)``, times ``scale``.
+    """
+    rng = np.random.default_rng(rng)
+    weights = []
+    for m, n in _shapes(widths):
+        q = _haar(max(m, n), rng)
+        weights.append((scale * q[:m, :n]).astype(dtype))
+    return weights
+
+
+def gaussian(widths, scale=1.0, rng=None, dtype=np.float64):
+    """Gaussian initialisation with the Frobenius norm of :func:`orthogonal` in expectation.
+
+    Layer ``(m, n)`` is ``scale * sqrt(min(m, n) / (m n)) * N(0, 1)``, so
+    ``E ||W||_F^2 = scale^2 min(m, n)``. Parameters and return as :func:`orthogonal`.
+    """
+    rng = np.random.default_rng(rng)
+    return [
+        (scale * np.sqrt(min(m, n) / (m * n)) * rng.standard_normal((m, n))).astype(dtype)
+        for m, n in _shapes(widths)
+    ]
+
+
+def uniform(widths, scale=1.0, rng=None, dtype=np.float64):
+    """Uniform initialisation with the Frobenius norm of :func:`orthogonal` in expectation.
+
+    Layer ``(m, n)`` is ``scale * sqrt(3 min(m, n) / (m n)) * U[-1, 1]`` (variance of U[-1, 1] is
+    1/3), so ``E ||W||_F^2 = scale^2 min(m, n)``. Parameters and return as :func:`orthogonal`.
+    """
+    rng = np.random.default_rng(rng)
+    return [
+        (scale * np.sqrt(3.0 * min(m, n) / (m * n)) * rng.uniform(-1.0, 1.0, (m, n))).astype(dtype)
+        for m, n in _shapes(widths)
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Network and losses
+# --------------------------------------------------------------------------------------------
+
+
+def _check_chain(weights) -> list[np.ndarray]:
+    weights = [np.asarray(w) for w in weights]
+    if not weights or any(w.ndim != 2 for w in weights):
+        raise ValueError("weights must be a non-empty list of 2-D arrays")
+    for l in range(1, len(weights)):
+        if weights[l].shape[1] != weights[l - 1].shape[0]:
+            raise ValueError(
+                f"layer {l} has {weights[l].shape[1]} inputs but layer {l - 1} "
+                f"has {weights[l - 1].shape[0]} outputs"
+            )
+    return weights
+
+
+def _chain(weights, inputs: int, dtype) -> np.ndarray:
+    """``weights[-1] @ ... @ weights[0]`` as a map from ``inputs`` dimensions (identity if empty)."""
+    out = np.eye(inputs, dtype=dtype)
+    for w in weights:
+        out = w @ out
+    return out
+
+
+def end_to_end(weights) -> np.ndarray:
+    """End-to-end map ``W_L ... W_1`` of shape ``(d_out, d_in)``."""
+    weights = _check_chain(weights)
+    return _chain(weights, weights[0].shape[1], np.result_type(*weights))
+
+
+def _as_data(a) -> np.ndarray:
+    """Own 2-D floating-point copy of ``a`` (integers become float64)."""
+    a = np.asarray(a)
+    a = np.array(a, dtype=np.result_type(a.dtype, np.float32), copy=True)
+    if a.ndim != 2:
+        raise ValueError(f"problem data must be 2-D, got shape {a.shape}")
+    return a
+
+
+def _reduction_factor(reduction: str, count: int) -> float:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    return 1.0 / count if reduction == "mean" else 1.0
+
+
+class _Problem:
+    """Common part of the three problems: ``loss = 1/2 c ||R||^2`` and the gradient chain rule."""
+
+    reduction: str
+    factor: float  # c of the module docstring
+
+    def residual(self, end: np.ndarray) -> np.ndarray:
+        """Residual ``R`` as a function of the end-to-end map."""
+        raise NotImplementedError
+
+    def end_gradient(self, residual: np.ndarray) -> np.ndarray:
+        """``R'`` = derivative of ``1/2 ||R||^2`` with respect to the end-to-end map."""
+        raise NotImplementedError
+
+    def astype(self, dtype) -> "_Problem":
+        """Copy with the data rounded to ``dtype`` (what the engine does at train time)."""
+        raise NotImplementedError
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(d_out, d_in)`` expected of the end-to-end map."""
+        raise NotImplementedError
+
+    def loss(self, weights) -> float:
+        """``1/2 * c * ||R||_F^2`` at ``weights``."""
+        return loss_and_grads(weights, self)[0]
+
+    def gradients(self, weights) -> list[np.ndarray]:
+        """Gradients of :meth:`loss`, one per layer, same shapes as ``weights``."""
+        return loss_and_grads(weights, self)[1]
+
+
+class Factorization(_Problem):
+    """Deep matrix factorisation: ``R = W_{L:1} - Phi``.
+
+    Parameters
+    ----------
+    target : ndarray, shape (d_out, d_in)
+        ``Phi``.
+    reduction : {"mean", "sum"}
+        ``"mean"`` divides the loss by ``d_out * d_in``.
+    """
+
+    def __init__(self, target, reduction: str = "mean"):
+        self.target = _as_data(target)
+        self.reduction = reduction
+        self.factor = _reduction_factor(reduction, self.target.size)
+
+    @property
+    def shape(self):
+        return self.target.shape
+
+    def residual(self, end):
+        return end - self.target
+
+    def end_gradient(self, residual):
+        return residual
+
+    def astype(self, dtype):
+        return Factorization(self.target.astype(dtype), self.reduction)
+
+
+class Regression(_Problem):
+    """Linear regression through the network: ``R = W_{L:1} X - Y``.
+
+    Parameters
+    ----------
+    X : ndarray, shape (d_in, N)
+        Inputs, one sample per column.
+    Y : ndarray, shape (d_out, N)
+        Targets, one sample per column.
+    reduction : {"mean", "sum"}
+        ``"mean"`` divides the loss by ``d_out * N``.
+    """
+
+    def __init__(self, X, Y, reduction: str = "mean"):
+        self.X = _as_data(X)
+        self.Y = _as_data(Y)
+        if self.X.shape[1] != self.Y.shape[1]:
+            raise ValueError(f"X has {self.X.shape[1]} samples but Y has {self.Y.shape[1]}")
+        self.reduction = reduction
+        self.factor = _reduction_factor(reduction, self.Y.size)
+
+    @property
+    def shape(self):
+        return (self.Y.shape[0], self.X.shape[0])
+
+    def residual(self, end):
+        return end @ self.X - self.Y
+
+    def end_gradient(self, residual):
+        return residual @ self.X.T
+
+    def astype(self, dtype):
+        return Regression(self.X.astype(dtype), self.Y.astype(dtype), self.reduction)
+
+
+class Completion(_Problem):
+    """Masked matrix completion: ``R = M * (W_{L:1} - Phi)``.
+
+    Parameters
+    ----------
+    target : ndarray, shape (d_out, d_in)
+        ``Phi`` (unobserved entries are ignored by the loss).
+    mask : ndarray of bool or 0/1, shape (d_out, d_in)
+        ``M``, 1 where an entry is observed.
+    reduction : {"mean", "sum"}
+        ``"mean"`` divides the loss by ``d_out * d_in``, all entries, observed or not.
+    """
+
+    def __init__(self, target, mask, reduction: str = "mean"):
+        self.target = _as_data(target)
+        mask = np.asarray(mask)
+        if mask.shape != self.target.shape:
+            raise ValueError(f"mask shape {mask.shape} differs from target {self.target.shape}")
+        if not np.all((mask == 0) | (mask == 1)):
+            raise ValueError("mask entries must be 0 or 1")
+        self.mask = (mask != 0).astype(self.target.dtype)
+        self.reduction = reduction
+        self.factor = _reduction_factor(reduction, self.target.size)
+
+    @property
+    def shape(self):
+        return self.target.shape
+
+    def residual(self, end):
+        return self.mask * (end - self.target)
+
+    def end_gradient(self, residual):
+        # d/dW 1/2 ||M * (W - Phi)||^2 = M * M * (W - Phi) = M * R since M is 0/1.
+        return self.mask * residual
+
+    def astype(self, dtype):
+        return Completion(self.target.astype(dtype), self.mask, self.reduction)
+
+
+def loss_and_grads(weights, problem: _Problem) -> tuple[float, list[np.ndarray]]:
+    """Loss and per-layer gradients, computed the plain way.
+
+    ``grad_l = c * W_{L:l+1}^T R' W_{l-1:1}^T`` with every partial product recomputed from scratch
+    (O(L^2) products; the engine's O(L) prefix/suffix scheme is deliberately not reproduced).
+
+    Parameters
+    ----------
+    weights : list of ndarray
+        Layer ``l`` of shape ``(widths[l+1], widths[l])``.
+    problem : Factorization, Regression or Completion
+
+    Returns
+    -------
+    loss : float
+        ``1/2 * c * ||R||_F^2`` in the problem's reduction.
+    grads : list of ndarray
+        Same shapes as ``weights``, reduction factor included.
+    """
+    weights = _check_chain(weights)
+    end = end_to_end(weights)
+    if end.shape != tuple(problem.shape):
+        raise ValueError(f"network maps to {end.shape}, problem expects {tuple(problem.shape)}")
+    c = problem.factor
+    residual = problem.residual(end)
+    loss = 0.5 * c * float(np.sum(residual * residual))
+    r_prime = problem.end_gradient(residual)
+    grads = []
+    for l, w in enumerate(weights):
+        after = _chain(weights[l + 1 :], w.shape[0], end.dtype)  # W_{L:l+1}, (d_out, m_l)
+        before = _chain(weights[:l], end.shape[1], end.dtype)  # W_{l-1:1}, (n_l, d_in)
+        grads.append((c * (after.T @ r_prime @ before.T)).astype(w.dtype, copy=False))
+    return loss, grads
+
+
+def gradient_scale(weights, problem: _Problem) -> list[float]:
+    """Per-layer size against which rounding errors in the gradient should be measured.
+
+    ``c * ||W_{L:l+1}||_F * s_R * ||W_{l-1:1}||_F`` with ``s_R`` a bound on ``||R'||_F`` built
+    from the terms that are subtracted (``(||W_{L:1}|| ||X|| + ||Y||) ||X||`` for regression,
+    ``||W_{L:1}|| + ||Phi||`` otherwise). It bounds ``||grad_l||_F`` and is the natural scale of
+    the error of any way of forming the gradient, so a comparison relative to it stays tight
+    (an actual bug shows up at O(||grad_l||)) without failing on cancellation.
+    """
+    weights = _check_chain(weights)
+    end = end_to_end(weights)
+    norm = np.linalg.norm
+    if isinstance(problem, Regression):
+        s_r = (norm(end) * norm(problem.X) + norm(problem.Y)) * norm(problem.X)
+    else:
+        s_r = norm(end) + norm(problem.target)
+    scales = []
+    for l, w in enumerate(weights):
+        after = _chain(weights[l + 1 :], w.shape[0], end.dtype)
+        before = _chain(weights[:l], end.shape[1], end.dtype)
+        scales.append(float(problem.factor * norm(after) * s_r * norm(before)))
+    return scales
+
+
+def loss_scale(weights, problem: _Problem) -> float:
+    """Size against which rounding errors in the loss should be measured.
+
+    ``1/2 * c * s^2`` with ``s = ||W_{L:1} X||_F + ||Y||_F`` (regression; ``X = I``,
+    ``Y = Phi`` for factorisation, both masked for completion). It bounds the loss and every term
+    of the expanded form ``1/2 c (<W S, W> - 2 <W, C> + ||Y||^2)`` (``S = X X^T``,
+    ``C = Y X^T``) that an engine may use instead of the residual, so it is the scale of that
+    form's cancellation error.
+    """
+    end = end_to_end(weights)
+    norm = np.linalg.norm
+    if isinstance(problem, Regression):
+        s = norm(end @ problem.X) + norm(problem.Y)
+    elif isinstance(problem, Completion):
+        s = norm(problem.mask * end) + norm(problem.mask * problem.target)
+    else:
+        s = norm(end) + norm(problem.target)
+    return float(0.5 * problem.factor * s * s)
+
+
+# --------------------------------------------------------------------------------------------
+# Optimisers and training
+# --------------------------------------------------------------------------------------------
+
+
+class _Optimizer:
+    """One optimiser's state and update rule (optax conventions, state zero-initialised)."""
+
+    def __init__(self, name, weights, lr, lr_scale, momentum, betas, eps, decay):
+        if name not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
+        self.name = name
+        self.lr = float(lr)
+        if lr_scale is None:
+            lr_scale = [1.0] * len(weights)
+        if len(lr_scale) != len(weights):
+            raise ValueError(f"lr_scale has {len(lr_scale)} entries for {len(weights)} layers")
+        self.lr_scale = [float(s) for s in lr_scale]
+        self.momentum = float(momentum)
+        self.b1, self.b2 = (float(b) for b in betas)
+        self.eps = float(eps)
+        self.decay = float(decay)
+        self.t = 0
+        self.first = [np.zeros_like(w) for w in weights]  # momentum buffer / Adam m
+        self.second = [np.zeros_like(w) for w in weights]  # Adam v / RMSprop v
+
+    def step(self, weights, grads):
+        """Return the updated weights (new arrays); advances the state."""
+        self.t += 1
+        out = []
+        for l, (w, g) in enumerate(zip(weights, grads)):
+            lr = self.lr * self.lr_scale[l]
+            if self.name == "gd":
+                w = w - lr * g
+            elif self.name == "momentum":
+                self.first[l] = self.momentum * self.first[l] + g
+                w = w - lr * self.first[l]
+            elif self.name == "adam":
+                self.first[l] = self.b1 * self.first[l] + (1.0 - self.b1) * g
+                self.second[l] = self.b2 * self.second[l] + (1.0 - self.b2) * g * g
+                m_hat = self.first[l] / (1.0 - self.b1**self.t)
+                v_hat = self.second[l] / (1.0 - self.b2**self.t)
+                w = w - lr * m_hat / (np.sqrt(v_hat) + self.eps)
+            else:  # rmsprop
+                self.second[l] = self.decay * self.second[l] + (1.0 - self.decay) * g * g
+                w = w - lr * g / (np.sqrt(self.second[l]) + self.eps)
+            out.append(w)
+        return out
+
+
+def _start(weights, problem):
+    weights = [np.array(w, copy=True) for w in _check_chain(weights)]
+    dtype = np.result_type(*weights)
+    weights = [w.astype(dtype, copy=False) for w in weights]
+    return weights, problem.astype(dtype)
+
+
+def train(
+    weights,
+    problem: _Problem,
+    lr: float,
+    steps: int,
+    optimizer: str = "gd",
+    tol: float | None = None,
+    record_every: int = 1,
+    momentum: float = 0.9,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    decay: float = 0.9,
+    lr_scale: Sequence[float] | None = None,
+) -> dict:
+    """Train by full-batch first-order optimisation, with the engine's stopping semantics.
+
+    For ``k = 0, 1, ..., steps``: the loss at the current weights (after ``k`` updates) is
+    computed and appended to the history when ``k % record_every == 0``; then
+
+    - if it is not finite or exceeds ``1e8`` times the initial loss, the run is ``"diverged"`` and
+      returns the weights after ``k - 1`` updates (the last finite state) with ``steps = k - 1``;
+    - else if ``tol`` is given and ``loss <= tol``, the run is ``"converged"`` with ``steps = k``;
+    - else if ``k == steps`` the run ends with ``"max_steps"``;
+    - else one update is applied.
+
+    Parameters
+    ----------
+    weights : list of ndarray
+        Initial layers (not modified). Arithmetic is done in their common dtype, and the problem's
+        data are rounded to that dtype first.
+    problem : Factorization, Regression or Completion
+    lr : float
+        Step size in the units of ``problem.reduction``.
+    steps : int
+        Maximum number of updates.
+    optimizer : {"gd", "momentum", "adam", "rmsprop"}
+    tol : float, optional
+        Stop when the loss is at or below it.
+    record_every : int
+        History stride: ``loss[j]`` is the loss after ``j * record_every`` updates.
+    momentum : float
+        Heavy-ball coefficient: ``buf = momentum * buf + g; W -= lr * buf``.
+    betas, eps : Adam's ``(beta1, beta2)`` and denominator offset (outside the square root).
+    decay : float
+        RMSprop's ``v = decay * v + (1 - decay) * g^2`` (RMSprop uses ``eps`` too).
+    lr_scale : sequence of float, optional
+        Per-layer multipliers of ``lr`` (default all 1).
+
+    Returns
+    -------
+    dict
+        ``weights`` (list of ndarray), ``loss`` (1-D ndarray history), ``steps`` (int, updates
+        applied to the returned weights) and ``status`` (str).
+    """
+    if record_every < 1:
+        raise ValueError(f"record_every must be >= 1, got {record_every}")
+    weights, problem = _start(weights, problem)
+    opt = _Optimizer(optimizer, weights, lr, lr_scale, momentum, betas, eps, decay)
+    history = []
+    previous = weights
+    initial = None
+    k = 0
+    with np.errstate(over="ignore", invalid="ignore"):
+        while True:
+            loss, grads = loss_and_grads(weights, problem)
+            if initial is None:
+                initial = loss
+            if k % record_every == 0:
+                history.append(loss)
+            if not np.isfinite(loss) or loss > DIVERGENCE_FACTOR * initial:
+                # k == 0 has no earlier state: the initial weights are all there is.
+                weights, status, done = previous, "diverged", max(k - 1, 0)
+                break
+            if tol is not None and loss <= tol:
+                status, done = "converged", k
+                break
+            if k == steps:
+                status, done = "max_steps", k
+                break
+            previous = weights
+            weights = opt.step(weights, grads)
+            k += 1
+    return dict(weights=weights, loss=np.asarray(history, dtype=np.float64), steps=done, status=status)
+
+
+def trajectory(weights, problem: _Problem, lr: float, steps: int, optimizer: str = "gd", **options):
+    """Weights after every update, with no stopping rule.
+
+    Parameters as :func:`train` (``momentum``, ``betas``, ``eps``, ``decay``, ``lr_scale`` as
+    keywords).
+
+    Returns
+    -------
+    list of list of ndarray
+        ``steps + 1`` entries; entry ``k`` is the network after ``k`` updates.
+    """
+    defaults = dict(momentum=0.9, betas=(0.9, 0.999), eps=1e-8, decay=0.9, lr_scale=None)
+    unknown = set(options) - set(defaults)
+    if unknown:
+        raise TypeError(f"unknown options {sorted(unknown)}")
+    defaults.update(options)
+    weights, problem = _start(weights, problem)
+    opt = _Optimizer(optimizer, weights, lr, **defaults)
+    out = [weights]
+    for _ in range(steps):
+        weights = opt.step(weights, loss_and_grads(weights, problem)[1])
+        out.append(weights)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Theory helpers
+# --------------------------------------------------------------------------------------------
+
+
+def rho_recursion(eps: float, lr: float, d: int, L: int, steps: int, reduction: str = "mean"):
+    """Bulk singular value ``rho(t)`` of the law of parsimony (SCIENCE.md section 2).
+
+    ``rho(t+1) = rho(t) * (1 - eta * rho(t)^(2(L-1)))``, ``rho(0) = eps``, for ``d x d`` layers
+    trained by plain GD.
+
+    Parameters
+    ----------
+    eps : float
+        Orthogonal init scale.
+    lr : float
+        Step size in the units of ``reduction``: ``eta = lr / d^2`` under ``"mean"`` (the loss is
+        averaged over the ``d x d`` entries), ``eta = lr`` under ``"sum"``.
+    d, L : int
+        Layer size and depth.
+    steps : int
+    reduction : {"mean", "sum"}
+
+    Returns
+    -------
+    ndarray, shape (steps + 1,)
+        ``rho(0), ..., rho(steps)``.
+    """
+    eta = lr * _reduction_factor(reduction, d * d)
+    rho = np.empty(steps + 1)
+    rho[0] = eps
+    for t in range(steps):
+        rho[t + 1] = rho[t] * (1.0 - eta * rho[t] ** (2 * (L - 1)))
+    return rho
+
+
+def principal_angle_sine(A, B) -> float:
+    """Sine of the largest principal angle from ``col(B)`` to ``col(A)``.
+
+    Computed as ``||(I - P_A) Q_B||_2`` with ``P_A`` the orthogonal projector onto ``col(A)`` and
+    ``Q_B`` an orthonormal basis of ``col(B)``. Unlike ``arccos`` of the cosines (whose error is
+    ~sqrt(machine epsilon) near zero), this is accurate for tiny angles. Both inputs must have
+    full column rank. When ``col(B)`` has the larger dimension the result is 1.
+    """
+    qa, _ = np.linalg.qr(np.asarray(A, dtype=np.float64))
+    qb, _ = np.linalg.qr(np.asarray(B, dtype=np.float64))
+    residual = qb - qa @ (qa.T @ qb)
+    return float(np.linalg.norm(residual, 2)) if residual.size else 0.0
