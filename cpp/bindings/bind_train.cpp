@@ -7,24 +7,7 @@ namespace dln::py_bind {
 
 namespace {
 
-// Runs `work` on a worker thread with the GIL released while this (calling) thread polls for
-// signals every 50 ms: Python only runs signal handlers on the main thread between bytecodes, so a
-// loop that kept the main thread inside C++ could not see Ctrl-C. On KeyboardInterrupt the run is
-// asked to stop and returns its last state with status `interrupted`.
-template <class Work>
-auto run_interruptible(std::atomic<bool>& stop, Work&& work) {
-    py::gil_scoped_release release;
-    auto future = std::async(std::launch::async, std::forward<Work>(work));
-    while (future.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
-        py::gil_scoped_acquire acquire;
-        if (PyErr_CheckSignals() != 0) {
-            // The handler raised (KeyboardInterrupt): turn it into a stop request.
-            PyErr_Clear();
-            stop.store(true);
-        }
-    }
-    return future.get();
-}
+}  // namespace
 
 template <class T>
 py::dict to_dict(TrainResult<T>&& r) {
@@ -41,13 +24,19 @@ py::dict to_dict(TrainResult<T>&& r) {
     return d;
 }
 
+template py::dict to_dict(TrainResult<float>&&);
+template py::dict to_dict(TrainResult<double>&&);
+
+namespace {
+
 template <class T>
 void bind_dtype(py::module_& m, const std::string& suffix) {
     m.def(
         ("train_" + suffix).c_str(),
         [](const BoundProblem<T>& problem, std::vector<Mat<T>> weights, const std::string& optimizer, double lr,
            long long steps, std::optional<double> tol, long long record_every, double momentum, double beta1,
-           double beta2, double eps, double decay, std::vector<double> lr_scale, int n_threads) {
+           double beta2, double eps, double decay, std::vector<double> lr_scale, int n_threads,
+           py::object progress) {
             Network<T> net(std::move(weights));
             OptimizerConfig opt;
             opt.kind = parse_optimizer(optimizer);
@@ -68,19 +57,43 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
             opt.validate(net.depth());
             problem.problem->check_network(net.widths());
             std::atomic<bool> stop{false};
+            std::atomic<long long> done{0};
             options.stop = &stop;
+            options.progress = &done;
             const Problem<T>& p = *problem.problem;
-            auto result = run_interruptible(stop, [&] { return train<T>(net, p, opt, options); });
+            auto result = run_interruptible(stop, done, progress, [&] { return train<T>(net, p, opt, options); });
             return to_dict(std::move(result));
         },
         py::arg("problem"), py::arg("weights"), py::arg("optimizer"), py::arg("lr"), py::arg("steps"),
         py::arg("tol"), py::arg("record_every"), py::arg("momentum"), py::arg("beta1"), py::arg("beta2"),
-        py::arg("eps"), py::arg("decay"), py::arg("lr_scale"), py::arg("n_threads"));
+        py::arg("eps"), py::arg("decay"), py::arg("lr_scale"), py::arg("n_threads"), py::arg("progress") = py::none());
 }
 
 }  // namespace
 
 void bind_train(py::module_& m) {
+    // The core's own checks of one run's settings, so a batch can refuse a bad job before any runs.
+    m.def(
+        "check_run",
+        [](const std::string& optimizer, double lr, long long steps, std::optional<double> tol, long long record_every,
+           double momentum, double beta1, double beta2, double eps, double decay, std::vector<double> lr_scale,
+           Index depth) {
+            OptimizerConfig opt;
+            opt.kind = parse_optimizer(optimizer);
+            opt.lr = lr;
+            opt.momentum = momentum;
+            opt.beta1 = beta1;
+            opt.beta2 = beta2;
+            opt.eps = eps;
+            opt.decay = decay;
+            opt.lr_scale = std::move(lr_scale);
+            opt.validate(depth);
+            TrainOptions options;
+            options.steps = steps;
+            options.tol = tol;
+            options.record_every = record_every;
+            options.validate();
+        });
     bind_dtype<double>(m, "f64");
     bind_dtype<float>(m, "f32");
     m.def("default_threads", &default_threads);

@@ -8,6 +8,10 @@
 
 #include "dln/dln.hpp"
 
+#include <atomic>
+#include <chrono>
+#include <future>
+
 namespace dln::py_bind {
 
 namespace py = pybind11;
@@ -29,7 +33,43 @@ struct BoundProblem {
     std::vector<py::object> keep_alive;
 };
 
+// Runs `work` on a worker thread with the GIL released while this (calling) thread polls every 50 ms:
+// Python runs signal handlers only on the main thread between bytecodes, so a loop that kept the
+// calling thread inside C++ could not see Ctrl-C. On KeyboardInterrupt the run is asked to stop and
+// returns its last state with status `interrupted`. `progress`, when not None, is called here, on
+// the calling thread, with the number of updates done so far - never from a worker.
+template <class Work>
+auto run_interruptible(std::atomic<bool>& stop, const std::atomic<long long>& done, const py::object& progress,
+                       Work&& work) {
+    py::gil_scoped_release release;
+    auto future = std::async(std::launch::async, std::forward<Work>(work));
+    long long reported = -1;
+    auto poll = [&] {
+        py::gil_scoped_acquire acquire;
+        if (PyErr_CheckSignals() != 0) {
+            PyErr_Clear();  // KeyboardInterrupt becomes a stop request
+            stop.store(true);
+        }
+        const long long now = done.load();
+        if (!progress.is_none() && now != reported) {
+            reported = now;
+            try {
+                progress(now);
+            } catch (py::error_already_set&) {
+                stop.store(true);  // a failing progress callback must not leave the run going
+            }
+        }
+    };
+    while (future.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) poll();
+    poll();
+    return future.get();
+}
+
+template <class T>
+py::dict to_dict(TrainResult<T>&& r);
+
 void bind_network(py::module_& m);
+void bind_batch(py::module_& m);
 void bind_problem(py::module_& m);
 void bind_train(py::module_& m);
 

@@ -48,8 +48,10 @@ TrainResult<T> train(const Network<T>& net, const Problem<T>& problem, const Opt
     opt.validate(net.depth());
     problem.check_network(net.widths());
 
-    const int threads = effective_threads(problem, net.widths(), options.n_threads);
-    ThreadScope thread_scope(threads);
+    const int threads = options.manage_threads ? effective_threads(problem, net.widths(), options.n_threads)
+                                               : std::max(1, options.n_threads);
+    std::optional<ThreadScope> thread_scope;
+    if (options.manage_threads) thread_scope.emplace(threads);
     const auto t0 = std::chrono::steady_clock::now();
 
     // All buffers of the run, sized once: two weight sets (the update writes the other one, so a
@@ -107,7 +109,7 @@ TrainResult<T> train(const Network<T>& net, const Problem<T>& problem, const Opt
         current.swap(next);
         have_previous = true;
         last_good = loss;
-        if (options.progress) options.progress->store(k + 1, std::memory_order_relaxed);
+        if (options.progress) options.progress->fetch_add(1, std::memory_order_relaxed);
     }
 
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

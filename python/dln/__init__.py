@@ -13,11 +13,11 @@ import scipy_openblas32 as _openblas  # noqa: F401
 from . import _core, experiments
 from .network import Network
 from .problems import Completion, Factorization, Problem, Regression
-from .training import Result, train
+from .training import Result, train, train_batch
 
 __version__ = "0.1.0"
 
-__all__ = ["Network", "Problem", "Factorization", "Regression", "Completion", "train", "Result",
+__all__ = ["Network", "Problem", "Factorization", "Regression", "Completion", "train", "train_batch", "Result",
            "build_info", "__version__"]
 
 

@@ -67,7 +67,8 @@ class Result:
 def train(net: Network, problem: Problem, lr: float, steps: int, optimizer: str = "gd",
           tol: Optional[float] = None, record_every: int = 1, momentum: float = 0.9,
           betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8, decay: float = 0.9,
-          lr_scale: Optional[Sequence[float]] = None, n_threads: Optional[int] = None) -> Result:
+          lr_scale: Optional[Sequence[float]] = None, n_threads: Optional[int] = None,
+          progress: Any = None) -> Result:
     """Train ``net`` on ``problem`` and return a :class:`Result`.
 
     Parameters
@@ -95,44 +96,168 @@ def train(net: Network, problem: Problem, lr: float, steps: int, optimizer: str 
     n_threads : int, optional
         Threads for the matrix products inside a step (default: all cores). Results are bitwise
         reproducible for a given build, machine and ``n_threads``; they may differ in the last bits
-        between different ``n_threads``.
+        between different ``n_threads``. Runs whose products average under ~256^3 multiply-adds use
+        one thread whatever is asked (``result.n_threads`` says what was used).
+    progress : None, bool or callable
+        ``None``: a tqdm bar when stderr is a terminal and tqdm is installed; ``True``/``False``:
+        force it on/off; a callable is called with the number of updates done, from the calling
+        thread, about every 50 ms.
 
     Ctrl-C stops the run within a step (status ``interrupted``) and returns what it reached.
     """
+    prepared = _prepare(net, problem, dict(lr=lr, steps=steps, optimizer=optimizer, tol=tol,
+                                           record_every=record_every, momentum=momentum, betas=betas, eps=eps,
+                                           decay=decay, lr_scale=lr_scale))
+    threads = 0 if n_threads is None else integer(n_threads, "n_threads", minimum=1, maximum=4096)
+    steps_total = prepared.args[4]
+    with _progress_bar(progress, steps_total, "train") as callback:
+        out = getattr(_core, f"train_{_suffix(net.dtype)}")(*prepared.args, threads, callback)
+    return prepared.result(out)
+
+
+_TRAIN_KEYS = ("lr", "steps", "optimizer", "tol", "record_every", "momentum", "betas", "eps", "decay", "lr_scale")
+
+
+@dataclasses.dataclass
+class _Prepared:
+    """A run checked and converted for the core: the positional arguments of ``_core.train_*``."""
+
+    net: Network
+    problem: Problem
+    args: tuple
+
+    def result(self, out: dict) -> Result:
+        return Result(
+            status=out["status"], steps=int(out["steps"]), loss=out["loss"],
+            network=Network._from_trusted(list(out["weights"]), self.net.dtype),
+            final_loss=float(out["final_loss"]), seconds=float(out["seconds"]), message=out["message"],
+            optimizer=self.args[2], lr=self.args[3], reduction=self.problem.reduction,
+            record_every=self.args[6], n_threads=int(out["n_threads"]), form=out["form"])
+
+
+def _prepare(net: Any, problem: Any, kwargs: dict) -> _Prepared:
+    """Check one run's arguments (types here, values again in the core) before any work starts."""
     if not isinstance(net, Network):
         raise TypeError(f"net: expected a dln.Network, got {type(net).__name__}")
     if not isinstance(problem, Problem):
         raise TypeError(f"problem: expected a dln problem (Factorization, Regression, Completion), got {type(problem).__name__}")
-    optimizer = choice(optimizer, "optimizer", OPTIMIZERS)
-    lr = real(lr, "lr")
-    steps = integer(steps, "steps", minimum=0)
-    record_every = integer(record_every, "record_every", minimum=1)
-    tol_value = None if tol is None else real(tol, "tol")
-    momentum = real(momentum, "momentum")
+    unknown = set(kwargs) - set(_TRAIN_KEYS)
+    if unknown:
+        raise TypeError(f"{sorted(unknown)[0]}: not an argument of dln.train")
+    for key in ("lr", "steps"):
+        if key not in kwargs:
+            raise TypeError(f"{key}: required")
+    k = dict(optimizer="gd", tol=None, record_every=1, momentum=0.9, betas=(0.9, 0.999), eps=1e-8, decay=0.9,
+             lr_scale=None)
+    k.update(kwargs)
+    optimizer = choice(k["optimizer"], "optimizer", OPTIMIZERS)
+    lr = real(k["lr"], "lr")
+    steps = integer(k["steps"], "steps", minimum=0)
+    record_every = integer(k["record_every"], "record_every", minimum=1)
+    tol = None if k["tol"] is None else real(k["tol"], "tol")
+    momentum = real(k["momentum"], "momentum")
     try:
-        b1, b2 = betas
+        b1, b2 = k["betas"]
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"betas: expected a pair (beta1, beta2), got {betas!r}") from exc
+        raise ValueError(f"betas: expected a pair (beta1, beta2), got {k['betas']!r}") from exc
     b1, b2 = real(b1, "betas[0]"), real(b2, "betas[1]")
-    eps = real(eps, "eps")
-    decay = real(decay, "decay")
-    if lr_scale is None:
-        scales: list[float] = []
-    else:
+    eps = real(k["eps"], "eps")
+    decay = real(k["decay"], "decay")
+    lr_scale = k["lr_scale"]
+    scales: list[float] = []
+    if lr_scale is not None:
         if isinstance(lr_scale, (str, bytes)) or not hasattr(lr_scale, "__len__"):
             raise TypeError(f"lr_scale: expected one float per layer, got {lr_scale!r}")
         scales = [real(s, f"lr_scale[{i}]") for i, s in enumerate(lr_scale)]
         if len(scales) != net.depth:
             raise ValueError(f"lr_scale: needs one factor per layer: {net.depth}, got {len(scales)}")
-    threads = 0 if n_threads is None else integer(n_threads, "n_threads", minimum=1, maximum=4096)
-
     core_problem = problem._net_core(net)
-    fn = getattr(_core, f"train_{_suffix(net.dtype)}")
-    out = fn(core_problem, net._weights, optimizer, lr, steps, tol_value, record_every, momentum, b1, b2,
-             eps, decay, scales, threads)
-    return Result(
-        status=out["status"], steps=int(out["steps"]), loss=out["loss"],
-        network=Network._from_trusted(list(out["weights"]), net.dtype), final_loss=float(out["final_loss"]),
-        seconds=float(out["seconds"]), message=out["message"], optimizer=optimizer, lr=lr,
-        reduction=problem.reduction, record_every=record_every, n_threads=int(out["n_threads"]),
-        form=out["form"])
+    _core.check_run(optimizer, lr, steps, tol, record_every, momentum, b1, b2, eps, decay, scales, net.depth)
+    return _Prepared(net, problem, (core_problem, net._weights, optimizer, lr, steps, tol, record_every,
+                                    momentum, b1, b2, eps, decay, scales))
+
+
+def train_batch(jobs: Sequence[Any], n_threads: Optional[int] = None, progress: Any = None) -> list[Result]:
+    """Run many independent trainings in one call, on a C++ thread pool with the GIL released.
+
+    Parameters
+    ----------
+    jobs : sequence of (Network, Problem, dict)
+        Each dict holds :func:`train`'s keyword arguments (``lr`` and ``steps`` required; no
+        ``n_threads``). Jobs may differ in shapes, depth, dtype, optimiser, lr, steps and tol. Jobs
+        given the same problem object share its data (no copy per job).
+    n_threads : int, optional
+        Pool size (default: all cores). Fewer jobs than threads leave threads idle.
+    progress : None, bool or callable
+        As in :func:`train`, counting the updates of all jobs together.
+
+    Returns
+    -------
+    list of Result, in job order.
+
+    Each job runs on one thread with single-threaded products, so its result is bitwise identical to
+    ``train(net, problem, **kwargs, n_threads=1)`` whatever ``n_threads`` and whatever other jobs share
+    the batch. Every job is checked before any runs; a bad one raises ``ValueError``/``TypeError``
+    whose message starts with ``jobs[i]:``. A diverging job ends ``diverged`` without affecting the
+    others; Ctrl-C stops all of them (status ``interrupted``).
+    """
+    if isinstance(jobs, (str, bytes)) or not hasattr(jobs, "__len__"):
+        raise TypeError(f"jobs: expected a sequence of (network, problem, kwargs) triples, got {type(jobs).__name__}")
+    threads = 0 if n_threads is None else integer(n_threads, "n_threads", minimum=1, maximum=4096)
+    prepared: list[_Prepared] = []
+    for i, job in enumerate(jobs):
+        try:
+            if not (isinstance(job, (tuple, list)) and len(job) == 3 and isinstance(job[2], dict)):
+                raise TypeError(f"job: expected a (network, problem, kwargs dict) triple, got {type(job).__name__}")
+            prepared.append(_prepare(*job))
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"jobs[{i}]: {exc}") from None
+    results: list[Optional[Result]] = [None] * len(prepared)
+    total = sum(p.args[4] for p in prepared)
+    with _progress_bar(progress, total, "train_batch") as callback:
+        done_before = 0
+        for dtype in sorted({p.net.dtype for p in prepared}, key=str):
+            index = [i for i, p in enumerate(prepared) if p.net.dtype == dtype]
+            offset = done_before
+            cb = None if callback is None else (lambda n, offset=offset: callback(offset + n))
+            outs = getattr(_core, f"train_batch_{_suffix(dtype)}")([prepared[i].args for i in index], threads, cb)
+            for i, out in zip(index, outs):
+                results[i] = prepared[i].result(out)
+            done_before += sum(prepared[i].args[4] for i in index)
+    return results  # type: ignore[return-value]
+
+
+class _progress_bar:
+    """Context manager giving the callback the core polls from the calling thread (or None)."""
+
+    def __init__(self, progress: Any, total: int, label: str) -> None:
+        self.callback = None
+        self.bar = None
+        if callable(progress) and not isinstance(progress, bool):
+            self.callback = progress
+            return
+        if progress is False:
+            return
+        if progress is None:
+            import sys
+
+            if not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()):
+                return
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            if progress is True:
+                raise ImportError("progress: needs tqdm (pip install tqdm)") from None
+            return
+        self.bar = tqdm(total=total, desc=label, unit="step", leave=False)
+        self.callback = self._update
+
+    def _update(self, done: int) -> None:
+        self.bar.update(done - self.bar.n)
+
+    def __enter__(self):
+        return self.callback
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()

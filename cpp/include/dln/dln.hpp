@@ -1,6 +1,7 @@
 // Umbrella header of the dln core.
 #pragma once
 
+#include "dln/batch.hpp"
 #include "dln/blas.hpp"
 #include "dln/build_info.hpp"
 #include "dln/init.hpp"

@@ -25,8 +25,11 @@ struct TrainOptions {
     double divergence_factor = 1e8;
     // Polled once per step: set it from another thread to stop the run (status Interrupted).
     const std::atomic<bool>* stop = nullptr;
-    // Written once per step with the number of updates done, for progress displays.
+    // Incremented once per update, for progress displays (shared by all jobs of a batch).
     std::atomic<long long>* progress = nullptr;
+    // When false the run leaves the GEMM thread setting alone and reports n_threads as given (the
+    // batch sets one thread once for all its jobs).
+    bool manage_threads = true;
 
     void validate() const;  // throws std::invalid_argument naming the field
 };
@@ -41,7 +44,7 @@ struct TrainResult {
     double seconds;
     std::string message;        // what happened, in words
     RegressionForm form;        // the regression form used (Auto for other problems)
-    int n_threads;
+    int n_threads;              // threads the products used
 };
 
 template <class T>
