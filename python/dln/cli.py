@@ -9,13 +9,12 @@ from typing import Optional, Sequence
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import numpy as np
 
     from .experiments import theorem
 
     run = theorem(d=args.d, rank=args.rank, depth=args.depth, eps=1.0, lr=1.0, steps=args.steps, seed=args.seed)
     d, r, L = run.d, run.rank, run.depth
-    print(f"dln demo: the law of parsimony (SCIENCE.md 'theorem' setting)")
+    print("dln demo: the law of parsimony (SCIENCE.md 'theorem' setting)")
     print(f"  DMF, target rank {r}, {d}x{d} layers, L = {L}, orthogonal init eps = 1, GD lr = 1, mean loss")
     print(f"  rho(t+1) = rho(t) (1 - (lr/d^2) rho(t)^{2 * (L - 1)})")
     print()

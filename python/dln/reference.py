@@ -342,48 +342,66 @@ def loss_and_grads(weights, problem: _Problem) -> tuple[float, list[np.ndarray]]
     return loss, grads
 
 
-def gradient_scale(weights, problem: _Problem) -> list[float]:
+def _layer_norms(weights, layer_norms):
+    if layer_norms is None:
+        return [float(np.linalg.norm(w)) for w in weights]
+    if len(layer_norms) != len(weights):
+        raise ValueError(f"layer_norms has {len(layer_norms)} entries for {len(weights)} layers")
+    return [float(n) for n in layer_norms]
+
+
+def _data_sizes(problem: _Problem) -> tuple[float, float]:
+    """``(||X||_2, ||Y||_F)`` with ``X = I``, ``Y = Phi`` (masked for completion)."""
+    if isinstance(problem, Regression):
+        return float(np.linalg.norm(problem.X, 2)), float(np.linalg.norm(problem.Y))
+    if isinstance(problem, Completion):
+        return 1.0, float(np.linalg.norm(problem.mask * problem.target))
+    return 1.0, float(np.linalg.norm(problem.target))
+
+
+def gradient_scale(weights, problem: _Problem, layer_norms=None) -> list[float]:
     """Per-layer size against which rounding errors in the gradient should be measured.
 
-    ``c * ||W_{L:l+1}||_F * s_R * ||W_{l-1:1}||_F`` with ``s_R`` a bound on ``||R'||_F`` built
-    from the terms that are subtracted (``(||W_{L:1}|| ||X|| + ||Y||) ||X||`` for regression,
-    ``||W_{L:1}|| + ||Phi||`` otherwise). It bounds ``||grad_l||_F`` and is the natural scale of
-    the error of any way of forming the gradient, so a comparison relative to it stays tight
-    (an actual bug shows up at O(||grad_l||)) without failing on cancellation.
+    Products are accurate relative to the product of their factors' norms
+    (``||fl(AB) - AB||_F <= gamma_n ||A||_F ||B||_F``), not to the norm of the result, so the scale
+    of ``grad_l = c W_{L:l+1}^T R' W_{l-1:1}^T`` is ``c * prod_{k != l} ||W_k||_F * s_R`` with
+    ``s_R = (P ||X||_2 + ||Y||_F) ||X||_2`` bounding ``||R'||_F`` from the terms that are
+    subtracted (``P = prod_k ||W_k||_F``; ``X = I``, ``Y = Phi`` for factorisation and
+    completion). It bounds ``||grad_l||_F``; a wrong gradient differs by O(||grad_l||), many orders
+    above rounding, while cancellation cannot fail a comparison made relative to it.
+
+    Parameters
+    ----------
+    weights : list of ndarray
+    problem : Factorization, Regression or Completion
+    layer_norms : sequence of float, optional
+        Sizes to use instead of ``||W_k||_F`` (e.g. the largest along a run).
+
+    Returns
+    -------
+    list of float, one per layer.
     """
     weights = _check_chain(weights)
-    end = end_to_end(weights)
-    norm = np.linalg.norm
-    if isinstance(problem, Regression):
-        s_r = (norm(end) * norm(problem.X) + norm(problem.Y)) * norm(problem.X)
-    else:
-        s_r = norm(end) + norm(problem.target)
-    scales = []
-    for l, w in enumerate(weights):
-        after = _chain(weights[l + 1 :], w.shape[0], end.dtype)
-        before = _chain(weights[:l], end.shape[1], end.dtype)
-        scales.append(float(problem.factor * norm(after) * s_r * norm(before)))
-    return scales
+    norms = _layer_norms(weights, layer_norms)
+    x, y = _data_sizes(problem)
+    s_r = (float(np.prod(norms)) * x + y) * x
+    return [problem.factor * float(np.prod(norms[:l] + norms[l + 1 :])) * s_r for l in range(len(weights))]
 
 
-def loss_scale(weights, problem: _Problem) -> float:
+def loss_scale(weights, problem: _Problem, layer_norms=None) -> float:
     """Size against which rounding errors in the loss should be measured.
 
-    ``1/2 * c * s^2`` with ``s = ||W_{L:1} X||_F + ||Y||_F`` (regression; ``X = I``,
-    ``Y = Phi`` for factorisation, both masked for completion). It bounds the loss and every term
-    of the expanded form ``1/2 c (<W S, W> - 2 <W, C> + ||Y||^2)`` (``S = X X^T``,
-    ``C = Y X^T``) that an engine may use instead of the residual, so it is the scale of that
-    form's cancellation error.
+    ``1/2 * c * s^2`` with ``s = prod_k ||W_k||_F ||X||_2 + ||Y||_F`` (``X = I``, ``Y = Phi`` for
+    factorisation and completion, ``Phi`` masked for completion). It bounds the loss, the size of
+    the error that a chain of rounded products puts into it, and every term of the expanded form
+    ``1/2 c (<W S, W> - 2 <W, C> + ||Y||^2)`` (``S = X X^T``, ``C = Y X^T``) that an engine may use
+    instead of the residual, so it is also the scale of that form's cancellation error.
+    ``layer_norms`` as in :func:`gradient_scale`.
     """
-    end = end_to_end(weights)
-    norm = np.linalg.norm
-    if isinstance(problem, Regression):
-        s = norm(end @ problem.X) + norm(problem.Y)
-    elif isinstance(problem, Completion):
-        s = norm(problem.mask * end) + norm(problem.mask * problem.target)
-    else:
-        s = norm(end) + norm(problem.target)
-    return float(0.5 * problem.factor * s * s)
+    weights = _check_chain(weights)
+    x, y = _data_sizes(problem)
+    s = float(np.prod(_layer_norms(weights, layer_norms))) * x + y
+    return 0.5 * problem.factor * s * s
 
 
 # --------------------------------------------------------------------------------------------
@@ -462,8 +480,10 @@ def train(
     For ``k = 0, 1, ..., steps``: the loss at the current weights (after ``k`` updates) is
     computed and appended to the history when ``k % record_every == 0``; then
 
-    - if it is not finite or exceeds ``1e8`` times the initial loss, the run is ``"diverged"`` and
-      returns the weights after ``k - 1`` updates (the last finite state) with ``steps = k - 1``;
+    - if it is not finite or exceeds ``1e8`` times a positive initial loss, the run is
+      ``"diverged"`` and returns the weights after ``k - 1`` updates (the last finite state) with
+      ``steps = k - 1`` (the initial weights and ``steps = 0`` when ``k = 0``); the offending loss is
+      in the history when ``k % record_every == 0``;
     - else if ``tol`` is given and ``loss <= tol``, the run is ``"converged"`` with ``steps = k``;
     - else if ``k == steps`` the run ends with ``"max_steps"``;
     - else one update is applied.
@@ -512,7 +532,8 @@ def train(
                 initial = loss
             if k % record_every == 0:
                 history.append(loss)
-            if not np.isfinite(loss) or loss > DIVERGENCE_FACTOR * initial:
+            # A zero initial loss gives no scale to blow up from: only non-finite losses count then.
+            if not np.isfinite(loss) or (initial > 0 and loss > DIVERGENCE_FACTOR * initial):
                 # k == 0 has no earlier state: the initial weights are all there is.
                 weights, status, done = previous, "diverged", max(k - 1, 0)
                 break

@@ -9,6 +9,7 @@ import numpy as np
 
 from . import _core
 from ._checks import choice, integer, real
+from ._progress import Progress
 from .network import Network, _suffix
 from .problems import Problem
 
@@ -110,8 +111,8 @@ def train(net: Network, problem: Problem, lr: float, steps: int, optimizer: str 
                                            decay=decay, lr_scale=lr_scale))
     threads = 0 if n_threads is None else integer(n_threads, "n_threads", minimum=1, maximum=4096)
     steps_total = prepared.args[4]
-    with _progress_bar(progress, steps_total, "train") as callback:
-        out = getattr(_core, f"train_{_suffix(net.dtype)}")(*prepared.args, threads, callback)
+    with Progress(progress, steps_total, "dln.train") as bar:
+        out = getattr(_core, f"train_{_suffix(net.dtype)}")(*prepared.args, threads, bar.callback())
     return prepared.result(out)
 
 
@@ -214,50 +215,13 @@ def train_batch(jobs: Sequence[Any], n_threads: Optional[int] = None, progress: 
             raise type(exc)(f"jobs[{i}]: {exc}") from None
     results: list[Optional[Result]] = [None] * len(prepared)
     total = sum(p.args[4] for p in prepared)
-    with _progress_bar(progress, total, "train_batch") as callback:
+    with Progress(progress, total, "dln.train_batch") as bar:
         done_before = 0
         for dtype in sorted({p.net.dtype for p in prepared}, key=str):
             index = [i for i, p in enumerate(prepared) if p.net.dtype == dtype]
-            offset = done_before
-            cb = None if callback is None else (lambda n, offset=offset: callback(offset + n))
-            outs = getattr(_core, f"train_batch_{_suffix(dtype)}")([prepared[i].args for i in index], threads, cb)
+            outs = getattr(_core, f"train_batch_{_suffix(dtype)}")([prepared[i].args for i in index], threads,
+                                                                  bar.callback(done_before))
             for i, out in zip(index, outs):
                 results[i] = prepared[i].result(out)
             done_before += sum(prepared[i].args[4] for i in index)
     return results  # type: ignore[return-value]
-
-
-class _progress_bar:
-    """Context manager giving the callback the core polls from the calling thread (or None)."""
-
-    def __init__(self, progress: Any, total: int, label: str) -> None:
-        self.callback = None
-        self.bar = None
-        if callable(progress) and not isinstance(progress, bool):
-            self.callback = progress
-            return
-        if progress is False:
-            return
-        if progress is None:
-            import sys
-
-            if not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()):
-                return
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:
-            if progress is True:
-                raise ImportError("progress: needs tqdm (pip install tqdm)") from None
-            return
-        self.bar = tqdm(total=total, desc=label, unit="step", leave=False)
-        self.callback = self._update
-
-    def _update(self, done: int) -> None:
-        self.bar.update(done - self.bar.n)
-
-    def __enter__(self):
-        return self.callback
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.close()
