@@ -47,19 +47,39 @@ void OptimizerConfig::validate(Index depth) const {
 }
 
 template <class T>
-Optimizer<T>::Optimizer(const OptimizerConfig& config, const std::vector<Mat<T>>& shapes) : cfg_(config) {
+Optimizer<T>::Optimizer(const OptimizerConfig& config, const std::vector<Mat<T>>& shapes,
+                        const OptimizerState<T>* initial)
+    : cfg_(config) {
     const bool first = cfg_.kind != OptimizerKind::GD && cfg_.kind != OptimizerKind::RMSprop;
     const bool second = cfg_.kind == OptimizerKind::Adam || cfg_.kind == OptimizerKind::RMSprop;
     for (const auto& W : shapes) {
-        if (first) m_.push_back(Mat<T>::Zero(W.rows(), W.cols()));
-        if (second) v_.push_back(Mat<T>::Zero(W.rows(), W.cols()));
+        if (first) state_.m.push_back(Mat<T>::Zero(W.rows(), W.cols()));
+        if (second) state_.v.push_back(Mat<T>::Zero(W.rows(), W.cols()));
     }
     if (cfg_.lr_scale.empty()) cfg_.lr_scale.assign(shapes.size(), 1.0);
+    if (initial) {
+        if (initial->t < 0) invalid("state", "negative step count " + std::to_string(initial->t));
+        auto same_shapes = [](const std::vector<Mat<T>>& a, const std::vector<Mat<T>>& b) {
+            if (a.size() != b.size()) return false;
+            for (std::size_t l = 0; l < a.size(); ++l)
+                if (a[l].rows() != b[l].rows() || a[l].cols() != b[l].cols()) return false;
+            return true;
+        };
+        if (!same_shapes(initial->m, state_.m) || !same_shapes(initial->v, state_.v))
+            invalid("state", std::string("buffers do not match a '") + to_string(cfg_.kind) +
+                                 "' optimiser for these layer shapes");
+        for (const auto* buffers : {&initial->m, &initial->v})
+            for (const auto& b : *buffers)
+                if (!b.allFinite()) invalid("state", "contains NaN or Inf");
+        state_ = *initial;
+    }
 }
 
 template <class T>
 void Optimizer<T>::step(const std::vector<Mat<T>>& W, const std::vector<Mat<T>>& G, std::vector<Mat<T>>& W_out) {
-    ++t_;
+    auto& m_ = state_.m;
+    auto& v_ = state_.v;
+    const long long t_ = ++state_.t;
     const T b1 = static_cast<T>(cfg_.beta1), b2 = static_cast<T>(cfg_.beta2);
     const T eps = static_cast<T>(cfg_.eps), decay = static_cast<T>(cfg_.decay), mu = static_cast<T>(cfg_.momentum);
     // Bias corrections in double, then rounded once.

@@ -42,11 +42,25 @@ struct ThreadScope {
 
 template <class T>
 TrainResult<T> train(const Network<T>& net, const Problem<T>& problem, const OptimizerConfig& opt,
-                     const TrainOptions& options) {
+                     const TrainOptions& options, const TrainState<T>* resume,
+                     const std::vector<Observer<T>*>& observers) {
     // Everything is checked before any work starts.
     options.validate();
     opt.validate(net.depth());
     problem.check_network(net.widths());
+    if (resume) {
+        if (resume->step < 0 || resume->step > options.steps)
+            invalid("state", "step " + std::to_string(resume->step) + " outside [0, steps = " +
+                                 std::to_string(options.steps) + "]");
+        if (resume->optimizer.t != resume->step)
+            invalid("state", "optimiser has taken " + std::to_string(resume->optimizer.t) + " steps, the run " +
+                                 std::to_string(resume->step));
+        const auto expected = static_cast<std::size_t>(resume->step / options.record_every + 1);
+        if (resume->step > 0 && resume->loss.size() != expected)
+            invalid("state", "loss history has " + std::to_string(resume->loss.size()) + " entries, expected " +
+                                 std::to_string(expected) + " for step " + std::to_string(resume->step) +
+                                 " and record_every " + std::to_string(options.record_every));
+    }
 
     const int threads = options.manage_threads ? effective_threads(problem, net.widths(), options.n_threads)
                                                : std::max(1, options.n_threads);
@@ -60,14 +74,17 @@ TrainResult<T> train(const Network<T>& net, const Problem<T>& problem, const Opt
     std::vector<Mat<T>> next = current;
     std::vector<Mat<T>> grads = current;
     Evaluator<T> evaluator(problem, net.widths());
-    Optimizer<T> optimizer(opt, current);
+    const bool resuming = resume && resume->step > 0;
+    Optimizer<T> optimizer(opt, current, resuming ? &resume->optimizer : nullptr);
     std::vector<double> history;
     history.reserve(static_cast<std::size_t>(options.steps / options.record_every + 1));
+    if (resuming) history = resume->loss;  // within the reserved capacity
 
     Status status = Status::MaxSteps;
     std::ostringstream message;
-    long long k = 0;
-    double loss = 0.0, initial = 0.0, last_good = 0.0;
+    long long k = resuming ? resume->step : 0;
+    const long long k0 = k;
+    double loss = 0.0, initial = resuming ? resume->initial_loss : 0.0, last_good = 0.0;
     bool have_previous = false;  // `next` holds the weights of step k - 1
     for (;; ++k) {
         loss = evaluator.evaluate(current, &grads);
@@ -90,7 +107,8 @@ TrainResult<T> train(const Network<T>& net, const Problem<T>& problem, const Opt
             }
             break;
         }
-        if (k % options.record_every == 0) history.push_back(loss);
+        if (k % options.record_every == 0 && !(resuming && k == k0)) history.push_back(loss);
+        for (auto* o : observers) o->on_step(k, loss, current, grads);
         if (options.tol && loss <= *options.tol) {
             status = Status::Converged;
             message << "loss " << loss << " <= tol " << *options.tol << " after " << k << " steps";
@@ -106,22 +124,27 @@ TrainResult<T> train(const Network<T>& net, const Problem<T>& problem, const Opt
             break;
         }
         optimizer.step(current, grads, next);
+        for (auto* o : observers) o->on_update(k, current, next);
         current.swap(next);
         have_previous = true;
         last_good = loss;
         if (options.progress) options.progress->fetch_add(1, std::memory_order_relaxed);
     }
 
+    for (auto* o : observers) o->on_finish(status, k);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    // After a divergence the optimiser state is one update ahead of the returned weights; a resume
+    // from such a result is refused by the step check above rather than silently inexact.
     return TrainResult<T>{status, k, std::move(history), Network<T>(std::move(current)), loss, seconds,
-                          message.str(), evaluator.form(), threads};
+                          message.str(), evaluator.form(), threads, initial, optimizer.state()};
 }
 
 template int effective_threads(const Problem<float>&, const std::vector<Index>&, int);
 template int effective_threads(const Problem<double>&, const std::vector<Index>&, int);
 template TrainResult<float> train(const Network<float>&, const Problem<float>&, const OptimizerConfig&,
-                                  const TrainOptions&);
+                                  const TrainOptions&, const TrainState<float>*, const std::vector<Observer<float>*>&);
 template TrainResult<double> train(const Network<double>&, const Problem<double>&, const OptimizerConfig&,
-                                   const TrainOptions&);
+                                   const TrainOptions&, const TrainState<double>*,
+                                   const std::vector<Observer<double>*>&);
 
 }  // namespace dln

@@ -211,6 +211,60 @@ void test_bitwise_reproducible() {
     }
 }
 
+// A run split in two (through TrainResult::state()) ends bitwise where the uninterrupted run ends.
+void test_resume_bitwise() {
+    dln::Regression<double> problem(random_matrix(6, 30, 1), random_matrix(4, 30, 2));
+    auto net = dln::Network<double>::orthogonal({6, 7, 7, 4}, 0.9, 3);
+    for (auto kind : {dln::OptimizerKind::GD, dln::OptimizerKind::Momentum, dln::OptimizerKind::Adam, dln::OptimizerKind::RMSprop}) {
+        dln::OptimizerConfig opt;
+        opt.kind = kind;
+        opt.lr = 1e-2;
+        dln::TrainOptions options;
+        options.steps = 40;
+        options.record_every = 3;
+        options.n_threads = 1;
+        auto whole = dln::train(net, problem, opt, options);
+        options.steps = 17;
+        auto first = dln::train(net, problem, opt, options);
+        options.steps = 40;
+        auto state = first.state();
+        auto second = dln::train(first.network, problem, opt, options, &state);
+        CHECK(second.steps == whole.steps);
+        CHECK(second.loss == whole.loss);
+        for (Index l = 0; l < net.depth(); ++l) CHECK(second.network.weight(l) == whole.network.weight(l));
+        state.optimizer.t += 1;
+        CHECK_THROWS_NAMING(dln::train(first.network, problem, opt, options, &state), "state");
+    }
+}
+
+// Observers see every accepted step and every update, in order, on the running thread.
+void test_observer() {
+    struct Counter : dln::Observer<double> {
+        long long steps = 0, updates = 0, finished = -1;
+        double last_loss = 0;
+        void on_step(long long k, double loss, const std::vector<M>&, const std::vector<M>&) override {
+            CHECK(k == steps);
+            ++steps;
+            last_loss = loss;
+        }
+        void on_update(long long k, const std::vector<M>& before, const std::vector<M>& after) override {
+            CHECK(k == updates);
+            CHECK(before[0] != after[0]);
+            ++updates;
+        }
+        void on_finish(dln::Status, long long n) override { finished = n; }
+    } counter;
+    dln::Factorization<double> problem(random_matrix(5, 5, 1));
+    auto net = dln::Network<double>::orthogonal({5, 5, 5}, 1.0, 3);
+    dln::OptimizerConfig opt;
+    opt.lr = 0.1;
+    dln::TrainOptions options;
+    options.steps = 12;
+    auto res = dln::train<double>(net, problem, opt, options, nullptr, {&counter});
+    CHECK(counter.steps == 13 && counter.updates == 12 && counter.finished == 12);
+    CHECK(counter.last_loss == res.final_loss);
+}
+
 void test_no_allocation_per_step() {
     dln::Completion<double> problem(random_matrix(12, 10, 1), M::Ones(12, 10));
     auto net = dln::Network<double>::orthogonal({10, 16, 16, 12}, 1.0, 2);
@@ -273,6 +327,8 @@ int main() {
         {"parsimony", test_parsimony},
         {"training_semantics", test_training_semantics},
         {"bitwise_reproducible", test_bitwise_reproducible},
+        {"resume_bitwise", test_resume_bitwise},
+        {"observer", test_observer},
         {"no_allocation_per_step", test_no_allocation_per_step},
         {"validation", test_validation},
     };

@@ -32,20 +32,30 @@ struct OptimizerConfig {
     void validate(Index depth) const;
 };
 
+// Everything an optimiser carries between steps: enough to resume a run bit for bit.
+template <class T>
+struct OptimizerState {
+    long long t = 0;          // updates taken
+    std::vector<Mat<T>> m;    // momentum buffer (momentum) or first moment (adam); empty otherwise
+    std::vector<Mat<T>> v;    // second moment (adam, rmsprop); empty otherwise
+};
+
 template <class T>
 class Optimizer {
 public:
-    // State buffers are sized here, once.
-    Optimizer(const OptimizerConfig& config, const std::vector<Mat<T>>& shapes);
+    // State buffers are sized here, once; `initial` resumes from a saved state (checked against the
+    // optimiser kind and the shapes, std::invalid_argument naming `state` otherwise).
+    Optimizer(const OptimizerConfig& config, const std::vector<Mat<T>>& shapes,
+              const OptimizerState<T>* initial = nullptr);
     // W_out <- update of W with gradients G. W_out may not alias W (the trainer double-buffers so a
     // diverging step can return the previous weights). Allocates nothing.
     void step(const std::vector<Mat<T>>& W, const std::vector<Mat<T>>& G, std::vector<Mat<T>>& W_out);
-    long long t() const { return t_; }
+    long long t() const { return state_.t; }
+    const OptimizerState<T>& state() const { return state_; }
 
 private:
     OptimizerConfig cfg_;
-    std::vector<Mat<T>> m_, v_;
-    long long t_ = 0;
+    OptimizerState<T> state_;
 };
 
 extern template class Optimizer<float>;

@@ -34,6 +34,36 @@ struct TrainOptions {
     void validate() const;  // throws std::invalid_argument naming the field
 };
 
+// Watches a run from inside the loop (on the thread that runs it; no Python). Default methods do
+// nothing, so an observer overrides what it needs. Observers must not throw.
+template <class T>
+class Observer {
+public:
+    virtual ~Observer() = default;
+    // Step k accepted (finite loss, not exploded): its weights, loss and gradients, before the update.
+    virtual void on_step(long long k, double loss, const std::vector<Mat<T>>& weights,
+                         const std::vector<Mat<T>>& grads) {
+        (void)k, (void)loss, (void)weights, (void)grads;
+    }
+    // The update from step k to k + 1 was applied.
+    virtual void on_update(long long k, const std::vector<Mat<T>>& before, const std::vector<Mat<T>>& after) {
+        (void)k, (void)before, (void)after;
+    }
+    // The run ended at `steps` updates with `status` (after a divergence the weights are those of `steps`).
+    virtual void on_finish(Status status, long long steps) { (void)status, (void)steps; }
+};
+
+// Where a resumed run starts: the step count, the initial loss (the divergence test compares with
+// it), the loss history so far and the optimiser state. A run resumed from the state a run ended
+// in continues exactly as if it had not stopped.
+template <class T>
+struct TrainState {
+    long long step = 0;
+    double initial_loss = 0.0;
+    std::vector<double> loss;
+    OptimizerState<T> optimizer;
+};
+
 template <class T>
 struct TrainResult {
     Status status;
@@ -45,11 +75,18 @@ struct TrainResult {
     std::string message;        // what happened, in words
     RegressionForm form;        // the regression form used (Auto for other problems)
     int n_threads;              // threads the products used
+    double initial_loss;        // loss at step 0
+    OptimizerState<T> optimizer_state;  // state after `steps` updates (resume from it)
+
+    TrainState<T> state() const { return TrainState<T>{steps, initial_loss, loss, optimizer_state}; }
 };
 
+// Trains `net`; `options.steps` counts from step 0, also when resuming (`resume` gives the state the
+// weights of `net` are at).
 template <class T>
 TrainResult<T> train(const Network<T>& net, const Problem<T>& problem, const OptimizerConfig& opt,
-                     const TrainOptions& options);
+                     const TrainOptions& options, const TrainState<T>* resume = nullptr,
+                     const std::vector<Observer<T>*>& observers = {});
 
 // Number of hardware threads (at least 1).
 int default_threads();
@@ -61,9 +98,11 @@ int effective_threads(const Problem<T>& problem, const std::vector<Index>& width
 
 extern template int effective_threads(const Problem<float>&, const std::vector<Index>&, int);
 extern template int effective_threads(const Problem<double>&, const std::vector<Index>&, int);
-extern template TrainResult<float> train(const Network<float>&, const Problem<float>&,
-                                         const OptimizerConfig&, const TrainOptions&);
-extern template TrainResult<double> train(const Network<double>&, const Problem<double>&,
-                                          const OptimizerConfig&, const TrainOptions&);
+extern template TrainResult<float> train(const Network<float>&, const Problem<float>&, const OptimizerConfig&,
+                                         const TrainOptions&, const TrainState<float>*,
+                                         const std::vector<Observer<float>*>&);
+extern template TrainResult<double> train(const Network<double>&, const Problem<double>&, const OptimizerConfig&,
+                                          const TrainOptions&, const TrainState<double>*,
+                                          const std::vector<Observer<double>*>&);
 
 }  // namespace dln
