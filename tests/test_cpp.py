@@ -38,3 +38,42 @@ def test_ctest(tmp_path_factory):
     run = subprocess.run([ctest, "--output-on-failure"], cwd=build, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     assert "100% tests passed" in run.stdout
+
+
+def _python_example() -> list[str]:
+    """The Python calls equivalent to cpp/examples/train_factorization.cpp, printed the same way."""
+    import numpy as np
+
+    import dln
+
+    d, r = 40, 3
+    i, k = np.arange(d)[:, None], np.arange(r)[None, :]
+    a = ((7 * i + 3 * k) % 11 - 5).astype(float)
+    b = ((5 * i + 2 * k) % 13 - 6).astype(float).T
+    target = (a @ b) / d
+    net = dln.Network.orthogonal([d] * 4, scale=0.05, seed=1)
+    res = dln.train(net, dln.Factorization(target), lr=20.0, steps=2000, tol=1e-9, record_every=50, n_threads=1)
+    lines = [f"status {res.status}", f"steps {res.steps}", f"final_loss {res.final_loss:.17g}"]
+    lines += [f"loss[{j}] {v:.17g}" for j, v in enumerate(res.loss)]
+    return lines
+
+
+def test_example_against_installed_package(tmp_path):
+    """cpp/examples builds against the pip-installed package and prints what Python computes."""
+    cmake = _tool("cmake")
+    assert cmake
+    cmakedir = subprocess.run([sys.executable, "-m", "dln", "--cmakedir"], check=True, capture_output=True,
+                              text=True).stdout.strip()
+    assert (Path(cmakedir) / "dlnConfig.cmake").exists(), cmakedir
+    gen = ["-G", "Ninja"] if _tool("ninja") else []
+    conf = subprocess.run([cmake, "-S", str(ROOT / "cpp" / "examples"), "-B", str(tmp_path), *gen,
+                           f"-Ddln_DIR={cmakedir}"], capture_output=True, text=True)
+    assert conf.returncode == 0, conf.stdout[-3000:] + conf.stderr[-3000:]
+    build = subprocess.run([cmake, "--build", str(tmp_path)], capture_output=True, text=True)
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    run = subprocess.run([str(tmp_path / "train_factorization")], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stdout.strip().splitlines()
+    expected = _python_example()
+    assert lines[:len(expected)] == expected
+    assert lines[-1].startswith("W_1: 34 of 40 singular values equal rho")

@@ -42,7 +42,9 @@ def _info(args: argparse.Namespace) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="dln", description="Deep linear networks: training, SVD tracking, compression.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--cmakedir", action="store_true",
+                        help="print the folder holding dlnConfig.cmake (for CMAKE_PREFIX_PATH / dln_DIR) and exit")
+    sub = parser.add_subparsers(dest="command")
     demo = sub.add_parser("demo", help="the law of parsimony, checked step by step")
     demo.add_argument("--d", type=int, default=30)
     demo.add_argument("--rank", type=int, default=3)
@@ -53,7 +55,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     info = sub.add_parser("info", help="build and thread information")
     info.set_defaults(func=_info)
     args = parser.parse_args(argv)
+    if args.cmakedir:
+        print(cmake_dir())
+        return 0
+    if args.command is None:
+        parser.error("a command is required (demo, info)")
     return args.func(args)
+
+
+def cmake_dir() -> str:
+    """The folder of the installed C++ package's dlnConfig.cmake."""
+    from pathlib import Path
+
+    return str(Path(__file__).resolve().parent / "lib" / "cmake" / "dln")
 
 
 if __name__ == "__main__":
