@@ -26,24 +26,31 @@ if threadpool_limits is not None:
 
 
 # One table. ``np.float64`` / ``np.float32``: engine vs reference, same inputs, differences due to
-# rounding only (summation order, prefix/suffix products, covariance form). ``"fd"``: central
-# finite differences in float64. The loss is quadratic in every single weight entry (the network
-# is linear in each layer), so central differences have no truncation error and only rounding
-# (~ eps * loss / h with h = FD_STEP) remains.
+# rounding only (summation order, prefix/suffix products, covariance form), budgeted for runs of
+# 20-30 steps. ``("step", dtype)``: a single optimiser update, O(1) roundings of the update and of
+# the gradient that feeds it, so ~10 ulp. ``"fd"``: central finite differences in float64. The
+# loss is quadratic in every single weight entry (the network is linear in each layer), so central
+# differences have no truncation error and only rounding (~ eps * loss / h, h = FD_STEP) remains.
 # Every comparison is relative to a stated scale, so atol is the smallest normal number: it only
 # lets exact zeros (e.g. unobserved entries of a 1-layer completion gradient) compare equal.
+_TINY64 = float(np.finfo(np.float64).tiny)
+_TINY32 = float(np.finfo(np.float32).tiny)
 TOL = {
-    np.float64: dict(rtol=1e-12, atol=float(np.finfo(np.float64).tiny)),
-    np.float32: dict(rtol=1e-5, atol=float(np.finfo(np.float32).tiny)),
-    "fd": dict(rtol=1e-9, atol=float(np.finfo(np.float64).tiny)),
+    np.float64: dict(rtol=1e-12, atol=_TINY64),
+    np.float32: dict(rtol=1e-5, atol=_TINY32),
+    ("step", np.float64): dict(rtol=1e-14, atol=_TINY64),
+    ("step", np.float32): dict(rtol=1e-6, atol=_TINY32),
+    "fd": dict(rtol=1e-9, atol=_TINY64),
 }
 FD_STEP = 1e-2
 
 
 def tol_for(dtype):
-    """Row of :data:`TOL` for a dtype (or the ``"fd"`` key)."""
+    """Row of :data:`TOL` for a dtype, ``("step", dtype)`` or ``"fd"``."""
     if isinstance(dtype, str):
         return TOL[dtype]
+    if isinstance(dtype, tuple):
+        return TOL[(dtype[0], np.dtype(dtype[1]).type)]
     return TOL[np.dtype(dtype).type]
 
 
@@ -150,4 +157,3 @@ def _make_problem_data(kind, d_in, d_out, rng, n_samples=None):
 def make_problem_data():
     """``make_problem_data(kind, d_in, d_out, rng, n_samples=None)`` -> dict of arrays."""
     return _make_problem_data
-

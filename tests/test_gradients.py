@@ -7,6 +7,7 @@ regression form. Gradient errors are measured against :func:`dln.reference.gradi
 """
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -39,7 +40,9 @@ def engine_problem(kind, data, reduction, form="auto", layout="C"):
     if kind == "regression":
         X, Y = (with_layout(data[k], layout) for k in ("X", "Y"))
         return dln.Regression(X, Y, reduction=reduction, form=form)
-    return dln.Completion(with_layout(data["target"], layout), with_layout(data["mask"], layout), reduction=reduction)
+    return dln.Completion(
+        with_layout(data["target"], layout), with_layout(data["mask"], layout), reduction=reduction
+    )
 
 
 def reference_problem(kind, data, reduction, dtype):
@@ -68,43 +71,42 @@ def central_differences(weights, loss, h):
 
 
 @st.composite
-def cases(draw, dtypes=(np.float64, np.float32)):
-    widths = draw(widths_st)
-    seed = draw(seed_st)
-    kind = draw(st.sampled_from(KINDS))
+def cases(draw):
+    """Everything but the problem kind, reduction and dtype, which the tests parametrize."""
     return dict(
-        widths=widths,
-        seed=seed,
-        kind=kind,
-        reduction=draw(st.sampled_from(["mean", "sum"])),
-        dtype=draw(st.sampled_from(dtypes)),
+        widths=draw(widths_st),
+        seed=draw(seed_st),
         init=draw(st.sampled_from(sorted(INITS))),
         scale=draw(st.sampled_from([0.5, 1.0, 2.0])),
-        form=draw(st.sampled_from(["auto", "covariance", "data"])) if kind == "regression" else "auto",
+        form=draw(st.sampled_from(["auto", "covariance", "data"])),
         layout=draw(layout_st),
         data_dtype=draw(st.sampled_from([np.float64, np.float32])),
         mask_bool=draw(st.booleans()),
     )
 
 
-def setup(case, make_problem_data):
+def setup(case, kind, reduction, dtype, make_problem_data):
     rng = np.random.default_rng(case["seed"])
-    dtype = case["dtype"]
     weights = INITS[case["init"]](case["widths"], case["scale"], rng, dtype=dtype)
-    data = make_problem_data(case["kind"], case["widths"][0], case["widths"][-1], rng)
+    data = make_problem_data(kind, case["widths"][0], case["widths"][-1], rng)
     data = {k: (v if k == "mask" else v.astype(case["data_dtype"])) for k, v in data.items()}
     if "mask" in data and not case["mask_bool"]:
         data["mask"] = data["mask"].astype(case["data_dtype"])
     net = dln.Network([with_layout(w, case["layout"]) for w in weights])
-    problem = engine_problem(case["kind"], data, case["reduction"], case["form"], case["layout"])
+    problem = engine_problem(kind, data, reduction, case["form"], case["layout"])
     weights64 = [w.astype(np.float64) for w in weights]
-    return net, problem, weights64, reference_problem(case["kind"], data, case["reduction"], dtype)
+    return net, problem, weights64, reference_problem(kind, data, reduction, dtype)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("kind", KINDS)
 @given(case=cases())
-def test_gradients_match_reference(case, make_problem_data, assert_layers_close, assert_history_close):
-    net, problem, weights64, rp = setup(case, make_problem_data)
-    dtype = np.dtype(case["dtype"])
+def test_gradients_match_reference(
+    kind, reduction, dtype, case, make_problem_data, assert_layers_close, assert_history_close
+):
+    net, problem, weights64, rp = setup(case, kind, reduction, dtype, make_problem_data)
+    dtype = np.dtype(dtype)
     assert net.dtype == dtype
     for w, w_in in zip(net.weights, weights64):
         np.testing.assert_array_equal(w, w_in)
@@ -116,10 +118,14 @@ def test_gradients_match_reference(case, make_problem_data, assert_layers_close,
     assert_history_close([problem.loss(net)], [loss], dtype, scale=ref.loss_scale(weights64, rp))
 
 
-@given(case=cases(dtypes=(np.float64,)))
-def test_gradients_match_central_differences(case, make_problem_data, assert_layers_close, fd_step):
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("kind", KINDS)
+@given(case=cases())
+def test_gradients_match_central_differences(
+    kind, reduction, case, make_problem_data, assert_layers_close, fd_step
+):
     """Engine gradients against differences of the engine's own loss (float64)."""
-    net, problem, weights64, rp = setup(case, make_problem_data)
+    net, problem, weights64, rp = setup(case, kind, reduction, np.float64, make_problem_data)
     fd = central_differences(weights64, lambda w: problem.loss(dln.Network(w)), fd_step)
     assert_layers_close(
         problem.gradients(net), fd, "fd", scales=ref.gradient_scale(weights64, rp), what="gradient"

@@ -167,7 +167,9 @@ def test_haar_sign_fix():
 # --------------------------------------------------------------------------------------------
 
 
-@given(widths=widths_st, seed=seed_st, kind=st.sampled_from(KINDS), optimizer=st.sampled_from(["gd", "momentum"]))
+@given(
+    widths=widths_st, seed=seed_st, kind=st.sampled_from(KINDS), optimizer=st.sampled_from(["gd", "momentum"])
+)
 def test_mean_step_equals_sum_step_over_count(
     widths, seed, kind, optimizer, make_problem_data, assert_layers_close, assert_history_close
 ):
@@ -257,7 +259,9 @@ def test_divergence_returns_last_finite_state():
     # 2500^2 = 6.25e6 <= 1e8 < 2500^3: the loss after 3 updates trips the test.
     assert res["status"] == "diverged" and res["steps"] == 2
     assert len(res["loss"]) == 4
-    np.testing.assert_allclose(res["weights"][0], problem.target + 2500 * (weights[0] - problem.target), rtol=1e-13)
+    np.testing.assert_allclose(
+        res["weights"][0], problem.target + 2500 * (weights[0] - problem.target), rtol=1e-13
+    )
     overflow = ref.train([1e200 * w for w in weights], problem, 1e-3, 10, optimizer="adam")
     assert overflow["status"] == "diverged" and overflow["steps"] == 0
 

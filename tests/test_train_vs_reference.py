@@ -9,11 +9,13 @@ Conditioning, which decides what a fair comparison is:
 
 - Step sizes are set in sum units from the data (targets and inputs have spectral norm 1, inits
   have scale <= 1) and converted to the reduction's units, so every run is stable but moves.
-- A layer's error is measured against ``max(||W_l(T)||, ||W_l(0)||)``: rounding is committed at
-  the size of the weights seen along the run, and a layer that shrinks towards zero (a 1-wide
-  bottleneck does) would otherwise turn an absolute error of 1e-7 into a relative 1e-5. Losses
-  are measured against :func:`dln.reference.loss_scale` with those layer sizes: the end-to-end map
-  is accurate relative to the product of its factors' norms, which can be far above its own norm.
+- A layer's error is measured against ``max(||W_l(T)||, ||W_l(0)||, sum_t ||W_l(t+1) - W_l(t)||)``:
+  rounding is committed at the size of the weights and of the updates seen along the run. A layer
+  that shrinks towards zero (a 1-wide bottleneck does), or an Adam entry that walks through zero,
+  would otherwise turn an absolute error of 1e-7 into a relative 1e-5. Losses are measured
+  against :func:`dln.reference.loss_scale` with those layer sizes: the end-to-end map is accurate
+  relative to the product of its factors' norms, which can be far above its own norm. Single
+  updates are checked separately to ~10 ulp (``test_single_update_accuracy``).
 - Adam and RMSprop divide by ``sqrt(v) + eps``. With ``eps = 1e-8`` an entry that reaches its
   optimum keeps taking steps of size ~lr around it while ``v`` decays, a chaotic iteration in which
   float32 and float64 (or two summation orders) legitimately part ways, and an entry whose
@@ -80,9 +82,15 @@ def contracting_eps(lr, depth, problem):
     return 4.0 * depth * lr * problem.factor
 
 
-def layer_scales(final, start):
-    """Per-layer comparison scale ``max(||W_l(T)||, ||W_l(0)||)`` (module doc)."""
-    return [max(np.linalg.norm(a), np.linalg.norm(b)) for a, b in zip(final, start)]
+def layer_scales(final, start, path=None):
+    """Per-layer comparison scale ``max(||W_l(T)||, ||W_l(0)||, path length)`` (module doc)."""
+    scales = [max(np.linalg.norm(a), np.linalg.norm(b)) for a, b in zip(final, start)]
+    if path is not None:
+        lengths = [
+            sum(np.linalg.norm(b[l] - a[l]) for a, b in zip(path, path[1:])) for l in range(len(start))
+        ]
+        scales = [max(s, p) for s, p in zip(scales, lengths)]
+    return scales
 
 
 def run_both(net_weights, kind, data, reduction, dtype, optimizer, steps, form="auto", lr=None, **options):
@@ -92,7 +100,9 @@ def run_both(net_weights, kind, data, reduction, dtype, optimizer, steps, form="
         lr = step_size(optimizer, len(net_weights), rp)
     net = dln.Network([w.astype(dtype) for w in net_weights])
     start = net.weights
-    res = dln.train(net, engine_problem(kind, data, reduction, form), lr, steps, optimizer=optimizer, **options)
+    res = dln.train(
+        net, engine_problem(kind, data, reduction, form), lr, steps, optimizer=optimizer, **options
+    )
     for a, b in zip(net.weights, start):  # the input network is never modified
         np.testing.assert_array_equal(a, b)
     weights64 = [w.astype(np.float64) for w in start]
@@ -150,17 +160,44 @@ def test_train_matches_reference(
     assert res.status == expected["status"] == "max_steps"
     assert res.steps == expected["steps"] == steps
     assert res.network.dtype == np.dtype(dtype)
-    final = res.network.weights
-    assert_layers_close(final, expected["weights"], dtype, scales=layer_scales(expected["weights"], weights64))
     path = ref.trajectory(weights64, rp, lr, steps, optimizer, **options)
-    loss_scales = [ref.loss_scale(w, rp, layer_scales(w, weights64)) for w in path]
+    scales = layer_scales(expected["weights"], weights64, path)
+    assert_layers_close(res.network.weights, expected["weights"], dtype, scales=scales)
+    loss_scales = [
+        ref.loss_scale(w, rp, layer_scales(w, weights64, path[: k + 1])) for k, w in enumerate(path)
+    ]
     assert_history_close(res.loss, expected["loss"], dtype, scale=loss_scales)
     assert_history_close([res.final_loss], expected["loss"][-1:], dtype, scale=loss_scales[-1])
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
-def test_default_hyperparameters(optimizer, dtype, make_problem_data, assert_layers_close, assert_history_close):
+def test_single_update_accuracy(optimizer, dtype, assert_layers_close):
+    """One update is a handful of roundings, so it must agree with the reference to ~10 ulp.
+
+    The update is made about as large as the weights, so the comparison measures the update
+    itself, not only the rounding of ``W - update``.
+    """
+    rng = np.random.default_rng(8)
+    weights = [w.astype(dtype) for w in ref.orthogonal([4, 5, 3], 1.0, rng)]
+    data = dict(target=rng.standard_normal((3, 4)))
+    rp = reference_problem("factorization", data, "sum", dtype)
+    start = [w.astype(np.float64) for w in weights]
+    lr = 0.5 if optimizer in ("adam", "rmsprop") else 0.5 / np.linalg.norm(rp.gradients(start)[0])
+    problem = engine_problem("factorization", data, "sum")
+    res = dln.train(dln.Network(weights), problem, lr, 1, optimizer=optimizer)
+    expected = ref.train(start, rp, lr, 1, optimizer=optimizer)["weights"]
+    sizes = layer_scales(expected, start)
+    updates = [np.linalg.norm(e - w) for e, w in zip(expected, start)]
+    assert min(u / n for u, n in zip(updates, sizes)) > 0.1
+    assert_layers_close(res.network.weights, expected, ("step", dtype), scales=sizes)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_default_hyperparameters(
+    optimizer, dtype, make_problem_data, assert_layers_close, assert_history_close
+):
     """Default momentum, betas, eps = 1e-8 and decay on a case far from any entry's optimum."""
     rng = np.random.default_rng(7)
     weights = ref.orthogonal([5, 6, 4], 0.5, rng)
@@ -175,7 +212,9 @@ def test_default_hyperparameters(optimizer, dtype, make_problem_data, assert_lay
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
 @pytest.mark.parametrize("record_every", [1, 2, 3, 7, 25, 40])
-def test_record_every_history(record_every, dtype, make_problem_data, assert_layers_close, assert_history_close):
+def test_record_every_history(
+    record_every, dtype, make_problem_data, assert_layers_close, assert_history_close
+):
     """``loss[j]`` is the loss after ``j * record_every`` updates; len == steps // record_every + 1."""
     rng = np.random.default_rng(1)
     weights = ref.orthogonal([4, 3, 5], 1.0, rng)
@@ -187,7 +226,9 @@ def test_record_every_history(record_every, dtype, make_problem_data, assert_lay
     assert res.status == "max_steps" and res.steps == steps
     assert len(res.loss) == len(expected["loss"]) == steps // record_every + 1
     assert_history_close(res.loss, expected["loss"], dtype, scale=expected["loss"][0])
-    assert_layers_close(res.network.weights, expected["weights"], dtype, scales=layer_scales(expected["weights"], weights64))
+    assert_layers_close(
+        res.network.weights, expected["weights"], dtype, scales=layer_scales(expected["weights"], weights64)
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
@@ -215,29 +256,55 @@ def test_tol_stops_at_first_step_below(kind, dtype, make_problem_data, assert_la
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
-def test_divergence_returns_last_finite_state(dtype, assert_layers_close, assert_history_close):
+def diverging_case(dtype):
     """L = 1, sum: W_k - Phi = (-50)^k (W_0 - Phi), so the loss ratio 2500^k passes 1e8 at k = 3."""
     rng = np.random.default_rng(4)
-    weights = [rng.standard_normal((2, 3))]
+    weights = [rng.standard_normal((2, 3)).astype(dtype)]
     data = dict(target=rng.standard_normal((2, 3)))
-    rp = reference_problem("factorization", data, "sum", dtype)
-    start = [w.astype(dtype).astype(np.float64) for w in weights]
-    expected = ref.train(start, rp, 51.0, 10)
-    res = dln.train(dln.Network([w.astype(dtype) for w in weights]), engine_problem("factorization", data, "sum"), 51.0, 10)
+    return weights, data, reference_problem("factorization", data, "sum", dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+def test_divergence_returns_last_finite_state(dtype, assert_layers_close):
+    weights, data, rp = diverging_case(dtype)
+    expected = ref.train([w.astype(np.float64) for w in weights], rp, 51.0, 10)
+    res = dln.train(dln.Network(weights), engine_problem("factorization", data, "sum"), 51.0, 10)
     assert expected["status"] == res.status == "diverged"
     assert expected["steps"] == res.steps == 2
     assert_layers_close(res.network.weights, expected["weights"], dtype)
     assert np.all(np.isfinite(res.network.weights[0]))
-    # The history records every loss computed at a multiple of record_every, the one that
-    # tripped the test (step 3) included.
-    assert len(expected["loss"]) == 4
+    # End-to-end map overflows from the start: nothing to go back to, the initial weights come back.
+    big = 2 * np.sqrt(np.finfo(dtype).max)  # the product of two layers overflows to inf
+    huge = [big * np.eye(2, 3, dtype=dtype), big * np.eye(2, dtype=dtype)]
+    res = dln.train(dln.Network(huge), engine_problem("factorization", data, "sum"), 1e-3, 10)
+    assert res.status == "diverged" and res.steps == 0
+    for a, b in zip(res.network.weights, huge):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+@pytest.mark.parametrize("record_every", [1, 3])
+def test_diverged_history_excludes_tripping_loss(record_every, dtype, assert_history_close):
+    """The loop tests the loss before recording it, so the loss that trips the divergence test
+    (step 3 here) is never in the history: it ends at the last accepted multiple of record_every."""
+    weights, data, rp = diverging_case(dtype)
+    expected = ref.train([w.astype(np.float64) for w in weights], rp, 51.0, 10, record_every=record_every)
+    res = dln.train(
+        dln.Network(weights),
+        engine_problem("factorization", data, "sum"),
+        51.0,
+        10,
+        record_every=record_every,
+    )
+    assert len(expected["loss"]) == 2 // record_every + 1
     assert_history_close(res.loss, expected["loss"], dtype)
 
 
 @pytest.mark.parametrize("optimizer", ["gd", "momentum"])
 @pytest.mark.parametrize("kind", KINDS)
-def test_mean_step_equals_sum_step_over_count(kind, optimizer, make_problem_data, assert_layers_close, assert_history_close):
+def test_mean_step_equals_sum_step_over_count(
+    kind, optimizer, make_problem_data, assert_layers_close, assert_history_close
+):
     """SCIENCE.md 1: a step lr under "mean" is lr * c under "sum" (engine on both sides)."""
     rng = np.random.default_rng(3)
     weights = ref.orthogonal([5, 4, 4, 3], 1.0, rng)

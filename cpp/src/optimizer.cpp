@@ -80,7 +80,11 @@ void Optimizer<T>::step(const std::vector<Mat<T>>& W, const std::vector<Mat<T>>&
     auto& m_ = state_.m;
     auto& v_ = state_.v;
     const long long t_ = ++state_.t;
+    // 1 - beta is formed in double and rounded once: in float32, 1 - float(0.999) is off by 1e-5
+    // relative, a bias that would accumulate over every step.
     const T b1 = static_cast<T>(cfg_.beta1), b2 = static_cast<T>(cfg_.beta2);
+    const T one_b1 = static_cast<T>(1.0 - cfg_.beta1), one_b2 = static_cast<T>(1.0 - cfg_.beta2);
+    const T one_decay = static_cast<T>(1.0 - cfg_.decay);
     const T eps = static_cast<T>(cfg_.eps), decay = static_cast<T>(cfg_.decay), mu = static_cast<T>(cfg_.momentum);
     // Bias corrections in double, then rounded once.
     const T bc1 = static_cast<T>(1.0 - std::pow(cfg_.beta1, static_cast<double>(t_)));
@@ -98,12 +102,12 @@ void Optimizer<T>::step(const std::vector<Mat<T>>& W, const std::vector<Mat<T>>&
                 out = W[l].array() - lr * m_[l].array();
                 break;
             case OptimizerKind::Adam:
-                m_[l].array() = b1 * m_[l].array() + (T(1) - b1) * g;
-                v_[l].array() = b2 * v_[l].array() + (T(1) - b2) * g.square();
+                m_[l].array() = b1 * m_[l].array() + one_b1 * g;
+                v_[l].array() = b2 * v_[l].array() + one_b2 * g.square();
                 out = W[l].array() - lr * ((m_[l].array() / bc1) / ((v_[l].array() / bc2).sqrt() + eps));
                 break;
             case OptimizerKind::RMSprop:
-                v_[l].array() = decay * v_[l].array() + (T(1) - decay) * g.square();
+                v_[l].array() = decay * v_[l].array() + one_decay * g.square();
                 out = W[l].array() - lr * (g / (v_[l].array().sqrt() + eps));
                 break;
         }

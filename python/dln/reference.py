@@ -20,7 +20,7 @@ Conventions
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -185,7 +185,7 @@ class _Problem:
         """``R'`` = derivative of ``1/2 ||R||^2`` with respect to the end-to-end map."""
         raise NotImplementedError
 
-    def astype(self, dtype) -> "_Problem":
+    def astype(self, dtype) -> _Problem:
         """Copy with the data rounded to ``dtype`` (what the engine does at train time)."""
         raise NotImplementedError
 
@@ -478,12 +478,13 @@ def train(
     """Train by full-batch first-order optimisation, with the engine's stopping semantics.
 
     For ``k = 0, 1, ..., steps``: the loss at the current weights (after ``k`` updates) is
-    computed and appended to the history when ``k % record_every == 0``; then
+    computed; then
 
     - if it is not finite or exceeds ``1e8`` times a positive initial loss, the run is
       ``"diverged"`` and returns the weights after ``k - 1`` updates (the last finite state) with
       ``steps = k - 1`` (the initial weights and ``steps = 0`` when ``k = 0``); the offending loss is
-      in the history when ``k % record_every == 0``;
+      not recorded, so every history entry belongs to a state at or before the returned one;
+    - else it is appended to the history when ``k % record_every == 0``;
     - else if ``tol`` is given and ``loss <= tol``, the run is ``"converged"`` with ``steps = k``;
     - else if ``k == steps`` the run ends with ``"max_steps"``;
     - else one update is applied.
@@ -530,13 +531,13 @@ def train(
             loss, grads = loss_and_grads(weights, problem)
             if initial is None:
                 initial = loss
-            if k % record_every == 0:
-                history.append(loss)
             # A zero initial loss gives no scale to blow up from: only non-finite losses count then.
             if not np.isfinite(loss) or (initial > 0 and loss > DIVERGENCE_FACTOR * initial):
                 # k == 0 has no earlier state: the initial weights are all there is.
                 weights, status, done = previous, "diverged", max(k - 1, 0)
                 break
+            if k % record_every == 0:
+                history.append(loss)
             if tol is not None and loss <= tol:
                 status, done = "converged", k
                 break
