@@ -11,6 +11,38 @@
 
 namespace dln {
 
+namespace {
+
+// Square products of a few common tiny sizes go through Eigen's fixed-size code, fully unrolled and
+// vectorised: a library GEMM call costs more in dispatch than such a product costs to compute. The
+// choice depends on the shapes only, so a run gives the same bits on any thread count.
+template <class T, int S>
+void fixed_product(Op opA, Op opB, const T* a, const T* b, T* c) {
+    using F = Eigen::Matrix<T, S, S, Eigen::RowMajor>;
+    const Eigen::Map<const F> A(a), B(b);
+    Eigen::Map<F> C(c);
+    if (opA == Op::N && opB == Op::N) C.noalias() = A * B;
+    else if (opA == Op::N) C.noalias() = A * B.transpose();
+    else if (opB == Op::N) C.noalias() = A.transpose() * B;
+    else C.noalias() = A.transpose() * B.transpose();
+}
+
+template <class T>
+bool tiny_square(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, Mat<T>& C) {
+    const Index n = C.rows();
+    if (alpha != T(1) || beta != T(0) || C.cols() != n || A.rows() != n || A.cols() != n || B.rows() != n ||
+        B.cols() != n)
+        return false;
+    switch (n) {
+        case 4: fixed_product<T, 4>(opA, opB, A.data(), B.data(), C.data()); return true;
+        case 8: fixed_product<T, 8>(opA, opB, A.data(), B.data(), C.data()); return true;
+        case 16: fixed_product<T, 16>(opA, opB, A.data(), B.data(), C.data()); return true;
+        default: return false;
+    }
+}
+
+}  // namespace
+
 #if DLN_WITH_OPENBLAS
 
 namespace {
@@ -20,6 +52,7 @@ CBLAS_TRANSPOSE op(Op o) { return o == Op::N ? CblasNoTrans : CblasTrans; }
 template <>
 void gemm<double>(Op opA, Op opB, double alpha, const ConstView<double>& A, const ConstView<double>& B,
                   double beta, Mat<double>& C) {
+    if (tiny_square(opA, opB, alpha, A, B, beta, C)) return;
     const auto K = static_cast<blasint>(opA == Op::N ? A.cols() : A.rows());
     scipy_cblas_dgemm(CblasRowMajor, op(opA), op(opB), static_cast<blasint>(C.rows()),
                       static_cast<blasint>(C.cols()), K, alpha, A.data(), static_cast<blasint>(A.cols()),
@@ -29,6 +62,7 @@ void gemm<double>(Op opA, Op opB, double alpha, const ConstView<double>& A, cons
 template <>
 void gemm<float>(Op opA, Op opB, float alpha, const ConstView<float>& A, const ConstView<float>& B,
                  float beta, Mat<float>& C) {
+    if (tiny_square(opA, opB, alpha, A, B, beta, C)) return;
     const auto K = static_cast<blasint>(opA == Op::N ? A.cols() : A.rows());
     scipy_cblas_sgemm(CblasRowMajor, op(opA), op(opB), static_cast<blasint>(C.rows()),
                       static_cast<blasint>(C.cols()), K, alpha, A.data(), static_cast<blasint>(A.cols()),
@@ -62,6 +96,7 @@ void product(T alpha, const XA& a, const XB& b, T beta, Mat<T>& C) {
 
 template <class T>
 void gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, Mat<T>& C) {
+    if (tiny_square(opA, opB, alpha, A, B, beta, C)) return;
     if (opA == Op::N && opB == Op::N) product(alpha, A, B, beta, C);
     else if (opA == Op::N) product(alpha, A, B.transpose(), beta, C);
     else if (opB == Op::N) product(alpha, A.transpose(), B, beta, C);
