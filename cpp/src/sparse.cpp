@@ -194,29 +194,37 @@ double SparseEvaluator<T>::evaluate(const std::vector<Mat<T>>& W, std::vector<Ma
     const auto& val = p_.values();
     Mat<T>* GL = grads ? &(*grads)[L - 1] : nullptr;
 
-    // Rows: sampled residual, its squared norm and (with gradients) G_L = c R P^T, row by row.
+    // Rows: sampled residual, its squared norm and (with gradients) G_L = c R P^T, row by row. Plain
+    // pointer loops: k is small (2r), and Eigen's dynamic-size row expressions cost more than the work.
+    const T* Pd = P.data();
     parallel(threads_, [&](int t) {
         for (Index i = row_split_[static_cast<std::size_t>(t)]; i < row_split_[static_cast<std::size_t>(t) + 1]; ++i) {
-            const auto wi = WL.row(i);
+            const T* wi = WL.data() + i * k;
             double sq = 0.0;
-            for (auto e = rp[static_cast<std::size_t>(i)]; e < rp[static_cast<std::size_t>(i) + 1]; ++e) {
-                const T res = wi.dot(P.row(col[static_cast<std::size_t>(e)])) - val[static_cast<std::size_t>(e)];
+            const auto e0 = rp[static_cast<std::size_t>(i)], e1 = rp[static_cast<std::size_t>(i) + 1];
+            for (auto e = e0; e < e1; ++e) {
+                const T* pj = Pd + static_cast<Index>(col[static_cast<std::size_t>(e)]) * k;
+                T dot = T(0);
+                for (Index a = 0; a < k; ++a) dot += wi[a] * pj[a];
+                const T res = dot - val[static_cast<std::size_t>(e)];
                 sq += static_cast<double>(res) * static_cast<double>(res);
                 r_[static_cast<std::size_t>(e)] = c * res;
             }
             row_sq_[static_cast<std::size_t>(i)] = sq;
             if (GL) {
-                auto gi = GL->row(i);
-                gi.setZero();
-                for (auto e = rp[static_cast<std::size_t>(i)]; e < rp[static_cast<std::size_t>(i) + 1]; ++e)
-                    gi.noalias() += r_[static_cast<std::size_t>(e)] * P.row(col[static_cast<std::size_t>(e)]);
+                T* gi = GL->data() + i * k;
+                for (Index a = 0; a < k; ++a) gi[a] = T(0);
+                for (auto e = e0; e < e1; ++e) {
+                    const T* pj = Pd + static_cast<Index>(col[static_cast<std::size_t>(e)]) * k;
+                    const T re = r_[static_cast<std::size_t>(e)];
+                    for (Index a = 0; a < k; ++a) gi[a] += re * pj[a];
+                }
             }
         }
     });
     // Summed in row order whatever the thread count.
     const double loss = 0.5 * p_.scale() * std::accumulate(row_sq_.begin(), row_sq_.end(), 0.0);
     if (!grads) return loss;
-    (void)k;
 
     // Columns: B_{L-1}^T = (W_L^T R)^T = R^T W_L, column by column through the CSC index.
     Mat<T>& B = BT_[L - 2];
@@ -225,11 +233,13 @@ double SparseEvaluator<T>::evaluate(const std::vector<Mat<T>>& W, std::vector<Ma
     const auto& cpos = p_.csc_pos();
     parallel(threads_, [&](int t) {
         for (Index j = col_split_[static_cast<std::size_t>(t)]; j < col_split_[static_cast<std::size_t>(t) + 1]; ++j) {
-            auto bj = B.row(j);
-            bj.setZero();
-            for (auto q = cp[static_cast<std::size_t>(j)]; q < cp[static_cast<std::size_t>(j) + 1]; ++q)
-                bj.noalias() += r_[static_cast<std::size_t>(cpos[static_cast<std::size_t>(q)])] *
-                                WL.row(crow[static_cast<std::size_t>(q)]);
+            T* bj = B.data() + j * k;
+            for (Index a = 0; a < k; ++a) bj[a] = T(0);
+            for (auto q = cp[static_cast<std::size_t>(j)]; q < cp[static_cast<std::size_t>(j) + 1]; ++q) {
+                const T re = r_[static_cast<std::size_t>(cpos[static_cast<std::size_t>(q)])];
+                const T* wi = WL.data() + static_cast<Index>(crow[static_cast<std::size_t>(q)]) * k;
+                for (Index a = 0; a < k; ++a) bj[a] += re * wi[a];
+            }
         }
     });
     // Inner layers: G_l = B_l P_{l-1}^T and B_{l-1} = W_l^T B_l, all on d_in x k blocks.
