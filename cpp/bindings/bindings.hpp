@@ -72,5 +72,6 @@ void bind_network(py::module_& m);
 void bind_batch(py::module_& m);
 void bind_problem(py::module_& m);
 void bind_train(py::module_& m);
+void bind_compress(py::module_& m);
 
 }  // namespace dln::py_bind

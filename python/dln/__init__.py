@@ -16,12 +16,15 @@ from .problems import Completion, Factorization, Problem, Regression
 from .training import Result, train, train_batch
 from .config import RunConfig, grid, spawn_seeds
 from .sweeps import SweepResult, sweep
+from . import compression
+from .compression import CompressedNetwork, SparseCompletion, compress, compress_trained, invariant_subspace
 
 __version__ = "0.1.0"
 
 __all__ = ["Network", "Problem", "Factorization", "Regression", "Completion", "train", "train_batch", "Result",
            "RunConfig", "grid", "spawn_seeds", "sweep", "SweepResult",
-           "build_info", "experiments", "__version__"]
+           "build_info", "experiments", "__version__",
+           "compression", "invariant_subspace", "compress", "compress_trained", "CompressedNetwork", "SparseCompletion"]
 
 
 def build_info() -> dict:

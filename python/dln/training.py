@@ -69,7 +69,7 @@ def train(net: Network, problem: Problem, lr: float, steps: int, optimizer: str 
           tol: Optional[float] = None, record_every: int = 1, momentum: float = 0.9,
           betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8, decay: float = 0.9,
           lr_scale: Optional[Sequence[float]] = None, n_threads: Optional[int] = None,
-          progress: Any = None) -> Result:
+          progress: Any = None, compress: Any = None) -> Any:
     """Train ``net`` on ``problem`` and return a :class:`Result`.
 
     Parameters
@@ -104,8 +104,21 @@ def train(net: Network, problem: Problem, lr: float, steps: int, optimizer: str 
         force it on/off; a callable is called with the number of updates done, from the calling
         thread, about every 50 ms.
 
+    compress : None, "auto" or int
+        Train the equivalent compressed network instead (:func:`dln.compression.train_compressed`):
+        ``"auto"`` takes the target's rank, an int is the rank guess ``r_hat``. Returns a
+        :class:`dln.compression.CompressedResult` (wide loss, lifted wide network, certificate).
+
     Ctrl-C stops the run within a step (status ``interrupted``) and returns what it reached.
     """
+    if compress is not None:
+        if lr_scale is not None or optimizer not in ("gd", "momentum"):
+            raise ValueError("compress: needs optimizer 'gd' or 'momentum' and no lr_scale (the compressed "
+                             "chain sets its own)")
+        from .compression import train_compressed
+        return train_compressed(net, problem, lr, steps, rank=compress, optimizer=optimizer, tol=tol,
+                                record_every=record_every, momentum=momentum, n_threads=n_threads,
+                                progress=progress)
     prepared = _prepare(net, problem, dict(lr=lr, steps=steps, optimizer=optimizer, tol=tol,
                                            record_every=record_every, momentum=momentum, betas=betas, eps=eps,
                                            decay=decay, lr_scale=lr_scale))

@@ -1,0 +1,96 @@
+// The compression fast paths: the sparse completion problem and its training loop.
+#include "bindings.hpp"
+
+#include "dln/sparse.hpp"
+
+namespace dln::py_bind {
+
+namespace {
+
+using IndexArray = py::array_t<std::int64_t, py::array::c_style>;
+
+template <class T>
+void bind_dtype(py::module_& m, const std::string& suffix) {
+    using SC = SparseCompletion<T>;
+    py::class_<SC>(m, ("SparseCompletion" + suffix).c_str())
+        .def(py::init([](Index d_out, Index d_in, const IndexArray& rows, const IndexArray& cols,
+                         const CArray<T>& values, const std::string& reduction) {
+                 if (rows.ndim() != 1 || cols.ndim() != 1 || values.ndim() != 1)
+                     invalid("rows", "rows, cols and values must be 1-D");
+                 if (rows.size() != values.size() || cols.size() != values.size())
+                     invalid("values", "rows, cols and values must have the same length, got " +
+                                           std::to_string(rows.size()) + ", " + std::to_string(cols.size()) + ", " +
+                                           std::to_string(values.size()));
+                 const Reduction r = parse_reduction(reduction);
+                 py::gil_scoped_release release;  // sorting 1e8 entries takes seconds
+                 return std::make_unique<SC>(d_out, d_in, rows.data(), cols.data(), values.data(),
+                                             static_cast<Index>(values.size()), r);
+             }),
+             py::arg("d_out"), py::arg("d_in"), py::arg("rows").noconvert(), py::arg("cols").noconvert(),
+             py::arg("values").noconvert(), py::arg("reduction"))
+        .def("loss",
+             [](const SC& self, std::vector<Mat<T>> weights, int n_threads) {
+                 Network<T> net(std::move(weights));
+                 py::gil_scoped_release release;
+                 return self.loss(net, n_threads);
+             },
+             py::arg("weights"), py::arg("n_threads") = 1)
+        .def("gradients",
+             [](const SC& self, std::vector<Mat<T>> weights, int n_threads) {
+                 Network<T> net(std::move(weights));
+                 py::gil_scoped_release release;
+                 return self.gradients(net, n_threads);
+             },
+             py::arg("weights"), py::arg("n_threads") = 1)
+        .def("check_network", [](const SC& self, const std::vector<Index>& w) { self.check_network(w); })
+        .def("flops_per_step", [](const SC& self, const std::vector<Index>& w) { return self.flops_per_step(w); })
+        .def_property_readonly("scale", &SC::scale)
+        .def_property_readonly("observed", &SC::observed)
+        .def_property_readonly("memory_bytes", &SC::memory_bytes)
+        .def_property_readonly("input_dim", &SC::input_dim)
+        .def_property_readonly("output_dim", &SC::output_dim);
+
+    m.def(
+        ("train_sparse_" + suffix).c_str(),
+        [](const SC& problem, std::vector<Mat<T>> weights, const std::string& optimizer, double lr, long long steps,
+           std::optional<double> tol, long long record_every, double momentum, double beta1, double beta2, double eps,
+           double decay, std::vector<double> lr_scale, int n_threads, py::object progress) {
+            Network<T> net(std::move(weights));
+            OptimizerConfig opt;
+            opt.kind = parse_optimizer(optimizer);
+            opt.lr = lr;
+            opt.momentum = momentum;
+            opt.beta1 = beta1;
+            opt.beta2 = beta2;
+            opt.eps = eps;
+            opt.decay = decay;
+            opt.lr_scale = std::move(lr_scale);
+            TrainOptions options;
+            options.steps = steps;
+            options.tol = tol;
+            options.record_every = record_every;
+            options.n_threads = n_threads;
+            options.validate();
+            opt.validate(net.depth());
+            problem.check_network(net.widths());
+            std::atomic<bool> stop{false};
+            std::atomic<long long> done{0};
+            options.stop = &stop;
+            options.progress = &done;
+            auto result = run_interruptible(stop, done, progress,
+                                            [&] { return train_sparse<T>(net, problem, opt, options); });
+            return to_dict(std::move(result));
+        },
+        py::arg("problem"), py::arg("weights"), py::arg("optimizer"), py::arg("lr"), py::arg("steps"), py::arg("tol"),
+        py::arg("record_every"), py::arg("momentum"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
+        py::arg("decay"), py::arg("lr_scale"), py::arg("n_threads"), py::arg("progress") = py::none());
+}
+
+}  // namespace
+
+void bind_compress(py::module_& m) {
+    bind_dtype<double>(m, "64");
+    bind_dtype<float>(m, "32");
+}
+
+}  // namespace dln::py_bind
