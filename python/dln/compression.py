@@ -89,6 +89,27 @@ def _known_target(problem: Problem) -> Optional[np.ndarray]:
     return None
 
 
+def _top_singular_vectors(A: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``r`` left singular vectors and right ones (as rows) of ``A``.
+
+    A randomised range finder with ``k = r + 10`` columns costs O(m n k) instead of a full SVD's
+    O(m n min(m, n)); when ``rank(A) <= k`` (low-rank targets, the case compression is for) it spans
+    the range of ``A`` exactly, which its residual ``||A - Q Q^T A||`` certifies to rounding. When the
+    certificate fails, the full SVD is used.
+    """
+    m, n = A.shape
+    k = r + 10
+    if 2 * k < min(m, n):
+        omega = np.random.default_rng(0).standard_normal((n, k))
+        Q, _ = np.linalg.qr(A @ omega)
+        B = Q.T @ A
+        if np.linalg.norm(A - Q @ B) <= 1e-13 * np.linalg.norm(A):
+            Ub, _, Vt = np.linalg.svd(B, full_matrices=False)
+            return Q @ Ub[:, :r], Vt[:r]
+    U, _, Vt = np.linalg.svd(A, full_matrices=False)
+    return U[:, :r], Vt[:r]
+
+
 def invariant_subspace(net: Network, problem: Problem, rank: int, method: str = "auto") -> np.ndarray:
     """Orthonormal basis ``V_{1,1}`` (``d_in x 2 rank``) of the right subspace that moves.
 
@@ -120,11 +141,13 @@ def invariant_subspace(net: Network, problem: Problem, rank: int, method: str = 
                          "use 'gradient'")
     W = [np.asarray(w, dtype=np.float64) for w in net._weights]
     if phi is not None:
-        U, _, Vt = np.linalg.svd(phi, full_matrices=False)
-        if U.shape[1] < r:
+        if min(phi.shape) < r:
             raise ValueError(f"rank: exceeds the target's dimensions {phi.shape}")
-        E0 = Network._from_trusted(W, np.dtype(np.float64)).end_to_end()
-        return _orth(Vt[:r].T, E0.T @ U[:, :r])
+        U, Vt = _top_singular_vectors(phi, r)
+        X = U  # W_{L:1}(0)^T U as L thin products, O(L d^2 r), never the d x d end-to-end map
+        for w in reversed(W):
+            X = w.T @ X
+        return _orth(Vt.T, X)
     G = np.asarray(problem.gradients(net)[0], dtype=np.float64)
     U, _, Vt = np.linalg.svd(G, full_matrices=False)
     return _orth(Vt[:r].T, W[0].T @ U[:, :r])
