@@ -13,21 +13,6 @@ namespace dln {
 
 namespace {
 
-// Runs fn(t) for t = 0 .. n-1, t = 0 on the calling thread. A fresh thread per phase costs ~50 us;
-// callers only ask for n > 1 when a phase is far larger than that.
-template <class Fn>
-void parallel(int n, Fn&& fn) {
-    if (n <= 1) {
-        fn(0);
-        return;
-    }
-    std::vector<std::thread> pool;
-    pool.reserve(static_cast<std::size_t>(n - 1));
-    for (int t = 1; t < n; ++t) pool.emplace_back([&fn, t] { fn(t); });
-    fn(0);
-    for (auto& th : pool) th.join();
-}
-
 // Splits [0, ptr.size()-1) into n ranges holding about the same number of entries.
 std::vector<Index> balanced_split(const std::vector<std::int64_t>& ptr, int n) {
     const Index m = static_cast<Index>(ptr.size()) - 1;
@@ -175,6 +160,7 @@ SparseEvaluator<T>::SparseEvaluator(const SparseCompletion<T>& problem, const st
     }
     r_.resize(static_cast<std::size_t>(problem.observed()));
     row_sq_.resize(static_cast<std::size_t>(problem.output_dim()));
+    pool_ = std::make_unique<PhasePool>(threads_);
     row_split_ = balanced_split(problem.row_ptr(), threads_);
     col_split_ = balanced_split(problem.col_ptr(), threads_);
 }
@@ -197,7 +183,7 @@ double SparseEvaluator<T>::evaluate(const std::vector<Mat<T>>& W, std::vector<Ma
     // Rows: sampled residual, its squared norm and (with gradients) G_L = c R P^T, row by row. Plain
     // pointer loops: k is small (2r), and Eigen's dynamic-size row expressions cost more than the work.
     const T* Pd = P.data();
-    parallel(threads_, [&](int t) {
+    auto rows = [&](int t) {
         for (Index i = row_split_[static_cast<std::size_t>(t)]; i < row_split_[static_cast<std::size_t>(t) + 1]; ++i) {
             const T* wi = WL.data() + i * k;
             double sq = 0.0;
@@ -221,7 +207,8 @@ double SparseEvaluator<T>::evaluate(const std::vector<Mat<T>>& W, std::vector<Ma
                 }
             }
         }
-    });
+    };
+    pool_->run(rows);
     // Summed in row order whatever the thread count.
     const double loss = 0.5 * p_.scale() * std::accumulate(row_sq_.begin(), row_sq_.end(), 0.0);
     if (!grads) return loss;
@@ -231,7 +218,7 @@ double SparseEvaluator<T>::evaluate(const std::vector<Mat<T>>& W, std::vector<Ma
     const auto& cp = p_.col_ptr();
     const auto& crow = p_.csc_row();
     const auto& cpos = p_.csc_pos();
-    parallel(threads_, [&](int t) {
+    auto cols = [&](int t) {
         for (Index j = col_split_[static_cast<std::size_t>(t)]; j < col_split_[static_cast<std::size_t>(t) + 1]; ++j) {
             T* bj = B.data() + j * k;
             for (Index a = 0; a < k; ++a) bj[a] = T(0);
@@ -241,7 +228,8 @@ double SparseEvaluator<T>::evaluate(const std::vector<Mat<T>>& W, std::vector<Ma
                 for (Index a = 0; a < k; ++a) bj[a] += re * wi[a];
             }
         }
-    });
+    };
+    pool_->run(cols);
     // Inner layers: G_l = B_l P_{l-1}^T and B_{l-1} = W_l^T B_l, all on d_in x k blocks.
     auto& G = *grads;
     for (std::size_t l = L - 2; l >= 1; --l) {

@@ -11,10 +11,12 @@
 
 #include "dln/network.hpp"
 #include "dln/optimizer.hpp"
+#include "dln/phase_pool.hpp"
 #include "dln/trainer.hpp"
 #include "dln/types.hpp"
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace dln {
@@ -78,6 +80,7 @@ private:
     std::vector<T> r_;        // c * residual at the observed entries, CSR order
     std::vector<double> row_sq_;
     std::vector<Index> row_split_, col_split_;  // nnz-balanced ranges of rows / columns per thread
+    std::unique_ptr<PhasePool> pool_;           // threads started once per run, reused every phase
 };
 
 // The trainer's loop (trainer.hpp semantics: loss[0] at the start, tol checked before each update,
