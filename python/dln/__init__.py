@@ -14,13 +14,14 @@ from . import _core, experiments
 from .network import Network
 from .problems import Completion, Factorization, Problem, Regression
 from .training import Result, train, train_batch
+from .io import CheckpointError, load_checkpoint, resume
 from .config import RunConfig, grid, spawn_seeds
 from .sweeps import SweepResult, sweep
 
 __version__ = "0.1.0"
 
 __all__ = ["Network", "Problem", "Factorization", "Regression", "Completion", "train", "train_batch", "Result",
-           "RunConfig", "grid", "spawn_seeds", "sweep", "SweepResult",
+           "resume", "load_checkpoint", "CheckpointError", "RunConfig", "grid", "spawn_seeds", "sweep", "SweepResult",
            "build_info", "experiments", "__version__"]
 
 

@@ -69,7 +69,7 @@ def train(net: Network, problem: Problem, lr: float, steps: int, optimizer: str 
           tol: Optional[float] = None, record_every: int = 1, momentum: float = 0.9,
           betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8, decay: float = 0.9,
           lr_scale: Optional[Sequence[float]] = None, n_threads: Optional[int] = None,
-          progress: Any = None) -> Result:
+          progress: Any = None, checkpoint: Any = None, checkpoint_every: int = 1000) -> Result:
     """Train ``net`` on ``problem`` and return a :class:`Result`.
 
     Parameters
@@ -103,13 +103,30 @@ def train(net: Network, problem: Problem, lr: float, steps: int, optimizer: str 
         ``None``: a tqdm bar when stderr is a terminal and tqdm is installed; ``True``/``False``:
         force it on/off; a callable is called with the number of updates done, from the calling
         thread, about every 50 ms.
+    checkpoint : str or os.PathLike, optional
+        Save the run to this file (:mod:`dln.io`: npz + JSON, written atomically) at the start, every
+        ``checkpoint_every`` updates and at the end (also when interrupted), so that
+        :func:`dln.resume` can continue it bit for bit after a crash or kill. An existing file is
+        never overwritten (FileExistsError).
+    checkpoint_every : int
+        Updates between checkpoints (default 1000). Checkpointing does not change the result.
 
     Ctrl-C stops the run within a step (status ``interrupted``) and returns what it reached.
+
+    Raises
+    ------
+    TypeError, ValueError
+        A bad argument, named at the start of the message, before any work starts.
+    MemoryError
+        The run would need more memory than is available (the message gives the GiB needed).
     """
     prepared = _prepare(net, problem, dict(lr=lr, steps=steps, optimizer=optimizer, tol=tol,
                                            record_every=record_every, momentum=momentum, betas=betas, eps=eps,
                                            decay=decay, lr_scale=lr_scale))
     threads = 0 if n_threads is None else integer(n_threads, "n_threads", minimum=1, maximum=4096)
+    if checkpoint is not None:
+        from .io import train_checkpointed
+        return train_checkpointed(prepared, checkpoint, checkpoint_every, threads, n_threads, progress)
     steps_total = prepared.args[4]
     with Progress(progress, steps_total, "dln.train") as bar:
         out = getattr(_core, f"train_{_suffix(net.dtype)}")(*prepared.args, threads, bar.callback())
@@ -126,6 +143,7 @@ class _Prepared:
     net: Network
     problem: Problem
     args: tuple
+    nbytes: float = 0.0  # peak memory estimate (dln._memory.train_bytes)
 
     def result(self, out: dict) -> Result:
         return Result(
