@@ -7,7 +7,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from . import _core
+from . import _core, _memory
 from ._checks import choice, integer, real
 from ._progress import Progress
 from .network import Network, _suffix
@@ -192,8 +192,11 @@ def _prepare(net: Any, problem: Any, kwargs: dict) -> _Prepared:
             raise ValueError(f"lr_scale: needs one factor per layer: {net.depth}, got {len(scales)}")
     core_problem = problem._net_core(net)
     _core.check_run(optimizer, lr, steps, tol, record_every, momentum, b1, b2, eps, decay, scales, net.depth)
+    cols = problem.X.shape[1] if core_problem.form_for(net.widths) == "data" else net.widths[0]
+    nbytes = _memory.train_bytes(net.widths, cols, net.dtype.itemsize, optimizer)
+    _memory.require(nbytes, "net", f"training a network of widths {net.widths}")
     return _Prepared(net, problem, (core_problem, net._weights, optimizer, lr, steps, tol, record_every,
-                                    momentum, b1, b2, eps, decay, scales))
+                                    momentum, b1, b2, eps, decay, scales), nbytes)
 
 
 def train_batch(jobs: Sequence[Any], n_threads: Optional[int] = None, progress: Any = None) -> list[Result]:
@@ -229,8 +232,13 @@ def train_batch(jobs: Sequence[Any], n_threads: Optional[int] = None, progress: 
             if not (isinstance(job, (tuple, list)) and len(job) == 3 and isinstance(job[2], dict)):
                 raise TypeError(f"job: expected a (network, problem, kwargs dict) triple, got {type(job).__name__}")
             prepared.append(_prepare(*job))
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, MemoryError) as exc:
             raise type(exc)(f"jobs[{i}]: {exc}") from None
+    # Every job keeps its input and result weights (3 copies); at most n_threads jobs hold work buffers.
+    kept = [3.0 * p.net.dtype.itemsize * _memory.layer_elements(p.net.widths) for p in prepared]
+    working = sorted((p.nbytes - k for p, k in zip(prepared, kept)), reverse=True)
+    _memory.require(sum(kept) + sum(working[:threads or _core.default_threads()]), "jobs",
+                    f"a batch of {len(prepared)} runs")
     results: list[Optional[Result]] = [None] * len(prepared)
     total = sum(p.args[4] for p in prepared)
     with Progress(progress, total, "dln.train_batch") as bar:
