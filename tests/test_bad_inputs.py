@@ -9,6 +9,7 @@ import json
 import re
 import time
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -207,6 +208,8 @@ TAMPERED = {
     "step<0": dict(edit_meta=_set("step", -1)),
     "depth": dict(edit_meta=_set("depth", 3)),
     "no-config": dict(edit_meta=lambda m: m.pop("config")),
+    "config-list": dict(edit_meta=_set("config", [1])),
+    "problem-str": dict(edit_meta=_set("problem", "x")),
     "no-arrays-list": dict(edit_meta=lambda m: m.pop("arrays")),
     "arrays-not-dict": dict(edit_meta=_set("arrays", [1, 2])),
     "record_every": dict(edit_meta=lambda m: m["config"].__setitem__("record_every", 0)),
@@ -258,6 +261,16 @@ FOREIGN = {
 def test_foreign_files_refused(tmp_path, case):
     path = tmp_path / "f.ckpt"
     path.write_bytes(FOREIGN[case])
+    with pytest.raises(CheckpointError, match=named("checkpoint")):
+        dln.load_checkpoint(path)
+
+
+REGRESSIONS = sorted((Path(__file__).resolve().parents[1] / "fuzz" / "regressions").glob("*.ckpt"))
+
+
+@pytest.mark.parametrize("path", REGRESSIONS, ids=[p.name for p in REGRESSIONS])
+def test_files_found_by_fuzzing_are_refused(path):
+    """Inputs on which the fuzzers once found an undocumented exception (fuzz/regressions)."""
     with pytest.raises(CheckpointError, match=named("checkpoint")):
         dln.load_checkpoint(path)
 
