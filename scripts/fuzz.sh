@@ -7,7 +7,7 @@
 # 2. atheris (pip install atheris): fuzz/atheris_fuzz.py, coverage-guided, corpus in fuzz/corpus
 #    (new interesting inputs are added there; commit them to keep them).
 # A crash or a property failure stops the script with a non-zero exit code; the summary line gives
-# the CPU-minutes spent (one process, one thread: wall time = CPU time here).
+# the wall time of each part and the CPU-minutes spent (one process, one thread at a time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MINUTES=${1:-5}
@@ -36,5 +36,12 @@ if [ "$HAS_ATHERIS" = 1 ]; then
     -artifact_prefix=fuzz/
   ath_s=$(( $(date +%s) - t0 ))
 fi
-echo "fuzz.sh: 0 crashes; hypothesis ${rounds} rounds in $((hyp_s / 60)) min $((hyp_s % 60)) s," \
-     "atheris $((ath_s / 60)) min $((ath_s % 60)) s (1 CPU each)"
+# CPU time of all the fuzzing processes (bash's `times`, second line: children user and system).
+times > "${TMPDIR:-/tmp}/dln-fuzz-times.$$"
+cpu=$(tail -1 "${TMPDIR:-/tmp}/dln-fuzz-times.$$" | "$PY" -c "
+import re, sys
+t = [int(m) * 60 + float(s) for m, s in re.findall(r'(\d+)m([\d.]+)s', sys.stdin.read())]
+print(f'{sum(t) / 60:.1f}')")
+rm -f "${TMPDIR:-/tmp}/dln-fuzz-times.$$"
+echo "fuzz.sh: 0 crashes; hypothesis ${rounds} rounds in $((hyp_s / 60)) min $((hyp_s % 60)) s wall," \
+     "atheris $((ath_s / 60)) min $((ath_s % 60)) s wall; ${cpu} CPU-minutes in all"

@@ -53,8 +53,15 @@ def available_bytes() -> float:
     return max(avail, 0.0)
 
 
+# Below this the check is skipped: reading /proc costs ~0.1 ms, which would dominate the setup of a
+# small run (batches of thousands), and such sizes cannot be what exhausts a machine.
+CHECK_ABOVE = float(1 << 26)
+
+
 def require(nbytes: float, name: str, what: str) -> None:
     """Raise MemoryError naming ``name`` when ``nbytes`` exceed the memory available now."""
+    if nbytes < CHECK_ABOVE:
+        return
     avail = available_bytes()
     if nbytes > avail:
         raise MemoryError(f"{name}: {what} needs about {nbytes / GIB:.3g} GiB but only {avail / GIB:.3g} GiB "
