@@ -301,12 +301,15 @@ def load_checkpoint(path: Any) -> Checkpoint:
     for l in range(n_v):
         if arrays[f"optimizer_v_{l}"].shape != weights[l].shape:
             raise _bad(path, f"optimizer_v_{l}: shape differs from weights_{l}")
+    try:
+        seconds, n_threads = float(meta.get("seconds", 0.0)), int(meta.get("n_threads_used", 1))
+    except (TypeError, ValueError) as exc:
+        raise _bad(path, f"header is malformed ({exc})") from None
     return Checkpoint(status=status, step=step, steps=steps, loss=loss, network=network, config=config,
                       problem=problem, initial_loss=float(scalars[0]), final_loss=float(scalars[1]),
                       optimizer_t=t, optimizer_m=[arrays[f"optimizer_m_{l}"] for l in range(n_m)],
-                      optimizer_v=[arrays[f"optimizer_v_{l}"] for l in range(n_v)],
-                      seconds=float(meta.get("seconds", 0.0)), message=str(meta.get("message", "")),
-                      form=str(meta.get("form", "auto")), n_threads=int(meta.get("n_threads_used", 1)))
+                      optimizer_v=[arrays[f"optimizer_v_{l}"] for l in range(n_v)], seconds=seconds,
+                      message=str(meta.get("message", "")), form=str(meta.get("form", "auto")), n_threads=n_threads)
 
 
 def _path(path: Any, name: str) -> str:
