@@ -29,13 +29,14 @@ if [ "$what" = python ] || [ "$what" = all ]; then
   # A separate install tree: the venv's regular build stays as it is.
   "$PY" -m pip install -q --no-build-isolation --no-deps --upgrade --target "$BUILD/site" \
         -C cmake.define.DLN_SANITIZE="$SAN" -C cmake.build-type=RelWithDebInfo -C build-dir="$BUILD/py" .
-  LIBASAN=$(g++ -print-file-name=libasan.so)
+  # libasan first; libstdc++ too, because python itself does not load it and ASan must find the real
+  # __cxa_throw when it starts ("CHECK failed ... real___cxa_throw" on the first C++ exception).
+  export LD_PRELOAD="$(g++ -print-file-name=libasan.so) $(g++ -print-file-name=libstdc++.so.6)"
+  export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 PYTHONPATH="$BUILD/site"
+  # The instrumented extension is the one under test.
+  "$PY" -c "import dln; f = dln._core.__file__; assert f.startswith('$BUILD/site'), f; print('testing', f)"
   # test_cpp.py builds plain (unsanitized) C++ from source: step 1 covers the C++ tests under ASan.
-  LD_PRELOAD="$LIBASAN" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 PYTHONPATH="$BUILD/site" \
-    "$PY" -m pytest -q -p no:cacheprovider --ignore=tests/test_cpp.py \
-    -o addopts="" "$@"
-  # Proof that the instrumented extension was the one tested.
-  LD_PRELOAD="$LIBASAN" ASAN_OPTIONS=detect_leaks=0 PYTHONPATH="$BUILD/site" "$PY" -c \
-    "import dln, sys; f = dln._core.__file__; assert f.startswith('$BUILD/site'), f; print('tested', f)"
+  "$PY" -m pytest -q -p no:cacheprovider --ignore=tests/test_cpp.py -o addopts="" "$@"
+  unset LD_PRELOAD
 fi
 echo "sanitize.sh: $what clean under -fsanitize=$SAN"
