@@ -7,6 +7,12 @@ namespace dln::py_bind {
 
 namespace {
 
+// A run's TrainState as Python sends it (dln.io checkpoints): (step, initial_loss, loss history,
+// optimiser t, m, v). The core checks it against the run before any work (std::invalid_argument).
+template <class T>
+using ResumeTuple = std::tuple<long long, double, std::vector<double>, long long, std::vector<Mat<T>>,
+                               std::vector<Mat<T>>>;
+
 }  // namespace
 
 template <class T>
@@ -36,7 +42,7 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
         [](const BoundProblem<T>& problem, std::vector<Mat<T>> weights, const std::string& optimizer, double lr,
            long long steps, std::optional<double> tol, long long record_every, double momentum, double beta1,
            double beta2, double eps, double decay, std::vector<double> lr_scale, int n_threads,
-           py::object progress) {
+           py::object progress, std::optional<ResumeTuple<T>> resume) {
             Network<T> net(std::move(weights));
             OptimizerConfig opt;
             opt.kind = parse_optimizer(optimizer);
@@ -61,12 +67,26 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
             options.stop = &stop;
             options.progress = &done;
             const Problem<T>& p = *problem.problem;
-            auto result = run_interruptible(stop, done, progress, [&] { return train<T>(net, p, opt, options); });
-            return to_dict(std::move(result));
+            std::optional<TrainState<T>> state;
+            if (resume) {
+                auto& [step, initial_loss, loss, t, m, v] = *resume;
+                state = TrainState<T>{step, initial_loss, std::move(loss), OptimizerState<T>{t, std::move(m), std::move(v)}};
+            }
+            const TrainState<T>* start = state ? &*state : nullptr;
+            auto result =
+                run_interruptible(stop, done, progress, [&] { return train<T>(net, p, opt, options, start); });
+            py::dict d = to_dict(std::move(result));
+            // What a checkpoint needs to continue the run bit for bit (to_dict left these in place).
+            d["initial_loss"] = result.initial_loss;
+            d["optimizer_t"] = result.optimizer_state.t;
+            d["optimizer_m"] = py::cast(result.optimizer_state.m);
+            d["optimizer_v"] = py::cast(result.optimizer_state.v);
+            return d;
         },
         py::arg("problem"), py::arg("weights"), py::arg("optimizer"), py::arg("lr"), py::arg("steps"),
         py::arg("tol"), py::arg("record_every"), py::arg("momentum"), py::arg("beta1"), py::arg("beta2"),
-        py::arg("eps"), py::arg("decay"), py::arg("lr_scale"), py::arg("n_threads"), py::arg("progress") = py::none());
+        py::arg("eps"), py::arg("decay"), py::arg("lr_scale"), py::arg("n_threads"), py::arg("progress") = py::none(),
+        py::arg("resume") = py::none());
 }
 
 }  // namespace

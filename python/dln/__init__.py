@@ -14,6 +14,7 @@ from . import _core, experiments
 from .network import Network
 from .problems import Completion, Factorization, Problem, Regression
 from .training import Result, train, train_batch
+from .io import CheckpointError, load_checkpoint, resume
 from .config import RunConfig, grid, spawn_seeds
 from .sweeps import SweepResult, sweep
 from . import compression
@@ -22,7 +23,7 @@ from .compression import CompressedNetwork, SparseCompletion, compress, compress
 __version__ = "0.1.0"
 
 __all__ = ["Network", "Problem", "Factorization", "Regression", "Completion", "train", "train_batch", "Result",
-           "RunConfig", "grid", "spawn_seeds", "sweep", "SweepResult",
+           "resume", "load_checkpoint", "CheckpointError", "RunConfig", "grid", "spawn_seeds", "sweep", "SweepResult",
            "build_info", "experiments", "__version__",
            "compression", "invariant_subspace", "compress", "compress_trained", "CompressedNetwork", "SparseCompletion"]
 

@@ -43,6 +43,11 @@ def matrix(a: Any, name: str, dtype: np.dtype) -> np.ndarray:
         raise ValueError(f"{name}: expected a 2-D array, got ndim={arr.ndim} with shape {arr.shape}")
     if arr.size == 0:
         raise ValueError(f"{name}: empty array of shape {arr.shape}")
+    if arr.dtype != dtype or not arr.flags.c_contiguous:
+        # A copy follows; a broadcast view can be far larger than the memory behind it.
+        from . import _memory
+        _memory.require(float(arr.shape[0]) * float(arr.shape[1]) * dtype.itemsize, name,
+                        f"a C-ordered {dtype} copy of shape {arr.shape}")
     if arr.dtype != dtype and dtype.itemsize < arr.dtype.itemsize:
         with np.errstate(over="ignore"):
             out = np.ascontiguousarray(arr, dtype=dtype)

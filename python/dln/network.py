@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import _core
+from . import _core, _memory
 from ._checks import as_dtype, common_dtype, floating_array, integer, matrix, real
 
 
@@ -74,6 +74,8 @@ class Network:
         if not (np.isfinite(scale) and scale >= 0):
             raise ValueError(f"scale: must be finite and >= 0, got {scale}")
         seed = integer(seed, "seed", minimum=0, maximum=2**64 - 1)
+        if len(ws) >= 2 and min(ws) >= 1:  # otherwise the core names the bad entry
+            _memory.require(_memory.init_bytes(ws, dt.itemsize, kind), "widths", f"a {kind} network of widths {ws}")
         weights = getattr(_core, f"init_weights_{_suffix(dt)}")(ws, scale, seed, kind)
         return cls._from_trusted(list(weights), dt)
 
@@ -131,6 +133,11 @@ class Network:
         x = matrix(X, "X", self._dtype)
         if x.shape[0] != self.widths[0]:
             raise ValueError(f"X: expected {self.widths[0]} rows (the network's input dimension), got shape {x.shape}")
+        if not np.isfinite(x).all():  # as for problem data: NaN/Inf would only propagate silently
+            raise ValueError("X: contains NaN or Inf")
+        # every layer's output, in C++ and again as NumPy arrays
+        _memory.require(2.0 * sum(self.widths[1:]) * x.shape[1] * self._dtype.itemsize, "X",
+                        f"the layer outputs for {x.shape[1]} samples")
         return list(getattr(_core, f"layer_outputs_{_suffix(self._dtype)}")(self._weights, x))
 
     def forward(self, X: Any) -> np.ndarray:

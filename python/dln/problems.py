@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _core
+from . import _core, _memory
 from ._checks import as_dtype, choice, common_dtype, floating_array, matrix
 from .network import Network
 
@@ -135,6 +135,8 @@ class Completion(Problem):
             raise TypeError(f"mask: expected a bool or 0/1 numeric array, got dtype {m.dtype}")
         if m.shape != t.shape:
             raise ValueError(f"mask: shape {m.shape} differs from the target's {t.shape}")
+        # the 0/1 check and the conversion below each make a full-size temporary
+        _memory.require(2.0 * m.size * 8.0, "mask", f"checking and converting a mask of shape {m.shape}")
         if m.dtype.kind != "b" and not np.isin(m, (0, 1)).all():
             raise ValueError("mask: entries must be 0 or 1 (or a bool array)")
         m = m.astype(t.dtype if t.dtype.kind == "f" else np.float64, copy=False)
@@ -177,6 +179,10 @@ class Regression(Problem):
         x, y = _data(X, "X"), _data(Y, "Y")
         if x.shape[1] != y.shape[1]:
             raise ValueError(f"Y: shape {y.shape} has {y.shape[1]} samples (columns) but X of shape {x.shape} has {x.shape[1]}")
+        if self.form == "covariance" or (self.form == "auto" and x.shape[1] > x.shape[0]):
+            # X X^T and Y X^T, precomputed once (in float64 at most)
+            _memory.require((float(x.shape[0]) + float(y.shape[0])) * float(x.shape[0]) * 8.0, "X",
+                            f"the covariance form's X X^T and Y X^T for d_in = {x.shape[0]}")
         super().__init__({"X": x, "Y": y}, reduction)
 
     def _make(self, dtype, a):

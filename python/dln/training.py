@@ -7,7 +7,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from . import _core
+from . import _core, _memory
 from ._checks import choice, integer, real
 from ._progress import Progress
 from .network import Network, _suffix
@@ -69,7 +69,8 @@ def train(net: Network, problem: Problem, lr: float, steps: int, optimizer: str 
           tol: Optional[float] = None, record_every: int = 1, momentum: float = 0.9,
           betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8, decay: float = 0.9,
           lr_scale: Optional[Sequence[float]] = None, n_threads: Optional[int] = None,
-          progress: Any = None, compress: Any = None) -> Any:
+          progress: Any = None, checkpoint: Any = None, checkpoint_every: int = 1000,
+          compress: Any = None) -> Any:
     """Train ``net`` on ``problem`` and return a :class:`Result`.
 
     Parameters
@@ -103,15 +104,30 @@ def train(net: Network, problem: Problem, lr: float, steps: int, optimizer: str 
         ``None``: a tqdm bar when stderr is a terminal and tqdm is installed; ``True``/``False``:
         force it on/off; a callable is called with the number of updates done, from the calling
         thread, about every 50 ms.
-
+    checkpoint : str or os.PathLike, optional
+        Save the run to this file (:mod:`dln.io`: npz + JSON, written atomically) at the start, every
+        ``checkpoint_every`` updates and at the end (also when interrupted), so that
+        :func:`dln.resume` can continue it bit for bit after a crash or kill. An existing file is
+        never overwritten (FileExistsError).
+    checkpoint_every : int
+        Updates between checkpoints (default 1000). Checkpointing does not change the result.
     compress : None, "auto" or int
         Train the equivalent compressed network instead (:func:`dln.compression.train_compressed`):
         ``"auto"`` takes the target's rank, an int is the rank guess ``r_hat``. Returns a
         :class:`dln.compression.CompressedResult` (wide loss, lifted wide network, certificate).
 
     Ctrl-C stops the run within a step (status ``interrupted``) and returns what it reached.
+
+    Raises
+    ------
+    TypeError, ValueError
+        A bad argument, named at the start of the message, before any work starts.
+    MemoryError
+        The run would need more memory than is available (the message gives the GiB needed).
     """
     if compress is not None:
+        if checkpoint is not None:
+            raise ValueError("checkpoint: not supported together with compress")
         if lr_scale is not None or optimizer not in ("gd", "momentum"):
             raise ValueError("compress: needs optimizer 'gd' or 'momentum' and no lr_scale (the compressed "
                              "chain sets its own)")
@@ -123,6 +139,9 @@ def train(net: Network, problem: Problem, lr: float, steps: int, optimizer: str 
                                            record_every=record_every, momentum=momentum, betas=betas, eps=eps,
                                            decay=decay, lr_scale=lr_scale))
     threads = 0 if n_threads is None else integer(n_threads, "n_threads", minimum=1, maximum=4096)
+    if checkpoint is not None:
+        from .io import train_checkpointed
+        return train_checkpointed(prepared, checkpoint, checkpoint_every, threads, n_threads, progress)
     steps_total = prepared.args[4]
     with Progress(progress, steps_total, "dln.train") as bar:
         out = getattr(_core, f"train_{_suffix(net.dtype)}")(*prepared.args, threads, bar.callback())
@@ -139,6 +158,7 @@ class _Prepared:
     net: Network
     problem: Problem
     args: tuple
+    nbytes: float = 0.0  # peak memory estimate (dln._memory.train_bytes)
 
     def result(self, out: dict) -> Result:
         return Result(
@@ -187,8 +207,11 @@ def _prepare(net: Any, problem: Any, kwargs: dict) -> _Prepared:
             raise ValueError(f"lr_scale: needs one factor per layer: {net.depth}, got {len(scales)}")
     core_problem = problem._net_core(net)
     _core.check_run(optimizer, lr, steps, tol, record_every, momentum, b1, b2, eps, decay, scales, net.depth)
+    cols = problem.X.shape[1] if core_problem.form_for(net.widths) == "data" else net.widths[0]
+    nbytes = _memory.train_bytes(net.widths, cols, net.dtype.itemsize, optimizer)
+    _memory.require(nbytes, "net", f"training a network of widths {net.widths}")
     return _Prepared(net, problem, (core_problem, net._weights, optimizer, lr, steps, tol, record_every,
-                                    momentum, b1, b2, eps, decay, scales))
+                                    momentum, b1, b2, eps, decay, scales), nbytes)
 
 
 def train_batch(jobs: Sequence[Any], n_threads: Optional[int] = None, progress: Any = None) -> list[Result]:
@@ -224,8 +247,13 @@ def train_batch(jobs: Sequence[Any], n_threads: Optional[int] = None, progress: 
             if not (isinstance(job, (tuple, list)) and len(job) == 3 and isinstance(job[2], dict)):
                 raise TypeError(f"job: expected a (network, problem, kwargs dict) triple, got {type(job).__name__}")
             prepared.append(_prepare(*job))
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, MemoryError) as exc:
             raise type(exc)(f"jobs[{i}]: {exc}") from None
+    # Every job keeps its input and result weights (3 copies); at most n_threads jobs hold work buffers.
+    kept = [3.0 * p.net.dtype.itemsize * _memory.layer_elements(p.net.widths) for p in prepared]
+    working = sorted((p.nbytes - k for p, k in zip(prepared, kept)), reverse=True)
+    _memory.require(sum(kept) + sum(working[:threads or _core.default_threads()]), "jobs",
+                    f"a batch of {len(prepared)} runs")
     results: list[Optional[Result]] = [None] * len(prepared)
     total = sum(p.args[4] for p in prepared)
     with Progress(progress, total, "dln.train_batch") as bar:

@@ -1,0 +1,510 @@
+"""Checkpoints of training runs: npz archives with a JSON header, written atomically, never pickled.
+
+A checkpoint holds everything a run needs to continue bit for bit: the weights, the optimiser state
+(step count and moment buffers), the loss history, the initial loss (the divergence test compares
+with it), the run's settings and a fingerprint of the problem's data (shapes, dtypes and SHA-256), so
+that a run is never continued on other data by mistake.
+
+Layout (an uncompressed zip that ``numpy.load`` also reads): ``meta.json`` (format, version, status,
+step, settings, problem fingerprint, and the shape and dtype of every array) and one ``.npy`` member
+per array: ``weights_<l>``, ``optimizer_m_<l>``, ``optimizer_v_<l>``, ``loss`` and ``scalars``
+(initial and final loss, which may be non-finite after a divergence and so are not JSON).
+
+Writes go to a temporary file in the same folder, which is flushed and fsynced, then renamed over
+the checkpoint (``os.replace``, atomic on POSIX) and the folder fsynced: a crash or SIGKILL at any
+moment leaves either the previous checkpoint or the new one, never a mixture. Reads check every
+size, shape and dtype against the header and the zip CRCs, so a truncated or corrupted file raises
+:class:`CheckpointError` (a ValueError) instead of returning wrong numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import hashlib
+import json
+import os
+import zipfile
+from typing import Any, Optional
+
+import numpy as np
+
+from . import _core
+from ._checks import integer
+from ._progress import Progress
+from .network import Network, _suffix
+
+FORMAT = "dln-checkpoint"
+VERSION = 1
+_META = "meta.json"
+_META_MAX = 1 << 20  # a header is a few kB; anything near this is not ours
+_FINAL = ("converged", "max_steps", "diverged")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: truncated, corrupted, not written by dln, or inconsistent."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Checkpoint:
+    """A training run as saved by ``dln.train(..., checkpoint=path)``.
+
+    Attributes
+    ----------
+    status : str
+        ``running`` (more updates to go) or the final status of :class:`dln.Result`
+        (``interrupted`` runs can be resumed too).
+    step : int
+        Updates applied to reach ``network``.
+    steps : int
+        The run's maximum number of updates.
+    loss : ndarray
+        History so far, as in :class:`dln.Result`.
+    network : Network
+        Weights at ``step``.
+    config : dict
+        :func:`dln.train`'s settings (optimizer, lr, tol, record_every, momentum, betas, eps, decay,
+        lr_scale, n_threads, checkpoint_every).
+    problem : dict
+        Fingerprint of the problem's data.
+    """
+
+    status: str
+    step: int
+    steps: int
+    loss: np.ndarray
+    network: Network
+    config: dict
+    problem: dict
+    initial_loss: float
+    final_loss: float
+    optimizer_t: int
+    optimizer_m: list
+    optimizer_v: list
+    seconds: float
+    message: str
+    form: str
+    n_threads: int
+
+    def result(self):
+        """The run as a :class:`dln.Result` (as it stands at ``step``)."""
+        from .training import Result
+
+        return Result(status=self.status if self.status != "running" else "interrupted", steps=self.step,
+                      loss=self.loss, network=self.network, final_loss=self.final_loss, seconds=self.seconds,
+                      message=self.message, optimizer=self.config["optimizer"], lr=self.config["lr"],
+                      reduction=self.problem["reduction"], record_every=self.config["record_every"],
+                      n_threads=self.n_threads, form=self.form)
+
+
+# --- problem fingerprint -------------------------------------------------------------------------------
+
+def problem_fingerprint(problem: Any) -> dict:
+    """Kind, settings, and shape, dtype and SHA-256 of every data array of a problem."""
+    arrays = {}
+    for name, a in problem._arrays.items():
+        c = np.ascontiguousarray(a)
+        arrays[name] = dict(shape=list(c.shape), dtype=c.dtype.str, sha256=hashlib.sha256(c.data).hexdigest())
+    out = dict(kind=problem.kind, reduction=problem.reduction, arrays=arrays)
+    if hasattr(problem, "form"):
+        out["form"] = problem.form
+    return out
+
+
+def _check_same_problem(saved: dict, problem: Any) -> None:
+    from .problems import Problem
+
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem: expected a dln problem (Factorization, Regression, Completion), got {type(problem).__name__}")
+    now = problem_fingerprint(problem)
+    for key in ("kind", "reduction", "form"):
+        if saved.get(key) != now.get(key):
+            raise ValueError(f"problem: {key} {now.get(key)!r} differs from the checkpoint's {saved.get(key)!r}")
+    for name, a in now["arrays"].items():
+        s = saved["arrays"].get(name)
+        if s != a:
+            what = "shape/dtype" if s is None or s["shape"] != a["shape"] or s["dtype"] != a["dtype"] else "data"
+            raise ValueError(f"problem: {name} {what} differs from the checkpoint's (a run continues only on its own data)")
+
+
+# --- writing ---------------------------------------------------------------------------------------------
+
+def _fsync_dir(folder: str) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # platforms without directory fds: the rename is still atomic
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_stale_temporaries(path: str) -> None:
+    """Temporary files left by writers that were killed (their pid no longer runs)."""
+    for tmp in glob.glob(glob.escape(path) + ".*.tmp"):
+        try:
+            pid = int(tmp[len(path) + 1:-4])
+        except ValueError:
+            continue
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            try:
+                os.remove(tmp)
+            except OSError:
+                pass
+        except OSError:  # exists but not ours to signal: leave it
+            pass
+
+
+def write_checkpoint(path: str, meta: dict, arrays: dict) -> None:
+    """Write ``meta`` and ``arrays`` atomically to ``path`` (see the module docstring)."""
+    meta = dict(meta)
+    meta["arrays"] = {k: dict(shape=list(a.shape), dtype=a.dtype.str) for k, a in arrays.items()}
+    header = json.dumps(meta, allow_nan=False, sort_keys=True).encode()
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "wb") as raw:
+            with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_STORED) as zf:
+                zf.writestr(_META, header)
+                for name, a in arrays.items():
+                    with zf.open(name + ".npy", "w", force_zip64=True) as f:
+                        np.lib.format.write_array(f, np.ascontiguousarray(a), allow_pickle=False)
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(folder)
+
+
+# --- reading ---------------------------------------------------------------------------------------------
+
+def _bad(path: str, why: str) -> CheckpointError:
+    return CheckpointError(f"checkpoint: {path}: {why}")
+
+
+def _read_arrays(path: str) -> tuple[dict, dict]:
+    try:
+        zf = zipfile.ZipFile(path, "r")
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - zipfile raises many types on damaged input (found by fuzzing)
+        raise _bad(path, f"not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+    with zf:
+        try:
+            infos = {i.filename: i for i in zf.infolist()}
+            if _META not in infos:
+                raise _bad(path, f"no {_META} (not a dln checkpoint)")
+            if infos[_META].file_size > _META_MAX:
+                raise _bad(path, f"{_META} of {infos[_META].file_size} bytes is too large")
+            try:
+                meta = json.loads(zf.read(_META).decode())
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise _bad(path, f"{_META} is not valid JSON ({exc})") from None
+            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+                raise _bad(path, f"not a dln checkpoint (format {meta.get('format') if isinstance(meta, dict) else None!r})")
+            if meta.get("version") != VERSION:
+                raise _bad(path, f"format version {meta.get('version')!r}; this dln reads version {VERSION}")
+            declared = meta.get("arrays")
+            if not isinstance(declared, dict):
+                raise _bad(path, "header lists no arrays")
+            expected_members = {_META} | {k + ".npy" for k in declared}
+            if set(infos) != expected_members:
+                raise _bad(path, f"members {sorted(set(infos) ^ expected_members)} differ from the header")
+            arrays = {}
+            for name, spec in declared.items():
+                try:
+                    shape = tuple(int(s) for s in spec["shape"])
+                    dtype = np.dtype(spec["dtype"])
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise _bad(path, f"header entry of {name} is malformed ({exc})") from None
+                if dtype not in (np.dtype(np.float64), np.dtype(np.float32)) or any(s < 0 for s in shape):
+                    raise _bad(path, f"{name}: unexpected dtype {dtype} or shape {shape}")
+                nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                info = infos[name + ".npy"]
+                # Size first: a .npy header is at most a few hundred bytes, so nothing larger than
+                # the data plus 64 KiB is read (a damaged size field cannot make us allocate).
+                if not (nbytes <= info.file_size <= nbytes + 65536):
+                    raise _bad(path, f"{name}: {info.file_size} bytes stored for {nbytes} bytes of data")
+                with zf.open(info) as f:
+                    a = np.lib.format.read_array(f, allow_pickle=False)
+                    if f.read(1):
+                        raise _bad(path, f"{name}: trailing bytes")
+                if a.shape != shape or a.dtype != dtype:
+                    raise _bad(path, f"{name}: stored {a.dtype}{a.shape}, header says {dtype}{shape}")
+                arrays[name] = a
+        except CheckpointError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - CRC mismatch, truncated member, bad .npy header, zip64 oddities
+            raise _bad(path, f"corrupt ({type(exc).__name__}: {exc})") from None
+    return meta, arrays
+
+
+def load_checkpoint(path: Any) -> Checkpoint:
+    """Read a checkpoint written by ``dln.train(..., checkpoint=path)``.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    CheckpointError
+        (a ValueError) The file is truncated, corrupted, of another format or version, or its
+        contents are inconsistent (e.g. weights that do not chain, a history of the wrong length).
+    """
+    path = _path(path, "path")
+    meta, arrays = _read_arrays(path)
+    try:
+        config, problem = meta["config"], meta["problem"]
+        status, step, steps = meta["status"], int(meta["step"]), int(meta["steps"])
+        depth = int(meta["depth"])
+        t = int(meta["optimizer_t"])
+        dtype = np.dtype(config["dtype"])
+        record_every = int(config["record_every"])
+        n_m, n_v = int(meta["optimizer_m"]), int(meta["optimizer_v"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _bad(path, f"header is incomplete ({type(exc).__name__}: {exc})") from None
+    if not (isinstance(config, dict) and isinstance(problem, dict) and isinstance(problem.get("arrays"), dict)):
+        raise _bad(path, "config or problem fingerprint is malformed")
+    if status not in ("running", "interrupted") + _FINAL:
+        raise _bad(path, f"unknown status {status!r}")
+    if not (0 <= step <= steps) or record_every < 1 or depth < 1:
+        raise _bad(path, f"step {step} of {steps}, record_every {record_every}, depth {depth} are inconsistent")
+    names = [f"weights_{l}" for l in range(depth)] + [f"optimizer_m_{l}" for l in range(n_m)] + \
+            [f"optimizer_v_{l}" for l in range(n_v)] + ["loss", "scalars"]
+    if sorted(names) != sorted(arrays):
+        raise _bad(path, "arrays differ from those the header describes")
+    weights = [arrays[f"weights_{l}"] for l in range(depth)]
+    if any(w.ndim != 2 or w.dtype != dtype for w in weights):
+        raise _bad(path, "weights are not 2-D arrays of the run's dtype")
+    try:
+        network = Network(weights, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise _bad(path, f"weights: {exc}") from None
+    loss = arrays["loss"]
+    if loss.ndim != 1 or loss.dtype != np.float64 or (status != "diverged" and len(loss) != step // record_every + 1):
+        raise _bad(path, f"loss history of shape {loss.shape} does not fit step {step} and record_every {record_every}")
+    scalars = arrays["scalars"]
+    if scalars.shape != (2,) or scalars.dtype != np.float64:
+        raise _bad(path, "scalars: expected 2 float64 values")
+    for l in range(n_m):
+        if arrays[f"optimizer_m_{l}"].shape != weights[l].shape:
+            raise _bad(path, f"optimizer_m_{l}: shape differs from weights_{l}")
+    for l in range(n_v):
+        if arrays[f"optimizer_v_{l}"].shape != weights[l].shape:
+            raise _bad(path, f"optimizer_v_{l}: shape differs from weights_{l}")
+    try:
+        seconds, n_threads = float(meta.get("seconds", 0.0)), int(meta.get("n_threads_used", 1))
+    except (TypeError, ValueError) as exc:
+        raise _bad(path, f"header is malformed ({exc})") from None
+    return Checkpoint(status=status, step=step, steps=steps, loss=loss, network=network, config=config,
+                      problem=problem, initial_loss=float(scalars[0]), final_loss=float(scalars[1]),
+                      optimizer_t=t, optimizer_m=[arrays[f"optimizer_m_{l}"] for l in range(n_m)],
+                      optimizer_v=[arrays[f"optimizer_v_{l}"] for l in range(n_v)], seconds=seconds,
+                      message=str(meta.get("message", "")), form=str(meta.get("form", "auto")), n_threads=n_threads)
+
+
+def _path(path: Any, name: str) -> str:
+    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{name}: expected a str or os.PathLike path, got {type(path).__name__}")
+    p = os.fspath(path)
+    if not p:
+        raise ValueError(f"{name}: empty path")
+    return p
+
+
+# --- checkpointed training -------------------------------------------------------------------------------
+
+def _config(prepared: Any, n_threads: Optional[int], every: int) -> dict:
+    a = prepared.args
+    return dict(optimizer=a[2], lr=a[3], tol=a[5], record_every=a[6], momentum=a[7], betas=[a[8], a[9]],
+                eps=a[10], decay=a[11], lr_scale=list(a[12]) or None, n_threads=n_threads, checkpoint_every=every,
+                dtype=prepared.net.dtype.str)
+
+
+def _save(path: str, prepared: Any, fingerprint: dict, config: dict, status: str, steps_total: int, out: dict,
+          seconds: float) -> None:
+    weights = list(out["weights"])
+    arrays = {f"weights_{l}": w for l, w in enumerate(weights)}
+    arrays.update({f"optimizer_m_{l}": m for l, m in enumerate(out["optimizer_m"])})
+    arrays.update({f"optimizer_v_{l}": v for l, v in enumerate(out["optimizer_v"])})
+    arrays["loss"] = np.asarray(out["loss"], dtype=np.float64)
+    arrays["scalars"] = np.array([out["initial_loss"], out["final_loss"]], dtype=np.float64)
+    import dln
+
+    meta = dict(format=FORMAT, version=VERSION, dln_version=dln.__version__, status=status, step=int(out["steps"]),
+                steps=steps_total, depth=len(weights), optimizer_t=int(out["optimizer_t"]),
+                optimizer_m=len(out["optimizer_m"]), optimizer_v=len(out["optimizer_v"]), config=config,
+                problem=fingerprint, seconds=seconds, message=out["message"], form=out["form"],
+                n_threads_used=int(out["n_threads"]))
+    write_checkpoint(path, meta, arrays)
+
+
+class _SigintGuard:
+    """Ctrl-C during a checkpointed run: inside the core it stops the run (the core polls for it and
+    returns ``interrupted``); between segments - while a checkpoint is being written - it is only
+    noted, and the run stops at the next boundary with the checkpoint intact. Only installed on the
+    main thread and over Python's default handler (a user's own handler is left alone)."""
+
+    def __init__(self) -> None:
+        self.hit = False
+        self.in_core = False
+        self.previous: Any = None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.hit = True
+        if self.in_core:
+            raise KeyboardInterrupt  # seen by the core's poll, which turns it into a stop request
+
+    def __enter__(self) -> "_SigintGuard":
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self.previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.previous is not None:
+            import signal
+
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def _state_of(out: dict) -> tuple:
+    return (int(out["steps"]), float(out["initial_loss"]), [float(x) for x in out["loss"]], int(out["optimizer_t"]),
+            list(out["optimizer_m"]), list(out["optimizer_v"]))
+
+
+def _run(prepared: Any, path: str, every: int, threads: int, n_threads: Optional[int], progress: Any,
+         start: Optional[Checkpoint], fingerprint: dict):
+    """Train in segments of ``every`` updates, writing the checkpoint at the start, after each segment
+    and at the end. Segments continue from the previous one's TrainState, so the result is bitwise
+    that of one uninterrupted call."""
+    args = list(prepared.args)
+    steps_total = args[4]
+    config = _config(prepared, n_threads, every)
+    core = getattr(_core, f"train_{_suffix(prepared.net.dtype)}")
+    _remove_stale_temporaries(path)
+    if start is None:
+        first, seconds, out, state = 0, 0.0, None, None
+    else:
+        first, seconds = start.step, start.seconds
+        out = dict(status="running", steps=start.step, loss=start.loss, weights=start.network._weights,
+                   final_loss=start.final_loss, seconds=0.0, message=start.message, form=start.form,
+                   n_threads=start.n_threads, initial_loss=start.initial_loss, optimizer_t=start.optimizer_t,
+                   optimizer_m=start.optimizer_m, optimizer_v=start.optimizer_v)
+        state = _state_of(out)
+    step = first
+    status = "running"
+    with Progress(progress, steps_total - first, "dln.train") as bar, _SigintGuard() as guard:
+        while status == "running":
+            if guard.hit and out is not None:  # Ctrl-C between segments
+                status = "interrupted"
+                out = dict(out, status=status, message=f"interrupted after {step} steps (loss {out['final_loss']:.6g})")
+                _save(path, prepared, fingerprint, config, status, steps_total, out, seconds)
+                break
+            args[1] = out["weights"] if out is not None else prepared.net._weights
+            # The first call of a fresh run does no update: it writes the checkpoint of step 0.
+            args[4] = 0 if out is None else min(steps_total, step + every)
+            try:
+                guard.in_core = True
+                new = core(*args, threads, bar.callback(step - first), state)
+            except ValueError as exc:
+                if start is not None and str(exc).startswith("state"):
+                    raise CheckpointError(f"checkpoint: {path}: {exc}") from None
+                raise
+            except KeyboardInterrupt:  # in the instant before the core started polling
+                continue  # guard.hit is set: saved as interrupted above (or next round)
+            finally:
+                guard.in_core = False
+            out = new
+            seconds += float(out["seconds"])
+            step = int(out["steps"])
+            final = out["status"] != "max_steps" or step == steps_total
+            status = out["status"] if final else "running"
+            _save(path, prepared, fingerprint, config, status, steps_total, out, seconds)
+            state = _state_of(out)
+    result = prepared.result(dict(out, weights=list(out["weights"])))
+    return dataclasses.replace(result, seconds=seconds)
+
+
+def train_checkpointed(prepared: Any, path: Any, every: Any, threads: int, n_threads: Optional[int], progress: Any):
+    """``dln.train`` with ``checkpoint=path``: refuses to overwrite an existing checkpoint."""
+    path = _path(path, "checkpoint")
+    every = integer(every, "checkpoint_every", minimum=1)
+    if os.path.exists(path):
+        raise FileExistsError(f"checkpoint: {path} exists; continue it with dln.resume({path!r}, problem) or "
+                              f"remove it to start again")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"checkpoint: folder {folder} does not exist")
+    return _run(prepared, path, every, threads, n_threads, progress, None, problem_fingerprint(prepared.problem))
+
+
+def resume(path: Any, problem: Any, steps: Optional[int] = None, n_threads: Any = "saved", progress: Any = None):
+    """Continue a run saved by ``dln.train(..., checkpoint=path)`` and return its :class:`dln.Result`.
+
+    The run goes on exactly as if it had never stopped (bitwise, for the same build, machine and
+    ``n_threads``), writing the same checkpoint every ``checkpoint_every`` updates. A finished run
+    (converged, diverged, or max_steps with no larger ``steps``) is returned as saved, so a script that
+    calls ``resume`` when the file exists and ``train`` otherwise can be restarted any number of times.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The checkpoint.
+    problem : Factorization, Regression or Completion
+        The run's problem: its data must match the fingerprint saved (shapes, dtypes, SHA-256).
+    steps : int, optional
+        A new maximum number of updates (>= the updates done), e.g. to extend a run that ended
+        ``max_steps``.
+    n_threads : int or None, optional
+        Threads for the products; default: what the run was started with.
+    progress : None, bool or callable
+        As in :func:`dln.train`, counting the updates of this call.
+
+    Raises
+    ------
+    FileNotFoundError
+        No checkpoint at ``path``.
+    CheckpointError
+        (a ValueError) The file is truncated, corrupt or inconsistent.
+    ValueError
+        ``problem`` is not the run's problem; ``steps`` below the updates done.
+    """
+    from .training import _prepare
+
+    ckpt = load_checkpoint(path)
+    path = os.fspath(path)
+    _check_same_problem(ckpt.problem, problem)
+    steps_total = ckpt.steps
+    if steps is not None:
+        steps_total = integer(steps, "steps", minimum=0)
+        if steps_total < ckpt.step:
+            raise ValueError(f"steps: {steps_total} is below the {ckpt.step} updates the run has done")
+    finished = ckpt.status in ("converged", "diverged") or (ckpt.status == "max_steps" and steps_total == ckpt.steps)
+    if finished:
+        return ckpt.result()
+    c = ckpt.config
+    try:
+        if n_threads == "saved":
+            n_threads = c["n_threads"]
+        settings = dict(lr=c["lr"], steps=steps_total, optimizer=c["optimizer"], tol=c["tol"],
+                        record_every=c["record_every"], momentum=c["momentum"], betas=tuple(c["betas"]), eps=c["eps"],
+                        decay=c["decay"], lr_scale=c["lr_scale"])
+        every = integer(c["checkpoint_every"], "checkpoint_every", minimum=1)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _bad(path, f"settings are incomplete ({type(exc).__name__}: {exc})") from None
+    threads = 0 if n_threads is None else integer(n_threads, "n_threads", minimum=1, maximum=4096)
+    prepared = _prepare(ckpt.network, problem, settings)
+    return _run(prepared, path, every, threads, n_threads, progress, ckpt, problem_fingerprint(problem))
