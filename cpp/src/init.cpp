@@ -56,15 +56,17 @@ InitKind parse_init(const std::string& name) {
     invalid("init", "expected 'orthogonal', 'gaussian' or 'uniform', got '" + name + "'");
 }
 
-Mat<double> haar_orthogonal(Index n, Rng& rng) {
-    Eigen::MatrixXd G(n, n);
+Mat<double> haar_orthogonal(Index n, Rng& rng) { return haar_columns(n, n, rng); }
+
+Mat<double> haar_columns(Index n, Index k, Rng& rng) {
+    Eigen::MatrixXd G(n, k);
     for (Index i = 0; i < n; ++i)
-        for (Index j = 0; j < n; ++j) G(i, j) = rng.normal();
+        for (Index j = 0; j < k; ++j) G(i, j) = rng.normal();
     Eigen::HouseholderQR<Eigen::MatrixXd> qr(G);
-    Eigen::MatrixXd Q = qr.householderQ();
+    Eigen::MatrixXd Q = qr.householderQ() * Eigen::MatrixXd::Identity(n, k);
     const auto& R = qr.matrixQR();
     // Fixing the signs of diag(R) makes Q Haar-distributed (plain QR is not).
-    for (Index j = 0; j < n; ++j)
+    for (Index j = 0; j < k; ++j)
         if (R(j, j) < 0) Q.col(j) = -Q.col(j);
     return Q;
 }
@@ -82,7 +84,11 @@ std::vector<Mat<T>> init_weights(const std::vector<Index>& widths, double scale,
         Mat<double> W(m, n);
         switch (kind) {
             case InitKind::Orthogonal:
-                W = scale * haar_orthogonal(std::max(m, n), rng).topLeftCorner(m, n);
+                // The first k columns of a Haar matrix of size N are the Q of a thin QR of an N x k
+                // Gaussian: O(N k^2) work instead of O(N^3) for a thin layer. A wide layer is the
+                // transpose of a tall one (the transpose of a Haar matrix is Haar).
+                if (m >= n) W = scale * haar_columns(m, n, rng);
+                else W = scale * haar_columns(n, m, rng).transpose();
                 break;
             case InitKind::Gaussian: {
                 const double f = scale * std::sqrt(k / mn);

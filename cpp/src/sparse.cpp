@@ -265,7 +265,8 @@ TrainResult<T> train_sparse(const Network<T>& net, const SparseCompletion<T>& pr
     double loss = 0.0, initial = 0.0, last_good = 0.0;
     bool have_previous = false;
     for (;; ++k) {
-        loss = evaluator.evaluate(current, &grads);
+        // The last state needs its loss only: no update follows.
+        loss = evaluator.evaluate(current, k == options.steps ? nullptr : &grads);
         if (k == 0) initial = loss;
         const bool finite = std::isfinite(loss);
         const bool exploded = finite && k > 0 && initial > 0.0 && loss > options.divergence_factor * initial;

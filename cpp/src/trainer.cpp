@@ -87,7 +87,10 @@ TrainResult<T> train(const Network<T>& net, const Problem<T>& problem, const Opt
     double loss = 0.0, initial = resuming ? resume->initial_loss : 0.0, last_good = 0.0;
     bool have_previous = false;  // `next` holds the weights of step k - 1
     for (;; ++k) {
-        loss = evaluator.evaluate(current, &grads);
+        // The last state needs its loss only: no update follows, so its gradients would be wasted
+        // (2L-2 of the 3L-3 products); observers still get them.
+        const bool last = k == options.steps;
+        loss = evaluator.evaluate(current, last && observers.empty() ? nullptr : &grads);
         if (k == 0) initial = loss;
         const bool finite = std::isfinite(loss);
         const bool exploded = finite && k > 0 && initial > 0.0 && loss > options.divergence_factor * initial;

@@ -26,7 +26,8 @@ enum class InitKind { Orthogonal, Gaussian, Uniform };
 InitKind parse_init(const std::string& name);
 
 // Weights for widths = [d_in, ..., d_out]; layer l has shape (widths[l+1], widths[l]).
-// Orthogonal: scale * top-left block of a Haar square matrix of size max(out, in).
+// Orthogonal: scale * top-left block of a Haar square matrix of size max(out, in) (in distribution;
+// drawn as a thin QR, see init.cpp).
 // Gaussian / uniform: rescaled to the orthogonal layer's expected Frobenius norm,
 //   scale * sqrt(min(m,n)/(m n)) * N(0,1)   and   scale * sqrt(3 min(m,n)/(m n)) * U[-1, 1].
 // All draws are made in double from one stream, layer after layer; float32 weights are the rounded
@@ -37,5 +38,7 @@ std::vector<Mat<T>> init_weights(const std::vector<Index>& widths, double scale,
 
 // One Haar-distributed orthogonal n x n matrix (QR of a Gaussian with the sign of diag(R) fixed).
 Mat<double> haar_orthogonal(Index n, Rng& rng);
+// The first k columns of a Haar-distributed n x n matrix (thin QR of an n x k Gaussian), k <= n.
+Mat<double> haar_columns(Index n, Index k, Rng& rng);
 
 }  // namespace dln
