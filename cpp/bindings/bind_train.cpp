@@ -36,7 +36,7 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
         [](const BoundProblem<T>& problem, std::vector<Mat<T>> weights, const std::string& optimizer, double lr,
            long long steps, std::optional<double> tol, long long record_every, double momentum, double beta1,
            double beta2, double eps, double decay, std::vector<double> lr_scale, int n_threads,
-           py::object progress) {
+           py::object progress, py::object track) {
             Network<T> net(std::move(weights));
             OptimizerConfig opt;
             opt.kind = parse_optimizer(optimizer);
@@ -56,17 +56,25 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
             options.validate();
             opt.validate(net.depth());
             problem.problem->check_network(net.widths());
+            // SVD tracking (dln.tracking.TrackSpec): an observer inside the loop, no Python there.
+            std::optional<TrackObserver<T>> tracker;
+            std::vector<Observer<T>*> observers;
+            if (!track.is_none()) observers.push_back(&tracker.emplace(track_spec_of(track.cast<py::dict>())));
             std::atomic<bool> stop{false};
             std::atomic<long long> done{0};
             options.stop = &stop;
             options.progress = &done;
             const Problem<T>& p = *problem.problem;
-            auto result = run_interruptible(stop, done, progress, [&] { return train<T>(net, p, opt, options); });
-            return to_dict(std::move(result));
+            auto result = run_interruptible(stop, done, progress,
+                                            [&] { return train<T>(net, p, opt, options, nullptr, observers); });
+            py::dict out = to_dict(std::move(result));
+            if (tracker) out["svd"] = track_record_dict(std::move(tracker->record()));
+            return out;
         },
         py::arg("problem"), py::arg("weights"), py::arg("optimizer"), py::arg("lr"), py::arg("steps"),
         py::arg("tol"), py::arg("record_every"), py::arg("momentum"), py::arg("beta1"), py::arg("beta2"),
-        py::arg("eps"), py::arg("decay"), py::arg("lr_scale"), py::arg("n_threads"), py::arg("progress") = py::none());
+        py::arg("eps"), py::arg("decay"), py::arg("lr_scale"), py::arg("n_threads"), py::arg("progress") = py::none(),
+        py::arg("track") = py::none());
 }
 
 }  // namespace

@@ -16,12 +16,14 @@ from .problems import Completion, Factorization, Problem, Regression
 from .training import Result, train, train_batch
 from .config import RunConfig, grid, spawn_seeds
 from .sweeps import SweepResult, sweep
+from .tracking import BrandTracker, SvdTrace, SvdTracker, TrackSpec
 
 __version__ = "0.1.0"
 
 __all__ = ["Network", "Problem", "Factorization", "Regression", "Completion", "train", "train_batch", "Result",
            "RunConfig", "grid", "spawn_seeds", "sweep", "SweepResult",
-           "build_info", "experiments", "__version__"]
+           "build_info", "experiments", "__version__",
+           "SvdTracker", "BrandTracker", "TrackSpec", "SvdTrace"]
 
 
 def build_info() -> dict:
