@@ -42,7 +42,7 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
         [](const BoundProblem<T>& problem, std::vector<Mat<T>> weights, const std::string& optimizer, double lr,
            long long steps, std::optional<double> tol, long long record_every, double momentum, double beta1,
            double beta2, double eps, double decay, std::vector<double> lr_scale, int n_threads,
-           py::object progress, std::optional<ResumeTuple<T>> resume) {
+           py::object progress, std::optional<ResumeTuple<T>> resume, py::object track) {
             Network<T> net(std::move(weights));
             OptimizerConfig opt;
             opt.kind = parse_optimizer(optimizer);
@@ -62,6 +62,10 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
             options.validate();
             opt.validate(net.depth());
             problem.problem->check_network(net.widths());
+            // SVD tracking (dln.tracking.TrackSpec): an observer inside the loop, no Python there.
+            std::optional<TrackObserver<T>> tracker;
+            std::vector<Observer<T>*> observers;
+            if (!track.is_none()) observers.push_back(&tracker.emplace(track_spec_of(track.cast<py::dict>())));
             std::atomic<bool> stop{false};
             std::atomic<long long> done{0};
             options.stop = &stop;
@@ -73,20 +77,21 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
                 state = TrainState<T>{step, initial_loss, std::move(loss), OptimizerState<T>{t, std::move(m), std::move(v)}};
             }
             const TrainState<T>* start = state ? &*state : nullptr;
-            auto result =
-                run_interruptible(stop, done, progress, [&] { return train<T>(net, p, opt, options, start); });
+            auto result = run_interruptible(stop, done, progress,
+                                            [&] { return train<T>(net, p, opt, options, start, observers); });
             py::dict d = to_dict(std::move(result));
             // What a checkpoint needs to continue the run bit for bit (to_dict left these in place).
             d["initial_loss"] = result.initial_loss;
             d["optimizer_t"] = result.optimizer_state.t;
             d["optimizer_m"] = py::cast(result.optimizer_state.m);
             d["optimizer_v"] = py::cast(result.optimizer_state.v);
+            if (tracker) d["svd"] = track_record_dict(std::move(tracker->record()));
             return d;
         },
         py::arg("problem"), py::arg("weights"), py::arg("optimizer"), py::arg("lr"), py::arg("steps"),
         py::arg("tol"), py::arg("record_every"), py::arg("momentum"), py::arg("beta1"), py::arg("beta2"),
         py::arg("eps"), py::arg("decay"), py::arg("lr_scale"), py::arg("n_threads"), py::arg("progress") = py::none(),
-        py::arg("resume") = py::none());
+        py::arg("resume") = py::none(), py::arg("track") = py::none());
 }
 
 }  // namespace

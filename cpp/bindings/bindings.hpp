@@ -68,10 +68,16 @@ auto run_interruptible(std::atomic<bool>& stop, const std::atomic<long long>& do
 template <class T>
 py::dict to_dict(TrainResult<T>&& r);
 
+// SVD tracking during training (bind_tracker.cpp): the spec dict from dln.tracking, the record back.
+TrackSpec track_spec_of(const py::dict& d);
+template <class T>
+py::dict track_record_dict(TrackRecord<T>&& r);
+
 void bind_network(py::module_& m);
 void bind_batch(py::module_& m);
 void bind_problem(py::module_& m);
 void bind_train(py::module_& m);
 void bind_compress(py::module_& m);
+void bind_tracker(py::module_& m);
 
 }  // namespace dln::py_bind

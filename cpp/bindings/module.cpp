@@ -7,6 +7,7 @@ PYBIND11_MODULE(_core, m) {
     dln::py_bind::bind_train(m);
     dln::py_bind::bind_batch(m);
     dln::py_bind::bind_compress(m);
+    dln::py_bind::bind_tracker(m);
     m.def("build_info", [] {
         pybind11::dict d;
         for (const auto& [k, v] : dln::build_info()) d[pybind11::str(k)] = v;

@@ -19,13 +19,15 @@ from .config import RunConfig, grid, spawn_seeds
 from .sweeps import SweepResult, sweep
 from . import compression
 from .compression import CompressedNetwork, SparseCompletion, compress, compress_trained, invariant_subspace
+from .tracking import BrandTracker, SvdTrace, SvdTracker, TrackSpec
 
 __version__ = "0.1.0"
 
 __all__ = ["Network", "Problem", "Factorization", "Regression", "Completion", "train", "train_batch", "Result",
            "resume", "load_checkpoint", "CheckpointError", "RunConfig", "grid", "spawn_seeds", "sweep", "SweepResult",
            "build_info", "experiments", "__version__",
-           "compression", "invariant_subspace", "compress", "compress_trained", "CompressedNetwork", "SparseCompletion"]
+           "compression", "invariant_subspace", "compress", "compress_trained", "CompressedNetwork", "SparseCompletion",
+           "SvdTracker", "BrandTracker", "TrackSpec", "SvdTrace"]
 
 
 def build_info() -> dict:

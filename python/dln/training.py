@@ -12,6 +12,7 @@ from ._checks import choice, integer, real
 from ._progress import Progress
 from .network import Network, _suffix
 from .problems import Problem
+from .tracking import SvdTrace, TrackSpec
 
 OPTIMIZERS = ("gd", "momentum", "adam", "rmsprop")
 STATUSES = ("converged", "max_steps", "diverged", "interrupted")
@@ -55,6 +56,7 @@ class Result:
     record_every: int
     n_threads: int
     form: str
+    svd: Optional[Any] = None  # dln.tracking.SvdTrace when trained with track_svd
 
     @property
     def converged(self) -> bool:
@@ -70,7 +72,7 @@ def train(net: Network, problem: Problem, lr: float, steps: int, optimizer: str 
           betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8, decay: float = 0.9,
           lr_scale: Optional[Sequence[float]] = None, n_threads: Optional[int] = None,
           progress: Any = None, checkpoint: Any = None, checkpoint_every: int = 1000,
-          compress: Any = None) -> Any:
+          compress: Any = None, track_svd: Optional[TrackSpec] = None) -> Any:
     """Train ``net`` on ``problem`` and return a :class:`Result`.
 
     Parameters
@@ -115,6 +117,9 @@ def train(net: Network, problem: Problem, lr: float, steps: int, optimizer: str 
         Train the equivalent compressed network instead (:func:`dln.compression.train_compressed`):
         ``"auto"`` takes the target's rank, an int is the rank guess ``r_hat``. Returns a
         :class:`dln.compression.CompressedResult` (wide loss, lifted wide network, certificate).
+    track_svd : dln.TrackSpec, optional
+        Track the SVD of every layer inside the loop (no weights stored, no Python per step); the
+        record is ``result.svd`` (:class:`dln.tracking.SvdTrace`).
 
     Ctrl-C stops the run within a step (status ``interrupted``) and returns what it reached.
 
@@ -126,8 +131,8 @@ def train(net: Network, problem: Problem, lr: float, steps: int, optimizer: str 
         The run would need more memory than is available (the message gives the GiB needed).
     """
     if compress is not None:
-        if checkpoint is not None:
-            raise ValueError("checkpoint: not supported together with compress")
+        if checkpoint is not None or track_svd is not None:
+            raise ValueError("compress: not supported together with checkpoint or track_svd")
         if lr_scale is not None or optimizer not in ("gd", "momentum"):
             raise ValueError("compress: needs optimizer 'gd' or 'momentum' and no lr_scale (the compressed "
                              "chain sets its own)")
@@ -139,12 +144,17 @@ def train(net: Network, problem: Problem, lr: float, steps: int, optimizer: str 
                                            record_every=record_every, momentum=momentum, betas=betas, eps=eps,
                                            decay=decay, lr_scale=lr_scale))
     threads = 0 if n_threads is None else integer(n_threads, "n_threads", minimum=1, maximum=4096)
+    if track_svd is not None and not isinstance(track_svd, TrackSpec):
+        raise TypeError(f"track_svd: expected a dln.TrackSpec, got {type(track_svd).__name__}")
+    track = None if track_svd is None else track_svd._to_core()
     if checkpoint is not None:
+        if track is not None:
+            raise ValueError("track_svd: not supported together with checkpoint (tracker state is not saved)")
         from .io import train_checkpointed
         return train_checkpointed(prepared, checkpoint, checkpoint_every, threads, n_threads, progress)
     steps_total = prepared.args[4]
     with Progress(progress, steps_total, "dln.train") as bar:
-        out = getattr(_core, f"train_{_suffix(net.dtype)}")(*prepared.args, threads, bar.callback())
+        out = getattr(_core, f"train_{_suffix(net.dtype)}")(*prepared.args, threads, bar.callback(), track=track)
     return prepared.result(out)
 
 
@@ -166,7 +176,8 @@ class _Prepared:
             network=Network._from_trusted(list(out["weights"]), self.net.dtype),
             final_loss=float(out["final_loss"]), seconds=float(out["seconds"]), message=out["message"],
             optimizer=self.args[2], lr=self.args[3], reduction=self.problem.reduction,
-            record_every=self.args[6], n_threads=int(out["n_threads"]), form=out["form"])
+            record_every=self.args[6], n_threads=int(out["n_threads"]), form=out["form"],
+            svd=SvdTrace._from_core(out["svd"]) if "svd" in out else None)
 
 
 def _prepare(net: Any, problem: Any, kwargs: dict) -> _Prepared:

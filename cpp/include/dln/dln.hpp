@@ -8,5 +8,6 @@
 #include "dln/network.hpp"
 #include "dln/optimizer.hpp"
 #include "dln/problem.hpp"
+#include "dln/tracker.hpp"
 #include "dln/trainer.hpp"
 #include "dln/types.hpp"

@@ -1,0 +1,862 @@
+#include "dln/tracker.hpp"
+
+#include "dln/blas.hpp"
+
+#include <Eigen/Eigenvalues>
+#include <Eigen/QR>
+#include <Eigen/SVD>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <sstream>
+
+namespace dln {
+
+// Small and tall-skinny work (s x s cores, d x 2k residuals) is column-major: Eigen's QR and SVD
+// want it, and none of it crosses the Python boundary. The O(d^2 k) products go through dln::gemm.
+// Allocation: these small and d x k temporaries are allocated per update (O(d s) memory, negligible
+// next to the O(d^2 k) products); the d x p buffers of the dense split are kept between updates.
+template <class T>
+using CM = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+
+void TrackerOptions::validate() const {
+    if (max_rank < 1) invalid("max_rank", "must be >= 1, got " + std::to_string(max_rank));
+    if (!(direction_tol > 0.0 && direction_tol < 1.0))
+        invalid("direction_tol", "must be in (0, 1), got " + std::to_string(direction_tol));
+    if (!(ortho_ulp >= 1.0)) invalid("ortho_ulp", "must be >= 1, got " + std::to_string(ortho_ulp));
+}
+
+void TrackSpec::validate() const {
+    if (every < 1) invalid("every", "must be >= 1, got " + std::to_string(every));
+    if (top_p < 0) invalid("top_p", "must be >= 0, got " + std::to_string(top_p));
+    if (block_r < 0) invalid("block_r", "must be >= 0, got " + std::to_string(block_r));
+    if (update_rank < 1) invalid("update_rank", "must be >= 1, got " + std::to_string(update_rank));
+    if (mode != "auto" && mode != "structured" && mode != "generic")
+        invalid("mode", "expected 'auto', 'structured' or 'generic', got '" + mode + "'");
+    if (!(certificate_tol > 0.0)) invalid("certificate_tol", "must be > 0, got " + std::to_string(certificate_tol));
+    tracker.validate();
+}
+
+namespace {
+
+template <class T>
+double eps() {
+    return static_cast<double>(std::numeric_limits<T>::epsilon());
+}
+
+// A relative threshold is never below what the precision can resolve (float32 would otherwise
+// keep rounding noise as new directions).
+template <class T>
+double rel_tol(const TrackerOptions& o) {
+    return std::max(o.direction_tol, 32.0 * eps<T>());
+}
+
+template <class T>
+void fill_normal(Mat<T>& X, Rng& rng) {
+    for (Index i = 0; i < X.size(); ++i) X.data()[i] = static_cast<T>(rng.normal());
+}
+
+// Orthonormal basis of range(R) keeping directions with singular value > tol: R = Qr Rr, Rr = Ur S Wr^T.
+// Returns the basis and sets `tail` to the Frobenius norm of what was dropped.
+template <class T, class Derived>
+CM<T> range_basis(const Eigen::MatrixBase<Derived>& R, double tol, double& tail, CM<T>* coeff_sv = nullptr) {
+    const Index n = R.cols();
+    tail = 0.0;
+    if (n == 0 || R.rows() == 0) return CM<T>(R.rows(), 0);
+    Eigen::HouseholderQR<CM<T>> qr{CM<T>(R)};
+    const Index kk = std::min(R.rows(), n);
+    CM<T> Rr = qr.matrixQR().topRows(kk).template triangularView<Eigen::Upper>();
+    Eigen::JacobiSVD<CM<T>> svd(Rr, Eigen::ComputeFullU);
+    const auto& sv = svd.singularValues();
+    Index q = 0;
+    while (q < sv.size() && static_cast<double>(sv(q)) > tol) ++q;
+    for (Index i = q; i < sv.size(); ++i) tail += static_cast<double>(sv(i)) * static_cast<double>(sv(i));
+    tail = std::sqrt(tail);
+    if (coeff_sv) *coeff_sv = sv;
+    CM<T> thin = CM<T>::Zero(R.rows(), kk);
+    thin.topRows(kk) = svd.matrixU();
+    CM<T> basis = qr.householderQ() * thin;  // Q_qr [U_r; 0]
+    return basis.leftCols(q);
+}
+
+// Largest principal angle (sine) between span(A) and span(B), orthonormal and of equal width:
+// ||A - B (B^T A)||_2, never arccos of cosines (which loses everything below ~1e-8).
+template <class T>
+double sine_angle(const Mat<T>& A, const Mat<T>& B) {
+    if (A.cols() == 0) return 0.0;
+    CM<T> R = A - B * (B.transpose() * A);
+    Eigen::JacobiSVD<CM<T>> svd(R);
+    return static_cast<double>(svd.singularValues()(0));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------------
+// StructuredTracker
+
+template <class T>
+StructuredTracker<T>::StructuredTracker(Mat<T> Q, double rho, Mat<T> V, Mat<T> D, TrackerOptions options,
+                                        std::uint64_t seed)
+    : Q_(std::move(Q)), rho_(rho), V_(std::move(V)), D_(std::move(D)), opt_(options), rng_(seed) {
+    opt_.validate();
+    const Index d = Q_.rows();
+    if (d == 0 || Q_.cols() != d) invalid("Q", "expected a non-empty square matrix, got " + shape_str(Q_.rows(), Q_.cols()));
+    if (!all_finite(Q_.data(), Q_.size())) invalid("Q", "contains NaN or Inf");
+    if (!std::isfinite(rho)) invalid("rho", "must be finite, got " + std::to_string(rho));
+    if (V_.rows() != d || V_.cols() > d) invalid("V", "expected shape (" + std::to_string(d) + ", s <= d), got " + shape_str(V_.rows(), V_.cols()));
+    if (D_.rows() != V_.cols() || D_.cols() != V_.cols())
+        invalid("D", "expected shape " + shape_str(V_.cols(), V_.cols()) + ", got " + shape_str(D_.rows(), D_.cols()));
+    if (!all_finite(V_.data(), V_.size())) invalid("V", "contains NaN or Inf");
+    if (!all_finite(D_.data(), D_.size())) invalid("D", "contains NaN or Inf");
+    if (orthogonality() > 1e3 * eps<T>() * std::max<Index>(1, V_.cols()))
+        invalid("V", "columns are not orthonormal (max |V^T V - I| = " + std::to_string(orthogonality()) + ")");
+}
+
+template <class T>
+void StructuredTracker<T>::check_matrix(const ConstView<T>& W, const char* name) const {
+    if (W.rows() != dim() || W.cols() != dim())
+        invalid(name, "expected shape " + shape_str(dim(), dim()) + ", got " + shape_str(W.rows(), W.cols()));
+    if (!all_finite(W.data(), W.size())) invalid(name, "contains NaN or Inf");
+}
+
+template <class T>
+StructuredTracker<T> StructuredTracker<T>::from_matrix(const ConstView<T>& W, Mat<T> Q, std::optional<double> rho,
+                                                       TrackerOptions options, std::uint64_t seed, double* residual) {
+    const Index d = Q.rows();
+    StructuredTracker t(std::move(Q), rho.value_or(0.0), Mat<T>(d, 0), Mat<T>(0, 0), options, seed);
+    t.check_matrix(W, "W");
+    if (rho && !std::isfinite(*rho)) invalid("rho", "must be finite");
+    const double r = t.restart(W, rho);
+    if (r < 0.0)
+        invalid("W", "is not rho Q + a matrix of rank <= max_rank = " + std::to_string(options.max_rank) +
+                         " for the given Q");
+    if (residual) *residual = r;
+    return t;
+}
+
+template <class T>
+double StructuredTracker<T>::orthogonality() const {
+    if (V_.cols() == 0) return 0.0;
+    CM<T> G = V_.transpose() * V_;
+    G -= CM<T>::Identity(G.rows(), G.cols());
+    return static_cast<double>(G.cwiseAbs().maxCoeff());
+}
+
+template <class T>
+void StructuredTracker<T>::reorthonormalise_if_needed(UpdateInfo& info) {
+    if (V_.cols() == 0 || orthogonality() <= opt_.ortho_ulp * eps<T>()) return;
+    // V = Qv Rv exactly, so V D V^T = Qv (Rv D Rv^T) Qv^T: the represented matrix does not change.
+    Eigen::HouseholderQR<CM<T>> qr{CM<T>(V_)};
+    const Index s = V_.cols();
+    CM<T> Rv = qr.matrixQR().topRows(s).template triangularView<Eigen::Upper>();
+    CM<T> Qv = qr.householderQ() * CM<T>::Identity(dim(), s);
+    D_ = Rv * D_ * Rv.transpose();
+    V_ = Qv;
+    info.reorthonormalised = true;
+    ++reorth_;
+}
+
+template <class T>
+UpdateInfo StructuredTracker<T>::update(const ConstView<T>& A, const ConstView<T>& B, double alpha) {
+    const Index d = dim();
+    if (A.rows() != d || A.cols() < 1) invalid("A", "expected shape (" + std::to_string(d) + ", k >= 1), got " + shape_str(A.rows(), A.cols()));
+    if (B.rows() != d || B.cols() != A.cols())
+        invalid("B", "expected shape " + shape_str(d, A.cols()) + " (like A), got " + shape_str(B.rows(), B.cols()));
+    if (!all_finite(A.data(), A.size())) invalid("A", "contains NaN or Inf");
+    if (!all_finite(B.data(), B.size())) invalid("B", "contains NaN or Inf");
+    if (!std::isfinite(alpha)) invalid("alpha", "must be finite, got " + std::to_string(alpha));
+    Mat<T> Ap(d, A.cols());
+    gemm<T>(Op::T, Op::N, T(1), view(Q_), A, T(0), Ap);  // the O(d^2 k) part: rotate A into the Q-frame
+    return update_qframe(std::move(Ap), Mat<T>(B), alpha);
+}
+
+template <class T>
+UpdateInfo StructuredTracker<T>::update_qframe(Mat<T> Ap, Mat<T> B, double alpha) {
+    UpdateInfo info;
+    info.alpha = alpha;
+    const Index d = dim(), s = V_.cols(), k = Ap.cols();
+    const double na = static_cast<double>(Ap.norm()), nb = static_cast<double>(B.norm());
+    rho_ *= alpha;
+    D_ *= static_cast<T>(alpha);
+    if (na == 0.0 || nb == 0.0) return info;
+    // A B^T = (cA)(B/c)^T: balancing makes one relative threshold mean the same for both factors.
+    const T c = static_cast<T>(std::sqrt(nb / na));
+    CM<T> E(d, 2 * k);
+    E.leftCols(k) = Ap * c;
+    E.rightCols(k) = B / c;
+    const double scale = static_cast<double>(E.norm());
+    // Classical Gram-Schmidt against V, twice ("twice is enough"): one pass leaves ~eps ||E|| / ||R||
+    // of V in the residual when E lies mostly in span(V), which is the common case here.
+    CM<T> Pv = V_.transpose() * E;
+    CM<T> R = E - V_ * Pv;
+    CM<T> P2 = V_.transpose() * R;
+    R -= V_ * P2;
+    Pv += P2;
+    double tail = 0.0;
+    CM<T> P = range_basis<T>(R, rel_tol<T>(opt_) * scale, tail);
+    const Index q = P.cols();
+    info.added = q;
+    info.projection_residual = tail / scale;
+    // Coordinates of E in [V, P] and the extended core alpha [D 0; 0 0] + Ea Eb^T.
+    CM<T> C(s + q, 2 * k);
+    C.topRows(s) = Pv;
+    C.bottomRows(q) = P.transpose() * R;
+    CM<T> Dn = CM<T>::Zero(s + q, s + q);
+    Dn.topLeftCorner(s, s) = D_;
+    Dn.noalias() += C.leftCols(k) * C.rightCols(k).transpose();
+    // Rounding in Dn scales with the terms summed, not with their (possibly cancelled) sum.
+    const double terms = static_cast<double>(D_.norm() + C.leftCols(k).norm() * C.rightCols(k).norm());
+    // Deflation: directions x of span([V, P]) with D x = D^T x = 0 are where W acts as rho Q; they
+    // are the small left singular vectors of [D, D^T].
+    const Index n = s + q;
+    if (n == 0) return info;
+    CM<T> G(n, 2 * n);
+    G.leftCols(n) = Dn;
+    G.rightCols(n) = Dn.transpose();
+    Eigen::JacobiSVD<CM<T>> svd(G, Eigen::ComputeFullU);
+    const auto& sg = svd.singularValues();
+    const double ref = std::max({std::abs(rho_), terms, sg.size() ? static_cast<double>(sg(0)) : 0.0});
+    Index keep = 0;
+    while (keep < sg.size() && static_cast<double>(sg(keep)) > rel_tol<T>(opt_) * ref) ++keep;
+    double dropped = 0.0;
+    for (Index i = keep; i < sg.size(); ++i) dropped += static_cast<double>(sg(i)) * static_cast<double>(sg(i));
+    info.discarded = 2.0 * std::sqrt(dropped);  // ||D - P D P|| <= ||(I-P) D|| + ||D (I-P)||
+    info.deflated = n - keep;
+    CM<T> Uk = svd.matrixU().leftCols(keep);
+    Mat<T> Vn(d, keep);
+    Vn.noalias() = V_ * Uk.topRows(s);
+    Vn.noalias() += P * Uk.bottomRows(q);
+    D_ = Uk.transpose() * Dn * Uk;
+    V_ = std::move(Vn);
+    reorthonormalise_if_needed(info);
+    info.over_cap = V_.cols() > opt_.max_rank;
+    return info;
+}
+
+namespace {
+
+// The pencil split: find alpha such that Y - alpha Z has rank <= k (Z of full column rank p > 2k).
+// Z^+ Y = alpha I + rank k, so alpha is its eigenvalue of multiplicity >= p - k (a majority).
+template <class T>
+bool find_alpha(const Mat<T>& Y, const Mat<T>& Z, Index k, double& alpha, std::string& reason) {
+    const Index p = Z.cols();
+    Eigen::HouseholderQR<CM<T>> qr{CM<T>(Z)};
+    CM<T> Rz = qr.matrixQR().topRows(p).template triangularView<Eigen::Upper>();
+    const double rmax = Rz.diagonal().cwiseAbs().maxCoeff();
+    if (!(Rz.diagonal().cwiseAbs().minCoeff() > 1e3 * eps<T>() * rmax)) {
+        reason = "the tracked matrix is numerically singular on the probes";
+        return false;
+    }
+    CM<T> QtY = (qr.householderQ().transpose() * CM<T>(Y)).topRows(p);
+    CM<T> M = Rz.template triangularView<Eigen::Upper>().solve(QtY);
+    Eigen::EigenSolver<CM<T>> es(M, false);
+    if (es.info() != Eigen::Success) {
+        reason = "eigenvalues of the probe pencil did not converge";
+        return false;
+    }
+    const auto ev = es.eigenvalues();
+    double big = 0.0;
+    for (Index i = 0; i < p; ++i) big = std::max(big, static_cast<double>(std::abs(ev(i))));
+    // Loose on purpose: it only picks the cluster; alpha is refined from the residual afterwards.
+    const double tau = std::max(1e-7, 1e4 * eps<T>()) * std::max(big, std::numeric_limits<double>::min());
+    Index best = -1, best_count = 0;
+    for (Index i = 0; i < p; ++i) {
+        Index c = 0;
+        for (Index j = 0; j < p; ++j) c += std::abs(ev(i) - ev(j)) <= tau;
+        if (c > best_count) best = i, best_count = c;
+    }
+    if (best_count < p - k) {
+        std::ostringstream o;
+        o << "no eigenvalue of multiplicity >= " << p - k << " in the probe pencil (largest cluster " << best_count
+          << " of " << p << "): the update is not alpha W + rank <= " << k;
+        reason = o.str();
+        return false;
+    }
+    double sum = 0.0;
+    Index c = 0;
+    for (Index j = 0; j < p; ++j)
+        if (std::abs(ev(best) - ev(j)) <= tau) sum += static_cast<double>(ev(j).real()), ++c;
+    alpha = sum / static_cast<double>(c);
+    return true;
+}
+
+// alpha given, the rank-revealing basis of E = Y - alpha Z; alpha refined once by least squares on
+// the complement of that basis (the cluster mean is only good to ~eps * conditioning).
+template <class T>
+CM<T> split_basis(const Mat<T>& Y, const Mat<T>& Z, double& alpha, double tol, double& tail) {
+    CM<T> E = Y - static_cast<T>(alpha) * Z;
+    CM<T> Ub = range_basis<T>(E, tol, tail);
+    CM<T> Yr = Y - Ub * (Ub.transpose() * Y);
+    CM<T> Zr = Z - Ub * (Ub.transpose() * Z);
+    const double zz = static_cast<double>(Zr.squaredNorm());
+    if (zz > 0.0) alpha = static_cast<double>((Yr.cwiseProduct(Zr)).sum()) / zz;
+    E = Y - static_cast<T>(alpha) * Z;
+    return range_basis<T>(E, tol, tail);
+}
+
+}  // namespace
+
+template <class T>
+UpdateInfo StructuredTracker<T>::update_dense(const ConstView<T>& W_after, Index max_update_rank) {
+    check_matrix(W_after, "W_after");
+    if (max_update_rank < 1) invalid("max_update_rank", "must be >= 1");
+    const Index d = dim(), p = std::min<Index>(d, 2 * max_update_rank + 2);
+    UpdateInfo info;
+    // A layer smaller than 2k + 2 gets d probes, which see everything; k shrinks so p - k stays a majority.
+    const Index k = std::min<Index>(max_update_rank, (p - 1) / 2);
+    if (X_.rows() != d || X_.cols() != p) X_.resize(d, p), WX_.resize(d, p), Y_.resize(d, p);
+    fill_normal(X_, rng_);
+    // Z = Q^T W X from the representation (O(d s p)); Y = Q^T W' X (two O(d^2 p) products).
+    Mat<T> Z = static_cast<T>(rho_) * X_;
+    if (V_.cols()) Z.noalias() += V_ * (D_ * (V_.transpose() * X_));
+    gemm<T>(Op::N, Op::N, T(1), W_after, view(X_), T(0), WX_);
+    gemm<T>(Op::T, Op::N, T(1), view(Q_), view(WX_), T(0), Y_);
+    double alpha = 0.0;
+    if (rho_ == 0.0 || !find_alpha<T>(Y_, Z, k, alpha, info.reason)) {
+        if (rho_ == 0.0) info.reason = "rho = 0: the split needs W to be invertible";
+        info.split_failed = true;
+        return info;
+    }
+    double tail = 0.0;
+    const double ynorm = static_cast<double>(Y_.norm());
+    CM<T> Ab = split_basis<T>(Y_, Z, alpha, rel_tol<T>(opt_) * ynorm, tail);
+    if (Ab.cols() > k) {
+        info.split_failed = true;
+        info.reason = "the low-rank part has rank " + std::to_string(Ab.cols()) + " > update_rank " + std::to_string(k);
+        return info;
+    }
+    // B = (W' - alpha W)^T Q A' = W'^T (Q A') - alpha (rho A' + V D^T V^T A').
+    Mat<T> Ap = Ab;
+    Mat<T> QA(d, Ap.cols()), B(d, Ap.cols());
+    if (Ap.cols()) {
+        gemm<T>(Op::N, Op::N, T(1), view(Q_), view(Ap), T(0), QA);
+        gemm<T>(Op::T, Op::N, T(1), W_after, view(QA), T(0), B);
+        Mat<T> WtA = static_cast<T>(rho_) * Ap;
+        if (V_.cols()) WtA.noalias() += V_ * (D_.transpose() * (V_.transpose() * Ap));
+        B -= static_cast<T>(alpha) * WtA;
+    }
+    UpdateInfo u = update_qframe(std::move(Ap), std::move(B), alpha);
+    u.range_residual = ynorm > 0.0 ? tail / ynorm : 0.0;
+    return u;
+}
+
+template <class T>
+double StructuredTracker<T>::restart(const ConstView<T>& W, std::optional<double> known_rho) {
+    check_matrix(W, "W");
+    const Index d = dim(), cap = opt_.max_rank, p = std::min<Index>(d, 2 * cap + 2);
+    Mat<T> X(d, p), WX(d, p), Y(d, p);
+    fill_normal(X, rng_);
+    gemm<T>(Op::N, Op::N, T(1), W, view(X), T(0), WX);
+    gemm<T>(Op::T, Op::N, T(1), view(Q_), view(WX), T(0), Y);  // Q^T W X = rho X + L X
+    double rho = known_rho.value_or(0.0);
+    std::string reason;
+    const Index k = std::min<Index>(cap, (p - 1) / 2);
+    if (!known_rho && !find_alpha<T>(Y, X, k, rho, reason)) return -1.0;
+    double tail = 0.0;
+    const double ynorm = static_cast<double>(Y.norm());
+    CM<T> Ec;
+    if (known_rho) {
+        Ec = range_basis<T>(CM<T>(Y - static_cast<T>(rho) * X), rel_tol<T>(opt_) * ynorm, tail);
+    } else {
+        Ec = split_basis<T>(Y, X, rho, rel_tol<T>(opt_) * ynorm, tail);  // column space of L
+    }
+    // Row space of L from L^T X = W^T Q X - rho X.
+    Mat<T> QX(d, p), F(d, p);
+    gemm<T>(Op::N, Op::N, T(1), view(Q_), view(X), T(0), QX);
+    gemm<T>(Op::T, Op::N, T(1), W, view(QX), T(0), F);
+    F -= static_cast<T>(rho) * X;
+    double tail_f = 0.0, tail2 = 0.0;
+    // Thresholds relative to ||W^T Q X|| (not ||F||): F is pure rounding noise when L = 0.
+    CM<T> Fb = range_basis<T>(F, rel_tol<T>(opt_) * static_cast<double>((F + static_cast<T>(rho) * X).norm()), tail_f);
+    CM<T> both(d, Ec.cols() + Fb.cols());
+    both.leftCols(Ec.cols()) = Ec;
+    both.rightCols(Fb.cols()) = Fb;
+    // Two orthonormal bases: a shared direction gives singular values sqrt(2) and ~0.
+    CM<T> Vb = range_basis<T>(both, rel_tol<T>(opt_) * std::sqrt(2.0), tail2);
+    if (Vb.cols() > k) return -1.0;
+    Mat<T> V = Vb, WV(d, Vb.cols()), QtWV(d, Vb.cols());
+    if (V.cols()) {
+        gemm<T>(Op::N, Op::N, T(1), W, view(V), T(0), WV);
+        gemm<T>(Op::T, Op::N, T(1), view(Q_), view(WV), T(0), QtWV);
+    }
+    Mat<T> D = V.transpose() * QtWV;
+    D.diagonal().array() -= static_cast<T>(rho);
+    rho_ = rho;
+    V_ = std::move(V);
+    D_ = std::move(D);
+    return ynorm > 0.0 ? tail / ynorm : 0.0;
+}
+
+template <class T>
+double StructuredTracker<T>::certificate(const ConstView<T>& W) const {
+    check_matrix(W, "W");
+    Mat<T> C = W - static_cast<T>(rho_) * Q_;  // O(d^2) temporary: certificates are not per-step work
+    if (V_.cols()) {
+        Mat<T> CV(dim(), V_.cols());
+        gemm<T>(Op::N, Op::N, T(1), view(C), view(V_), T(0), CV);
+        C.noalias() -= CV * V_.transpose();
+    }
+    const double w = static_cast<double>(W.norm());
+    return w > 0.0 ? static_cast<double>(C.norm()) / w : static_cast<double>(C.norm());
+}
+
+template <class T>
+double StructuredTracker<T>::representation_error(const ConstView<T>& W) const {
+    check_matrix(W, "W");
+    const double w = static_cast<double>(W.norm());
+    const Mat<T> R = W - matrix();
+    return w > 0.0 ? static_cast<double>(R.norm()) / w : static_cast<double>(R.norm());
+}
+
+template <class T>
+Mat<T> StructuredTracker<T>::matrix() const {
+    Mat<T> M = static_cast<T>(rho_) * Q_;
+    if (V_.cols()) {
+        Mat<T> QV(dim(), V_.cols());
+        gemm<T>(Op::N, Op::N, T(1), view(Q_), view(V_), T(0), QV);
+        M.noalias() += QV * (D_ * V_.transpose());
+    }
+    return M;
+}
+
+template <class T>
+std::vector<double> StructuredTracker<T>::spectrum() const {
+    std::vector<double> out;
+    out.reserve(static_cast<std::size_t>(dim()));
+    const Index s = V_.cols();
+    if (s) {
+        CM<T> C = D_;
+        C.diagonal().array() += static_cast<T>(rho_);
+        Eigen::JacobiSVD<CM<T>> svd(C);
+        for (Index i = 0; i < s; ++i) out.push_back(static_cast<double>(svd.singularValues()(i)));
+    }
+    for (Index i = s; i < dim(); ++i) out.push_back(std::abs(rho_));
+    std::sort(out.begin(), out.end(), std::greater<double>());
+    return out;
+}
+
+template <class T>
+Triplets<T> StructuredTracker<T>::triplets(Index first, Index count) const {
+    const Index d = dim(), s = V_.cols();
+    if (first < 0 || count < 0 || first + count > d)
+        invalid("p", "triplets " + std::to_string(first) + " .. " + std::to_string(first + count) + " outside [0, " + std::to_string(d) + "]");
+    // Sorted order of core values and the bulk value |rho| (bulk entries are index -1).
+    CM<T> C = D_;
+    C.diagonal().array() += static_cast<T>(rho_);
+    // Eigen's SVD and QR are not meant for empty matrices: s = 0 (all bulk) is handled without them.
+    Eigen::JacobiSVD<CM<T>> svd;
+    if (s) svd.compute(C, Eigen::ComputeFullU | Eigen::ComputeFullV);
+    std::vector<std::pair<double, Index>> order;
+    for (Index i = 0; i < s; ++i) order.emplace_back(static_cast<double>(svd.singularValues()(i)), i);
+    for (Index i = s; i < d; ++i) order.emplace_back(std::abs(rho_), -1);
+    std::stable_sort(order.begin(), order.end(), [](auto a, auto b) { return a.first > b.first; });
+    Index bulk_needed = 0;
+    for (Index j = first; j < first + count; ++j) bulk_needed += order[static_cast<std::size_t>(j)].second < 0;
+    CM<T> N;
+    if (bulk_needed) {
+        // Orthonormal basis of V's complement: the trailing columns of the full Householder Q of V.
+        CM<T> sel = CM<T>::Zero(d, bulk_needed);
+        sel.bottomRows(d - s).topRows(bulk_needed).setIdentity();
+        if (s) {
+            Eigen::HouseholderQR<CM<T>> qr{CM<T>(V_)};
+            N = qr.householderQ() * sel;
+        } else {
+            N = sel;
+        }
+    }
+    Triplets<T> out;
+    Mat<T> Vr(d, count), Vl(d, count);
+    Index b = 0;
+    const T sgn = rho_ < 0 ? T(-1) : T(1);
+    for (Index j = 0; j < count; ++j) {
+        const auto [sigma, i] = order[static_cast<std::size_t>(first + j)];
+        out.S.push_back(sigma);
+        if (i >= 0) {
+            Vr.col(j) = V_ * svd.matrixV().col(i);
+            Vl.col(j) = V_ * svd.matrixU().col(i);
+        } else {
+            Vr.col(j) = N.col(b);
+            Vl.col(j) = sgn * N.col(b);
+            ++b;
+        }
+    }
+    out.V = std::move(Vr);
+    out.U.resize(d, count);
+    if (count) gemm<T>(Op::N, Op::N, T(1), view(Q_), view(Vl), T(0), out.U);  // left = Q times the Q-frame vectors
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// BrandTracker
+
+template <class T>
+BrandTracker<T>::BrandTracker(const ConstView<T>& W, TrackerOptions options, std::uint64_t seed)
+    : m_(W.rows()), n_(W.cols()), opt_(options), rng_(seed) {
+    opt_.validate();
+    if (m_ == 0 || n_ == 0) invalid("W", "empty matrix");
+    if (!all_finite(W.data(), W.size())) invalid("W", "contains NaN or Inf");
+    const Index r = std::min({opt_.max_rank, m_, n_});
+    const Index p = std::min({r + 10, m_, n_});
+    Mat<T> X(n_, p), Y(m_, p), Z(n_, p);
+    fill_normal(X, rng_);
+    gemm<T>(Op::N, Op::N, T(1), W, view(X), T(0), Y);
+    for (int it = 0; it < 2; ++it) {  // power iterations, re-orthonormalised so small values survive
+        Mat<T> Yo = Eigen::HouseholderQR<CM<T>>(CM<T>(Y)).householderQ() * CM<T>::Identity(m_, p);
+        gemm<T>(Op::T, Op::N, T(1), W, view(Yo), T(0), Z);
+        Mat<T> Zo = Eigen::HouseholderQR<CM<T>>(CM<T>(Z)).householderQ() * CM<T>::Identity(n_, p);
+        gemm<T>(Op::N, Op::N, T(1), W, view(Zo), T(0), Y);
+    }
+    Mat<T> Uo = Eigen::HouseholderQR<CM<T>>(CM<T>(Y)).householderQ() * CM<T>::Identity(m_, p);
+    Mat<T> Bt(n_, p);  // W^T Uo
+    gemm<T>(Op::T, Op::N, T(1), W, view(Uo), T(0), Bt);
+    Eigen::BDCSVD<CM<T>> svd(CM<T>(Bt.transpose()), Eigen::ComputeThinU | Eigen::ComputeThinV);
+    U_ = Uo * svd.matrixU().leftCols(r);
+    V_ = svd.matrixV().leftCols(r);
+    for (Index i = 0; i < r; ++i) S_.push_back(static_cast<double>(svd.singularValues()(i)));
+    // Measured, not ||W||^2 - sum S^2: that difference cancels to ~sqrt(eps) ||W|| when little is dropped.
+    discarded_ = certificate(W) * static_cast<double>(W.norm());
+}
+
+template <class T>
+UpdateInfo BrandTracker<T>::update(const ConstView<T>& A, const ConstView<T>& B, double alpha) {
+    if (A.rows() != m_ || A.cols() < 1) invalid("A", "expected shape (" + std::to_string(m_) + ", k >= 1), got " + shape_str(A.rows(), A.cols()));
+    if (B.rows() != n_ || B.cols() != A.cols())
+        invalid("B", "expected shape " + shape_str(n_, A.cols()) + ", got " + shape_str(B.rows(), B.cols()));
+    if (!all_finite(A.data(), A.size())) invalid("A", "contains NaN or Inf");
+    if (!all_finite(B.data(), B.size())) invalid("B", "contains NaN or Inf");
+    if (!std::isfinite(alpha)) invalid("alpha", "must be finite, got " + std::to_string(alpha));
+    UpdateInfo info;
+    info.alpha = alpha;
+    const Index s = rank(), k = A.cols();
+    const double na = static_cast<double>(A.norm()), nb = static_cast<double>(B.norm());
+    for (double& x : S_) x *= alpha;
+    if (na == 0.0 || nb == 0.0) return info;
+    const T c = static_cast<T>(std::sqrt(nb / na));
+    CM<T> Ab = CM<T>(A) * c, Bb = CM<T>(B) / c;
+    CM<T> Pa = U_.transpose() * Ab, Ra = Ab - U_ * Pa;
+    CM<T> t = U_.transpose() * Ra;
+    Ra -= U_ * t;
+    Pa += t;
+    CM<T> Pb = V_.transpose() * Bb, Rb = Bb - V_ * Pb;
+    t = V_.transpose() * Rb;
+    Rb -= V_ * t;
+    Pb += t;
+    double ta = 0.0, tb = 0.0;
+    CM<T> Qa = range_basis<T>(Ra, rel_tol<T>(opt_) * static_cast<double>(Ab.norm()), ta);
+    CM<T> Qb = range_basis<T>(Rb, rel_tol<T>(opt_) * static_cast<double>(Bb.norm()), tb);
+    const Index qa = Qa.cols(), qb = Qb.cols();
+    CM<T> Ca(s + qa, k), Cb(s + qb, k);
+    Ca.topRows(s) = Pa;
+    Ca.bottomRows(qa) = Qa.transpose() * Ra;
+    Cb.topRows(s) = Pb;
+    Cb.bottomRows(qb) = Qb.transpose() * Rb;
+    CM<T> K = CM<T>::Zero(s + qa, s + qb);
+    for (Index i = 0; i < s; ++i) K(i, i) = static_cast<T>(S_[static_cast<std::size_t>(i)]);
+    K.noalias() += Ca * Cb.transpose();
+    Eigen::JacobiSVD<CM<T>> svd(K, Eigen::ComputeThinU | Eigen::ComputeThinV);
+    const auto& sv = svd.singularValues();
+    Index keep = 0;
+    const double ref = sv.size() ? static_cast<double>(sv(0)) : 0.0;
+    while (keep < sv.size() && keep < opt_.max_rank && static_cast<double>(sv(keep)) > rel_tol<T>(opt_) * ref) ++keep;
+    double dropped = 0.0;
+    for (Index i = keep; i < sv.size(); ++i) dropped += static_cast<double>(sv(i)) * static_cast<double>(sv(i));
+    // Part of A B^T outside the new bases (ta ||B||, tb ||A||) plus the truncated singular values.
+    info.discarded = std::sqrt(dropped) + ta * static_cast<double>(Bb.norm()) + tb * static_cast<double>(Ab.norm());
+    info.projection_residual = (ta + tb) / static_cast<double>(std::max(Ab.norm(), Bb.norm()));
+    info.added = std::max<Index>(0, keep - s);
+    discarded_ += info.discarded;
+    Mat<T> Un(m_, keep), Vn(n_, keep);
+    Un.noalias() = U_ * svd.matrixU().topLeftCorner(s, keep);
+    Un.noalias() += Qa * svd.matrixU().bottomLeftCorner(qa, keep);
+    Vn.noalias() = V_ * svd.matrixV().topLeftCorner(s, keep);
+    Vn.noalias() += Qb * svd.matrixV().bottomLeftCorner(qb, keep);
+    U_ = std::move(Un);
+    V_ = std::move(Vn);
+    S_.assign(keep, 0.0);
+    for (Index i = 0; i < keep; ++i) S_[static_cast<std::size_t>(i)] = static_cast<double>(sv(i));
+    if (orthogonality() > opt_.ortho_ulp * eps<T>()) {
+        // Thin QR of both bases and an SVD of the small middle factor: same matrix, orthonormal bases.
+        Eigen::HouseholderQR<CM<T>> qu{CM<T>(U_)}, qv{CM<T>(V_)};
+        CM<T> Ru = qu.matrixQR().topRows(keep).template triangularView<Eigen::Upper>();
+        CM<T> Rv = qv.matrixQR().topRows(keep).template triangularView<Eigen::Upper>();
+        CM<T> Sm = CM<T>::Zero(keep, keep);
+        for (Index i = 0; i < keep; ++i) Sm(i, i) = static_cast<T>(S_[static_cast<std::size_t>(i)]);
+        Eigen::JacobiSVD<CM<T>> s2(Ru * Sm * Rv.transpose(), Eigen::ComputeThinU | Eigen::ComputeThinV);
+        U_ = CM<T>(qu.householderQ() * CM<T>::Identity(m_, keep)) * s2.matrixU();
+        V_ = CM<T>(qv.householderQ() * CM<T>::Identity(n_, keep)) * s2.matrixV();
+        for (Index i = 0; i < keep; ++i) S_[static_cast<std::size_t>(i)] = static_cast<double>(s2.singularValues()(i));
+        info.reorthonormalised = true;
+    }
+    return info;
+}
+
+template <class T>
+UpdateInfo BrandTracker<T>::update_dense(const ConstView<T>& W_before, const ConstView<T>& W_after, Index k) {
+    if (W_after.rows() != m_ || W_after.cols() != n_) invalid("W_after", "shape " + shape_str(W_after.rows(), W_after.cols()) + " vs " + shape_str(m_, n_));
+    if (!all_finite(W_after.data(), W_after.size())) invalid("W_after", "contains NaN or Inf");
+    const Index p = std::min({k, m_, n_});
+    Mat<T> Delta = W_after - W_before;  // O(d^2) temporary
+    Mat<T> X(n_, p), Y(m_, p), Zt(n_, p);
+    fill_normal(X, rng_);
+    gemm<T>(Op::N, Op::N, T(1), view(Delta), view(X), T(0), Y);
+    Mat<T> Yo = Eigen::HouseholderQR<CM<T>>(CM<T>(Y)).householderQ() * CM<T>::Identity(m_, p);
+    gemm<T>(Op::T, Op::N, T(1), view(Delta), view(Yo), T(0), Zt);  // one power iteration
+    Mat<T> Zo = Eigen::HouseholderQR<CM<T>>(CM<T>(Zt)).householderQ() * CM<T>::Identity(n_, p);
+    gemm<T>(Op::N, Op::N, T(1), view(Delta), view(Zo), T(0), Y);
+    Mat<T> A = Eigen::HouseholderQR<CM<T>>(CM<T>(Y)).householderQ() * CM<T>::Identity(m_, p);
+    Mat<T> B(n_, p);
+    gemm<T>(Op::T, Op::N, T(1), view(Delta), view(A), T(0), B);  // Delta ~ A A^T Delta = A B^T
+    const double dn = static_cast<double>(Delta.norm());
+    // What the range finder leaves out, measured (O(d^2 k), like the products above) rather than
+    // ||Delta||^2 - ||B||^2, which cancels to ~sqrt(eps) ||Delta||.
+    Delta.noalias() -= A * B.transpose();
+    const double left = static_cast<double>(Delta.norm());
+    UpdateInfo info = update(view(A), view(B), 1.0);
+    info.range_residual = dn > 0.0 ? left / dn : 0.0;
+    info.discarded += left;
+    discarded_ += left;
+    return info;
+}
+
+template <class T>
+double BrandTracker<T>::certificate(const ConstView<T>& W) const {
+    if (W.rows() != m_ || W.cols() != n_) invalid("W", "shape " + shape_str(W.rows(), W.cols()) + " vs " + shape_str(m_, n_));
+    Mat<T> R = W;
+    CM<T> US = U_;
+    for (Index i = 0; i < rank(); ++i) US.col(i) *= static_cast<T>(S_[static_cast<std::size_t>(i)]);
+    R.noalias() -= US * V_.transpose();
+    const double w = static_cast<double>(W.norm());
+    return w > 0.0 ? static_cast<double>(R.norm()) / w : static_cast<double>(R.norm());
+}
+
+template <class T>
+double BrandTracker<T>::orthogonality() const {
+    if (rank() == 0) return 0.0;
+    const CM<T> I = CM<T>::Identity(rank(), rank());
+    return std::max(static_cast<double>((CM<T>(U_.transpose() * U_) - I).cwiseAbs().maxCoeff()),
+                    static_cast<double>((CM<T>(V_.transpose() * V_) - I).cwiseAbs().maxCoeff()));
+}
+
+template <class T>
+std::vector<double> BrandTracker<T>::spectrum() const {
+    std::vector<double> out(S_);
+    out.resize(static_cast<std::size_t>(std::min(m_, n_)), 0.0);
+    return out;
+}
+
+template <class T>
+Triplets<T> BrandTracker<T>::triplets(Index first, Index count) const {
+    if (first < 0 || count < 0 || first + count > rank())
+        invalid("p", "triplets " + std::to_string(first) + " .. " + std::to_string(first + count) +
+                         " outside the tracked rank " + std::to_string(rank()));
+    Triplets<T> t;
+    t.U = U_.middleCols(first, count);
+    t.V = V_.middleCols(first, count);
+    t.S.assign(S_.begin() + first, S_.begin() + first + count);
+    return t;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// TrackObserver
+
+template <class T>
+TrackObserver<T>::TrackObserver(TrackSpec spec) : spec_(std::move(spec)) {
+    spec_.validate();
+}
+
+template <class T>
+void TrackObserver<T>::event(long long k, std::size_t l, const std::string& what) {
+    rec_.events.push_back("step " + std::to_string(k) + ", layer " + std::to_string(l) + ": " + what);
+}
+
+template <class T>
+void TrackObserver<T>::init(const std::vector<Mat<T>>& weights) {
+    const std::size_t L = weights.size();
+    structured_.assign(L, std::nullopt);
+    generic_.assign(L, std::nullopt);
+    range_since_.assign(L, 0.0);
+    discarded_.assign(L, 0.0);
+    ref_top_r_.assign(L, {}), ref_bot_r_.assign(L, {}), ref_top_l_.assign(L, {}), ref_bot_l_.assign(L, {});
+    rec_.modes.assign(L, "");
+    for (std::size_t l = 0; l < L; ++l) {
+        const Mat<T>& W = weights[l];
+        const Index d = W.rows();
+        bool structured = false;
+        if (spec_.mode != "generic" && W.cols() == d) {
+            // Is W = rho Q with Q orthogonal? rho from the Frobenius norm, then a probe test of
+            // W^T W = rho^2 I (O(d^2) per probe; a non-orthogonality of size delta shows as ~delta).
+            const double rho = static_cast<double>(W.norm()) / std::sqrt(static_cast<double>(d));
+            if (rho > 0.0) {
+                Rng rng(spec_.seed + 7919 * (l + 1));
+                const Index p = std::min<Index>(d, 8);
+                Mat<T> X(d, p), WX(d, p), G(d, p);
+                fill_normal(X, rng);
+                gemm<T>(Op::N, Op::N, T(1), view(W), view(X), T(0), WX);
+                gemm<T>(Op::T, Op::N, T(1), view(W), view(WX), T(0), G);
+                G -= static_cast<T>(rho * rho) * X;
+                const double rel = static_cast<double>(G.norm()) / (rho * rho * static_cast<double>(X.norm()));
+                if (rel <= 1e3 * eps<T>() * std::sqrt(static_cast<double>(d))) {
+                    Mat<T> Q = W / static_cast<T>(rho);
+                    structured_[l].emplace(std::move(Q), rho, Mat<T>(d, 0), Mat<T>(0, 0), spec_.tracker,
+                                           spec_.seed + 104729 * (l + 1));
+                    structured = true;
+                } else if (spec_.mode == "structured") {
+                    event(0, l, "not a scaled orthogonal matrix at the start (probe residual " + std::to_string(rel) +
+                                    "); tracked by the generic truncated tracker");
+                }
+            }
+        }
+        if (!structured) generic_[l].emplace(view(W), spec_.tracker, spec_.seed + 104729 * (l + 1));
+        rec_.modes[l] = structured ? "structured" : "generic";
+        if (!structured) discarded_[l] = generic_[l]->discarded();
+    }
+    initialised_ = true;
+}
+
+template <class T>
+void TrackObserver<T>::on_step(long long k, double, const std::vector<Mat<T>>& weights, const std::vector<Mat<T>>&) {
+    if (!initialised_) init(weights);
+    if (k % spec_.every == 0) record_step(k, weights);
+}
+
+template <class T>
+void TrackObserver<T>::on_update(long long k, const std::vector<Mat<T>>& before, const std::vector<Mat<T>>& after) {
+    for (std::size_t l = 0; l < after.size(); ++l) {
+        if (structured_[l]) {
+            auto& t = *structured_[l];
+            UpdateInfo info = t.update_dense(view(after[l]), spec_.update_rank);
+            if (info.split_failed) {
+                // Try to rebuild from the live weights; if they are not rho Q + low rank either, the
+                // structure is gone and the generic tracker takes over.
+                const double r = t.restart(view(after[l]));
+                if (r >= 0.0) {
+                    event(k + 1, l, "dense split failed (" + info.reason + "); restarted from the live weights");
+                } else {
+                    event(k + 1, l, "structure lost (" + info.reason + "); switched to the generic truncated tracker");
+                    structured_[l].reset();
+                    generic_[l].emplace(view(after[l]), spec_.tracker, spec_.seed + 15485863 * (l + 1) + static_cast<std::uint64_t>(k));
+                    rec_.modes[l] = "generic";
+                    discarded_[l] += generic_[l]->discarded();
+                }
+                continue;
+            }
+            range_since_[l] = std::max(range_since_[l], info.range_residual);
+            discarded_[l] += info.discarded;
+            if (info.reorthonormalised) ++rec_.reorthonormalisations;
+            if (info.over_cap) {
+                const double r = t.restart(view(after[l]));
+                event(k + 1, l, "s exceeded max_rank = " + std::to_string(spec_.tracker.max_rank) +
+                                    (r >= 0.0 ? "; restarted from the live weights, s = " + std::to_string(t.rank())
+                                              : "; restart failed, kept the exact representation"));
+            }
+        } else {
+            auto& g = *generic_[l];
+            UpdateInfo info = g.update_dense(view(before[l]), view(after[l]), spec_.update_rank);
+            range_since_[l] = std::max(range_since_[l], info.range_residual);
+            discarded_[l] += info.discarded;
+        }
+    }
+}
+
+template <class T>
+void TrackObserver<T>::record_step(long long k, const std::vector<Mat<T>>& weights) {
+    const std::size_t L = weights.size();
+    const Index r = spec_.block_r;
+    rec_.steps.push_back(k);
+    std::vector<std::vector<double>> spectra(L);
+    std::vector<double> rho(L), cert(L), orth(L), rng(L), disc(L);
+    std::vector<Index> rank(L);
+    std::vector<std::vector<double>> ar(L, std::vector<double>(3, std::nan(""))), al = ar;
+    std::vector<Triplets<T>> top(spec_.top_p > 0 ? L : 0);
+    const bool set_reference = !have_reference_ && k >= 1 && r > 0;
+    for (std::size_t l = 0; l < L; ++l) {
+        const Mat<T>& W = weights[l];
+        if (structured_[l]) {
+            auto& t = *structured_[l];
+            cert[l] = t.certificate(view(W));
+            if (cert[l] > spec_.certificate_tol) {
+                const double before = cert[l];
+                const double res = t.restart(view(W));
+                cert[l] = t.certificate(view(W));
+                std::ostringstream o;
+                o << "certificate " << before << " > " << spec_.certificate_tol << "; restarted from the live weights"
+                  << (res >= 0.0 ? "" : " failed") << ", certificate now " << cert[l];
+                event(k, l, o.str());
+            }
+        }
+        const bool st = structured_[l].has_value();
+        if (st) {
+            auto& t = *structured_[l];
+            spectra[l] = t.spectrum();
+            rho[l] = t.rho();
+            orth[l] = t.orthogonality();
+            rank[l] = t.rank();
+        } else {
+            auto& g = *generic_[l];
+            spectra[l] = g.spectrum();
+            cert[l] = g.certificate(view(W));
+            rho[l] = std::nan("");
+            orth[l] = g.orthogonality();
+            rank[l] = g.rank();
+        }
+        rng[l] = range_since_[l];
+        disc[l] = discarded_[l];
+        range_since_[l] = 0.0;
+        const Index n = static_cast<Index>(spectra[l].size());
+        if (spec_.top_p > 0) {
+            const Index p = std::min(spec_.top_p, st ? n : generic_[l]->rank());
+            top[l] = st ? structured_[l]->triplets(0, p) : generic_[l]->triplets(0, p);
+        }
+        // Blocks are defined only where a gap separates them from the rest of the spectrum.
+        if (r > 0 && 2 * r < n && st && k >= 1) {
+            const auto& s = spectra[l];
+            const double gap_tol = 1e-12 * std::max(s[0], std::numeric_limits<double>::min());
+            const bool top_ok = s[r - 1] - s[r] > gap_tol, bot_ok = s[n - r - 1] - s[n - r] > gap_tol;
+            auto& t = *structured_[l];
+            Triplets<T> tt = t.triplets(0, r), bt = t.triplets(n - r, r);
+            if (set_reference) {
+                ref_top_r_[l] = tt.V, ref_top_l_[l] = tt.U, ref_bot_r_[l] = bt.V, ref_bot_l_[l] = bt.U;
+            }
+            if (ref_top_r_[l].size() && top_ok && bot_ok) {
+                ar[l][0] = sine_angle(tt.V, ref_top_r_[l]);
+                al[l][0] = sine_angle(tt.U, ref_top_l_[l]);
+                ar[l][2] = sine_angle(bt.V, ref_bot_r_[l]);
+                al[l][2] = sine_angle(bt.U, ref_bot_l_[l]);
+                // The middle block is the complement of top + bottom, and complements have the
+                // same largest principal angle, so O(d r^2) instead of O(d^3).
+                Mat<T> cur(W.rows(), 2 * r), ref(W.rows(), 2 * r);
+                cur << tt.V, bt.V;
+                ref << ref_top_r_[l], ref_bot_r_[l];
+                ar[l][1] = sine_angle(cur, ref);
+                cur << tt.U, bt.U;
+                ref << ref_top_l_[l], ref_bot_l_[l];
+                al[l][1] = sine_angle(cur, ref);
+            }
+        }
+    }
+    if (set_reference) have_reference_ = true, rec_.reference_step = k;
+    rec_.spectra.push_back(std::move(spectra));
+    rec_.rho.push_back(std::move(rho));
+    rec_.certificate.push_back(std::move(cert));
+    rec_.orthogonality.push_back(std::move(orth));
+    rec_.range_residual.push_back(std::move(rng));
+    rec_.discarded.push_back(std::move(disc));
+    rec_.rank.push_back(std::move(rank));
+    rec_.angles_right.push_back(std::move(ar));
+    rec_.angles_left.push_back(std::move(al));
+    if (spec_.top_p > 0) rec_.top.push_back(std::move(top));
+}
+
+template <class T>
+void TrackObserver<T>::on_finish(Status, long long) {}
+
+template class StructuredTracker<float>;
+template class StructuredTracker<double>;
+template class BrandTracker<float>;
+template class BrandTracker<double>;
+template class TrackObserver<float>;
+template class TrackObserver<double>;
+
+}  // namespace dln
