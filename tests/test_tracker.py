@@ -303,3 +303,22 @@ def test_adam_leaves_structure_and_says_so():
             bound = tr.certificate[-1, l] * np.linalg.norm(w) * (1 + 1e-12) + 1e-15
             assert np.abs(tr.spectra[l][-1] - s).max() <= bound
             assert tr.discarded[-1, l] > 0
+
+
+def test_long_run_stays_exact():
+    """10^4 GD steps of the law-of-parsimony setting, tracked every step, checked at the end."""
+    rng = np.random.default_rng(13)
+    d, r, depth, steps = 60, 3, 3, 10_000
+    problem = dln.Factorization(rank_r_target(d, r, rng))
+    net = dln.Network.orthogonal([d] * (depth + 1), scale=1.0, seed=5)
+    spec = dln.TrackSpec(every=2000, top_p=2 * r + 1, block_r=r, update_rank=2 * r)
+    res = dln.train(net, problem, lr=0.2 * d, steps=steps, track_svd=spec, n_threads=1)
+    tr = res.svd
+    assert res.steps == steps and tr.events == [] and tr.steps[-1] == steps
+    assert tr.certificate.max() <= 1e-12 and tr.orthogonality.max() <= ORTH_TOL
+    assert np.nanmax(tr.angles_right[1:, :, 1]) <= 1e-10  # the bulk never moves
+    for l, w in enumerate(res.network.weights):
+        s = gesvd(w)[1]
+        assert np.abs(tr.spectra[l][-1] - s).max() <= SV_TOL * s[0] * (1 + steps / 1e4)
+        U, S, V = tr.top[-1][l]
+        assert np.linalg.norm(w @ V - U * S, axis=0).max() <= RES_TOL * s[0]
