@@ -25,19 +25,12 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
                        lr_scale] = tuples[i];
                 try {
                     nets.emplace_back(std::move(weights));
-                    jobs[i].optimizer.kind = parse_optimizer(optimizer);
+                    jobs[i].optimizer =
+                        optimizer_config(optimizer, lr, momentum, b1, b2, eps, decay, std::move(lr_scale));
                 } catch (const std::invalid_argument& e) {
                     throw std::invalid_argument("jobs[" + std::to_string(i) + "]: " + e.what());
                 }
                 jobs[i].problem = problem->problem.get();
-                auto& o = jobs[i].optimizer;
-                o.lr = lr;
-                o.momentum = momentum;
-                o.beta1 = b1;
-                o.beta2 = b2;
-                o.eps = eps;
-                o.decay = decay;
-                o.lr_scale = std::move(lr_scale);
                 jobs[i].options.steps = steps;
                 jobs[i].options.tol = tol;
                 jobs[i].options.record_every = record_every;

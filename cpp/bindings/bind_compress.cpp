@@ -56,15 +56,8 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
            std::optional<double> tol, long long record_every, double momentum, double beta1, double beta2, double eps,
            double decay, std::vector<double> lr_scale, int n_threads, py::object progress) {
             Network<T> net(std::move(weights));
-            OptimizerConfig opt;
-            opt.kind = parse_optimizer(optimizer);
-            opt.lr = lr;
-            opt.momentum = momentum;
-            opt.beta1 = beta1;
-            opt.beta2 = beta2;
-            opt.eps = eps;
-            opt.decay = decay;
-            opt.lr_scale = std::move(lr_scale);
+            const OptimizerConfig opt =
+                optimizer_config(optimizer, lr, momentum, beta1, beta2, eps, decay, std::move(lr_scale));
             TrainOptions options;
             options.steps = steps;
             options.tol = tol;

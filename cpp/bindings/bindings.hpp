@@ -68,6 +68,21 @@ auto run_interruptible(std::atomic<bool>& stop, const std::atomic<long long>& do
 template <class T>
 py::dict to_dict(TrainResult<T>&& r);
 
+// The optimiser settings as every binding receives them from the Python layer.
+inline OptimizerConfig optimizer_config(const std::string& kind, double lr, double momentum, double beta1,
+                                        double beta2, double eps, double decay, std::vector<double> lr_scale) {
+    OptimizerConfig opt;
+    opt.kind = parse_optimizer(kind);
+    opt.lr = lr;
+    opt.momentum = momentum;
+    opt.beta1 = beta1;
+    opt.beta2 = beta2;
+    opt.eps = eps;
+    opt.decay = decay;
+    opt.lr_scale = std::move(lr_scale);
+    return opt;
+}
+
 // SVD tracking during training (bind_tracker.cpp): the spec dict from dln.tracking, the record back.
 TrackSpec track_spec_of(const py::dict& d);
 template <class T>

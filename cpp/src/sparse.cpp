@@ -1,6 +1,7 @@
 #include "dln/sparse.hpp"
 
 #include "dln/blas.hpp"
+#include "dln/loop.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -244,69 +245,16 @@ double SparseEvaluator<T>::evaluate(const std::vector<Mat<T>>& W, std::vector<Ma
 
 template <class T>
 TrainResult<T> train_sparse(const Network<T>& net, const SparseCompletion<T>& problem, const OptimizerConfig& opt,
-                            const TrainOptions& options) {
+                            const TrainOptions& options, const TrainState<T>* resume,
+                            const std::vector<Observer<T>*>& observers) {
     options.validate();
     opt.validate(net.depth());
     problem.check_network(net.widths());
+    detail::check_resume(resume, options);
     GemmThreads gemm_threads;
-    const auto t0 = std::chrono::steady_clock::now();
-
-    std::vector<Mat<T>> current = net.weights();
-    std::vector<Mat<T>> next = current;
-    std::vector<Mat<T>> grads = current;
     SparseEvaluator<T> evaluator(problem, net.widths(), options.n_threads);
-    Optimizer<T> optimizer(opt, current);
-    std::vector<double> history;
-    history.reserve(static_cast<std::size_t>(options.steps / options.record_every + 1));
-
-    Status status = Status::MaxSteps;
-    std::ostringstream message;
-    long long k = 0;
-    double loss = 0.0, initial = 0.0, last_good = 0.0;
-    bool have_previous = false;
-    for (;; ++k) {
-        // The last state needs its loss only: no update follows.
-        loss = evaluator.evaluate(current, k == options.steps ? nullptr : &grads);
-        if (k == 0) initial = loss;
-        const bool finite = std::isfinite(loss);
-        const bool exploded = finite && k > 0 && initial > 0.0 && loss > options.divergence_factor * initial;
-        if (!finite || exploded) {
-            status = Status::Diverged;
-            message << "loss " << (finite ? "exceeded the divergence limit" : "became non-finite") << " at step " << k;
-            if (have_previous) {
-                current.swap(next);
-                --k;
-                loss = last_good;
-                message << "; returned the weights of step " << k << " (loss " << loss << ")";
-            } else {
-                message << "; the initial weights are returned";
-            }
-            break;
-        }
-        if (k % options.record_every == 0) history.push_back(loss);
-        if (options.tol && loss <= *options.tol) {
-            status = Status::Converged;
-            message << "loss " << loss << " <= tol " << *options.tol << " after " << k << " steps";
-            break;
-        }
-        if (k == options.steps) {
-            message << "reached steps = " << k << " (loss " << loss << ")";
-            break;
-        }
-        if (options.stop && options.stop->load(std::memory_order_relaxed)) {
-            status = Status::Interrupted;
-            message << "interrupted after " << k << " steps (loss " << loss << ")";
-            break;
-        }
-        optimizer.step(current, grads, next);
-        current.swap(next);
-        have_previous = true;
-        last_good = loss;
-        if (options.progress) options.progress->fetch_add(1, std::memory_order_relaxed);
-    }
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    return TrainResult<T>{status, k, std::move(history), Network<T>(std::move(current)), loss, seconds,
-                          message.str(), RegressionForm::Auto, evaluator.n_threads(), initial, optimizer.state()};
+    return detail::run_loop(evaluator, net, opt, options, resume, observers, RegressionForm::Auto,
+                            evaluator.n_threads());
 }
 
 template class SparseCompletion<float>;
@@ -314,8 +262,10 @@ template class SparseCompletion<double>;
 template class SparseEvaluator<float>;
 template class SparseEvaluator<double>;
 template TrainResult<float> train_sparse(const Network<float>&, const SparseCompletion<float>&,
-                                         const OptimizerConfig&, const TrainOptions&);
+                                         const OptimizerConfig&, const TrainOptions&, const TrainState<float>*,
+                                         const std::vector<Observer<float>*>&);
 template TrainResult<double> train_sparse(const Network<double>&, const SparseCompletion<double>&,
-                                          const OptimizerConfig&, const TrainOptions&);
+                                          const OptimizerConfig&, const TrainOptions&, const TrainState<double>*,
+                                          const std::vector<Observer<double>*>&);
 
 }  // namespace dln

@@ -84,19 +84,21 @@ private:
 };
 
 // The trainer's loop (trainer.hpp semantics: loss[0] at the start, tol checked before each update,
-// divergence guard, stop flag, progress counter) on a SparseCompletion. Observers and resuming are
-// not supported on this path.
+// divergence guard, stop flag, progress counter, observers, resume) on a SparseCompletion.
 template <class T>
 TrainResult<T> train_sparse(const Network<T>& net, const SparseCompletion<T>& problem, const OptimizerConfig& opt,
-                            const TrainOptions& options);
+                            const TrainOptions& options, const TrainState<T>* resume = nullptr,
+                            const std::vector<Observer<T>*>& observers = {});
 
 extern template class SparseCompletion<float>;
 extern template class SparseCompletion<double>;
 extern template class SparseEvaluator<float>;
 extern template class SparseEvaluator<double>;
 extern template TrainResult<float> train_sparse(const Network<float>&, const SparseCompletion<float>&,
-                                                const OptimizerConfig&, const TrainOptions&);
+                                                const OptimizerConfig&, const TrainOptions&,
+                                                const TrainState<float>*, const std::vector<Observer<float>*>&);
 extern template TrainResult<double> train_sparse(const Network<double>&, const SparseCompletion<double>&,
-                                                 const OptimizerConfig&, const TrainOptions&);
+                                                 const OptimizerConfig&, const TrainOptions&,
+                                                 const TrainState<double>*, const std::vector<Observer<double>*>&);
 
 }  // namespace dln
