@@ -1,36 +1,56 @@
-"""The `dln` command: `dln demo`, `dln info`."""
+"""The `dln` command (also `python -m dln`): demo, reproduce, run, bench, info.
+
+Every subcommand has ``--help``. Bad input exits with status 2 and one line on stderr saying why;
+a failed check (``demo``, ``reproduce``) exits with status 1.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Optional, Sequence
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from .demo import main
 
-    from .experiments import theorem
+    return main(args.out, quick=args.quick, seed=args.seed, progress=_bars(args))
 
-    run = theorem(d=args.d, rank=args.rank, depth=args.depth, eps=1.0, lr=1.0, steps=args.steps, seed=args.seed)
-    d, r, L = run.d, run.rank, run.depth
-    print("dln demo: the law of parsimony (SCIENCE.md 'theorem' setting)")
-    print(f"  DMF, target rank {r}, {d}x{d} layers, L = {L}, orthogonal init eps = 1, GD lr = 1, mean loss")
-    print(f"  rho(t+1) = rho(t) (1 - (lr/d^2) rho(t)^{2 * (L - 1)})")
-    print()
-    print(f"  {'step':>4}  {'rho(t)':>18}  {'max|bulk - rho|':>15}  {'min|moving - rho|':>17}  moving singular values of W_1")
-    for t in range(1, run.rho.size):
-        if t <= 3 or t % 10 == 0 or t == run.rho.size - 1:
-            mv = " ".join(f"{v:.4f}" for v in run.moving[t, 0][::-1])
-            print(f"  {t:>4}  {run.rho[t]:>18.15f}  {run.bulk_error[t]:>15.2e}  {run.gap[t]:>17.2e}  {mv}")
-    worst = run.bulk_error[1:].max()
-    ok = worst <= 1e-12 and run.gap[-1] > 1e-6
-    print()
-    print(f"  {d - 2 * r} of {d} singular values of every layer equal rho(t) after every step: "
-          f"max deviation {worst:.1e} (<= 1e-12: {'yes' if worst <= 1e-12 else 'NO'})")
-    print(f"  the other {2 * r} moved away from rho by at least {run.gap[-1]:.2e} at step {run.rho.size - 1} "
-          f"(> 1e-6: {'yes' if run.gap[-1] > 1e-6 else 'NO'})")
-    return 0 if ok else 1
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from .reproduce import main
+
+    return main(args.name, out=args.out, quick=args.quick, full=args.full, seed=args.seed, progress=_bars(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .config import RunConfig
+    from .training import train
+
+    path = Path(args.config)
+    if not path.is_file():
+        raise FileNotFoundError(f"config: no such file: {path}")
+    text = path.read_text()
+    cfg = RunConfig.from_json(text) if path.suffix == ".json" else RunConfig.from_toml(text)
+    net, problem, kwargs = cfg.build()
+    res = train(net, problem, n_threads=args.n_threads, progress=_bars(args), checkpoint=args.checkpoint, **kwargs)
+    print(f"{res.status}: {res.steps} steps, final loss {res.final_loss:.6e} ({cfg.reduction}), {res.seconds:.3f} s "
+          f"- {res.message}")
+    if args.out:
+        record = {"config": cfg.to_dict(), "status": res.status, "steps": res.steps, "final_loss": res.final_loss,
+                  "seconds": res.seconds, "message": res.message, "record_every": res.record_every,
+                  "loss": [float(x) for x in res.loss], "n_threads": res.n_threads}
+        Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
+        print(f"wrote {args.out}")
+    return 0 if res.status in ("converged", "max_steps") else 1
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .benchmark import main
+
+    return main(quick=args.quick, n_threads=args.n_threads)
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -40,33 +60,79 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="dln", description="Deep linear networks: training, SVD tracking, compression.")
-    parser.add_argument("--cmakedir", action="store_true",
-                        help="print the folder holding dlnConfig.cmake (for CMAKE_PREFIX_PATH / dln_DIR) and exit")
-    sub = parser.add_subparsers(dest="command")
-    demo = sub.add_parser("demo", help="the law of parsimony, checked step by step")
-    demo.add_argument("--d", type=int, default=30)
-    demo.add_argument("--rank", type=int, default=3)
-    demo.add_argument("--depth", type=int, default=3)
-    demo.add_argument("--steps", type=int, default=50)
+def _bars(args: argparse.Namespace) -> Optional[bool]:
+    return False if getattr(args, "no_progress", False) else None
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dln", description="Deep linear networks: exact training, SVD tracking, "
+                                "compression, and the published experiments.")
+    p.add_argument("--cmakedir", action="store_true",
+                   help="print the folder holding dlnConfig.cmake (for CMAKE_PREFIX_PATH / dln_DIR) and exit")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="the law of parsimony three ways: figures and a summary in ~1 minute",
+                          description="Theorem figure at d = 30, the same at d = 1000 with tracked SVDs, and "
+                          "compressed vs wide factorisation; writes PNGs, summary.json and summary.md.")
+    demo.add_argument("--out", default="dln-demo", help="output folder (default: ./dln-demo)")
+    demo.add_argument("--quick", action="store_true", help="small sizes (seconds; what the tests run)")
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     demo.set_defaults(func=_demo)
-    info = sub.add_parser("info", help="build and thread information")
+
+    rep = sub.add_parser("reproduce", help="run a published experiment (or all) and write its numbers and figures",
+                         description="Names: see `dln reproduce list`. Long wide runs are compared with the "
+                         "compressed run over a prefix of steps and their time extrapolated, unless --full.")
+    rep.add_argument("name", help="experiment name, 'all', or 'list'")
+    rep.add_argument("--quick", action="store_true", help="scaled-down sizes (seconds to a minute each)")
+    rep.add_argument("--full", action="store_true", help="run long wide trainings to the end")
+    rep.add_argument("--out", default="dln-results", help="output folder (default: ./dln-results)")
+    rep.add_argument("--seed", type=int, default=0)
+    rep.add_argument("--no-progress", action="store_true", help="no progress bars")
+    rep.set_defaults(func=_reproduce)
+
+    run = sub.add_parser("run", help="train one run described by a RunConfig file (TOML or JSON)",
+                         description="CONFIG is a dln.RunConfig in TOML (RunConfig.to_toml) or JSON.")
+    run.add_argument("config", help="path to CONFIG.toml or CONFIG.json")
+    run.add_argument("--out", help="write status, losses and the config to this JSON file")
+    run.add_argument("--checkpoint", help="checkpoint file (resume with dln.resume)")
+    run.add_argument("--n-threads", type=int, default=None, help="threads for the products inside a step")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.set_defaults(func=_run)
+
+    bench = sub.add_parser("bench", help="dense training steps against NumPy and the machine's GEMM rate",
+                           description="A short benchmark of this build on this machine; the full benchmarks "
+                           "(PyTorch, JAX, batches, tracker, compression) live in the source tree's bench/.")
+    bench.add_argument("--quick", action="store_true", help="small sizes only")
+    bench.add_argument("--n-threads", type=int, default=None, help="threads (default: all cores)")
+    bench.set_defaults(func=_bench)
+
+    info = sub.add_parser("info", help="build and thread information (JSON)")
     info.set_defaults(func=_info)
-    args = parser.parse_args(argv)
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    p = parser()
+    args = p.parse_args(argv)
     if args.cmakedir:
         print(cmake_dir())
         return 0
     if args.command is None:
-        parser.error("a command is required (demo, info)")
-    return args.func(args)
+        p.error("a command is required: demo, reproduce, run, bench or info (dln --help)")
+    try:
+        return args.func(args)
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, KeyError, ImportError, MemoryError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"dln {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"dln {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 def cmake_dir() -> str:
     """The folder of the installed C++ package's dlnConfig.cmake."""
-    from pathlib import Path
-
     return str(Path(__file__).resolve().parent / "lib" / "cmake" / "dln")
 
 
