@@ -92,3 +92,26 @@ def test_bad_option_value_exits_nonzero():
 def test_cmakedir_points_at_the_installed_package(capsys):
     assert cli.main(["--cmakedir"]) == 0
     assert capsys.readouterr().out.strip().endswith("cmake/dln")
+
+
+def test_reproduce_all_quick_writes_every_summary_and_figure(tmp_path, capsys):
+    from dln.experiments import EXPERIMENTS
+    from dln.reproduce import FIGURES
+
+    assert set(FIGURES) == set(EXPERIMENTS)  # every experiment has its figure
+    assert cli.main(["reproduce", "all", "--quick", "--no-progress", "--out", str(tmp_path)]) == 0
+    for name in EXPERIMENTS:
+        summary = json.loads((tmp_path / name / "summary.json").read_text())
+        assert summary["wall_seconds"] > 0
+        pngs = list((tmp_path / name).glob("*.png"))
+        assert pngs and all(p.stat().st_size > 5000 for p in pngs), name
+    out = capsys.readouterr().out
+    assert out.count("== ") == len(EXPERIMENTS)
+
+
+def test_reproduce_list_names_every_experiment(capsys):
+    from dln.experiments import EXPERIMENTS
+
+    assert cli.main(["reproduce", "list"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in EXPERIMENTS)

@@ -34,6 +34,8 @@ CASES = {
                                                  predicted_ratio=0.1875, ax=ax),
     "compressed_vs_wide": lambda ax: plotting.compressed_vs_wide(np.geomspace(1, 1e-3, 20), np.geomspace(1, 1e-10, 200),
                                                                  seconds=(40.0, 0.5), ax=ax),
+    "curves": lambda ax: plotting.curves(np.arange(10), {"a": np.geomspace(1, 1e-9, 10), "b": np.zeros(10)},
+                                         ax=ax, ylabel="off-block"),
     "rank_sweep": lambda ax: plotting.rank_sweep([5, 8, 11], RNG.random((3, 5)), others={"narrow": RNG.random(3)},
                                                  ax=ax),
 }
@@ -88,6 +90,8 @@ def test_zeros_stay_visible_on_log_axes():
     (lambda: plotting.angles(np.ones((3, 3)), labels=["a"]), "labels"),
     (lambda: plotting.separation([]), "D"),
     (lambda: plotting.rank_sweep([5, 8], np.ones(3)), "values"),
+    (lambda: plotting.curves([1, 2], {}), "series"),
+    (lambda: plotting.curves([1, 2], {"a": np.ones(3)}), "series"),
 ])
 def test_bad_input_names_the_parameter(call, param):
     with pytest.raises(ValueError, match=f"^{param}:"):

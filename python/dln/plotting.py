@@ -13,8 +13,8 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-__all__ = ["loss", "singular_values", "waterfall", "angles", "separation", "compressed_vs_wide", "rank_sweep",
-           "save"]
+__all__ = ["loss", "singular_values", "waterfall", "angles", "separation", "compressed_vs_wide", "curves",
+           "rank_sweep", "save"]
 
 
 def _pyplot() -> Any:
@@ -222,27 +222,52 @@ def compressed_vs_wide(loss_wide: Any, loss_compressed: Any, steps_wide: Any = N
     return ax
 
 
+def curves(x: Any, series: dict, ax: Any = None, xlabel: str = "step", ylabel: str = "", logy: bool = True,
+           title: Optional[str] = None) -> Any:
+    """One line per entry of ``series`` (label -> values) against ``x``; values of shape (k,) or
+    (k, trials) are drawn as the mean with min-max bars. Exact zeros on a log axis are drawn at the
+    smallest positive double; NaN points are skipped."""
+    xs = _vector(x, "x")
+    if not isinstance(series, dict) or not series:
+        raise ValueError("series: expected a non-empty dict of label -> values")
+    ax = _axes(ax)
+    for name, vals in series.items():
+        v = np.asarray(vals, dtype=np.float64)
+        if v.ndim == 1:
+            v = v[:, None]
+        if v.ndim != 2 or v.shape[0] != xs.size:
+            raise ValueError(f"series: expected ({xs.size},) or ({xs.size}, trials) values for {name!r}, "
+                             f"got shape {np.shape(vals)}")
+        ok = np.isfinite(v).any(axis=1)
+        if not ok.any():
+            continue
+        v = v[ok]
+        with np.errstate(all="ignore"):
+            mean = np.nanmean(v, axis=1)
+            err = np.vstack([mean - np.nanmin(v, axis=1), np.nanmax(v, axis=1) - mean])
+        if logy:
+            mean = _positive(mean)
+        ax.errorbar(xs[ok], mean, yerr=err if v.shape[1] > 1 else None, marker="o" if xs.size <= 30 else None,
+                    ms=4, capsize=3, label=str(name))
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    return ax
+
+
 def rank_sweep(rank_guess: Any, values: Any, ax: Any = None, label: str = "compressed",
                others: Optional[dict] = None, ylabel: str = "iterations to tolerance") -> Any:
     """A quantity (iterations, time, error) against the rank guess ``r_hat``; ``values`` may be
     (k,) or (k, trials) (mean with min-max bars). ``others`` maps labels to more such arrays."""
     r = _vector(rank_guess, "rank_guess")
-    ax = _axes(ax)
-    series = {label: values}
-    series.update(others or {})
-    for name, vals in series.items():
-        v = np.asarray(vals, dtype=np.float64)
-        if v.ndim == 1:
-            v = v[:, None]
-        if v.ndim != 2 or v.shape[0] != r.size:
-            raise ValueError(f"values: expected ({r.size},) or ({r.size}, trials), got shape {np.shape(vals)} for {name!r}")
-        mean = np.nanmean(v, axis=1)
-        err = np.vstack([mean - np.nanmin(v, axis=1), np.nanmax(v, axis=1) - mean])
-        ax.errorbar(r, mean, yerr=err if v.shape[1] > 1 else None, marker="o", capsize=3, label=name)
-    ax.set_xlabel("rank guess r_hat")
-    ax.set_ylabel(ylabel)
-    ax.legend()
-    return ax
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim not in (1, 2) or v.shape[0] != r.size:
+        raise ValueError(f"values: expected ({r.size},) or ({r.size}, trials), got shape {v.shape}")
+    return curves(r, {label: v, **(others or {})}, ax=ax, xlabel="rank guess r_hat", ylabel=ylabel, logy=False)
 
 
 def save(ax_or_fig: Any, path: Union[str, Path], dpi: int = 120) -> Path:
