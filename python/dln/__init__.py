@@ -10,7 +10,7 @@ from __future__ import annotations
 # library globally so the extension finds it by its soname wherever the wheel was installed.
 import scipy_openblas32 as _openblas  # noqa: F401
 
-from . import _core, experiments
+from . import _core, analysis, experiments
 from .network import Network
 from .problems import Completion, Factorization, Problem, Regression
 from .training import Result, train, train_batch
@@ -25,7 +25,7 @@ __version__ = "0.1.0"
 
 __all__ = ["Network", "Problem", "Factorization", "Regression", "Completion", "train", "train_batch", "Result",
            "resume", "load_checkpoint", "CheckpointError", "RunConfig", "grid", "spawn_seeds", "sweep", "SweepResult",
-           "build_info", "experiments", "__version__",
+           "build_info", "analysis", "experiments", "__version__",
            "compression", "invariant_subspace", "compress", "compress_trained", "CompressedNetwork", "SparseCompletion",
            "SvdTracker", "BrandTracker", "TrackSpec", "SvdTrace"]
 
