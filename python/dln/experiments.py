@@ -31,6 +31,7 @@ __all__ = ["low_rank_target", "rho_recursion", "EXPERIMENTS", "theorem", "equiva
            "equivalence_completion", "rank_guess_sweep", "depth_vs_width", "separation", "non_whitened",
            "optimizers", "digits_separation"]
 
+ACTIVATIONS = ("linear", "relu", "leaky_relu", "tanh")
 LOSS_UNIT = "mean"  # every experiment uses the published mean-reduced loss; lr is in the same unit
 
 
@@ -534,6 +535,8 @@ class SeparationRun:
 def _separation_cases(X: np.ndarray, Y: np.ndarray, labels: np.ndarray, width: int, depths: Any,
                       activations: Any, eps: float, lr: float, steps: int, tol: Optional[float], seed: int,
                       progress: Any) -> tuple:
+    if isinstance(activations, str) or any(a not in ACTIVATIONS for a in activations):
+        raise ValueError(f"activations: expected a sequence of {ACTIVATIONS}, got {activations!r}")
     problem = Regression(X, Y)
     cases, jobs, skipped = [], [], []
     for a in activations:
