@@ -97,7 +97,7 @@ def test_theory_subspace_is_S_brute_force(theorem_run):
     """``S = row(Phi) + W_{L:1}(0)^T col(Phi)``, built here from a full SVD and an explicit product."""
     net, problem, th, _ = theorem_run
     phi = problem.target
-    u, s, vt = np.linalg.svd(phi)
+    u, _, vt = np.linalg.svd(phi)
     e2e = np.linalg.multi_dot(net.weights[::-1])
     S = np.hstack([vt[:R].T, e2e.T @ u[:, :R]])
     assert np.linalg.matrix_rank(S) == 2 * R
@@ -150,7 +150,7 @@ def test_block_residual_brute_force(d, r, depth, seed, eps):
 # SCIENCE.md 7.1: block invariance under GD
 
 def test_block_invariance_every_step(theorem_run):
-    net, problem, th, nets = theorem_run
+    _, _, th, nets = theorem_run
     rho = th.rho(LR, STEPS)
     worst = 0.0
     for t, n in enumerate(nets):
@@ -188,7 +188,7 @@ def test_gradient_subspace_matches_closed_form(seed):
 
 
 def test_bulk_angles_to_step_one_and_theory(theorem_run):
-    net, problem, th, nets = theorem_run
+    _, _, th, nets = theorem_run
     traj = analysis.trajectory(nets, block_r=R)
     assert traj.reference == 1 and traj.sin_right.shape == (STEPS + 1, L, 3)
     later = slice(1, None)
@@ -203,7 +203,7 @@ def test_bulk_angles_to_step_one_and_theory(theorem_run):
 
 
 def test_trajectory_from_tracker_matches_networks(theorem_run):
-    net, problem, th, nets = theorem_run
+    net, problem, _, nets = theorem_run
     res = dln.train(net, problem, lr=LR, steps=STEPS, n_threads=1,
                     track_svd=dln.TrackSpec(every=5, block_r=R, update_rank=2 * R))
     tracked = analysis.trajectory(res.svd)
@@ -354,7 +354,7 @@ def test_separation_law_linear_net():
     H = analysis.features(res.network, X)
     assert len(H) == Ldep + 1
     D = analysis.separation(H, y)
-    D0, ratio = analysis.predicted_separation(n, N, eps, Ldep)
+    _, ratio = analysis.predicted_separation(n, N, eps, Ldep)
     assert D[0] == pytest.approx(11.25, rel=1e-12)
     fit = analysis.fit_separation(D)
     assert abs(fit.ratio - ratio) <= RATIO_RTOL * ratio, (fit, ratio)

@@ -47,7 +47,9 @@ def test_registry_and_signatures():
 
 def test_published_defaults():
     """The defaults are the published configurations (SCIENCE.md 6)."""
-    p = lambda fn: {k: v.default for k, v in inspect.signature(fn).parameters.items()}  # noqa: E731
+    def p(fn):
+        return {k: v.default for k, v in inspect.signature(fn).parameters.items()}
+
     assert {k: p(E.equivalence_dmf)[k] for k in ("d", "rank", "depth", "eps", "lr", "tol")} == \
         dict(d=1000, rank=10, depth=3, eps=1e-3, lr=1e3, tol=1e-10)
     assert {k: p(E.equivalence_completion)[k] for k in ("d", "rank", "observed", "eps", "lr", "outer_lr_scale")} == \

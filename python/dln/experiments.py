@@ -32,7 +32,8 @@ __all__ = ["low_rank_target", "rho_recursion", "EXPERIMENTS", "theorem", "equiva
            "optimizers", "digits_separation"]
 
 ACTIVATIONS = ("linear", "relu", "leaky_relu", "tanh")
-LOSS_UNIT = "mean"  # every experiment uses the published mean-reduced loss; lr is in the same unit
+# Every experiment uses the published mean-reduced loss; lr is in the same unit (eta = lr * c in sum units).
+UNITS = dict(loss_unit="mean", lr_unit="mean")
 
 
 def low_rank_target(d_out: int, d_in: int, rank: int, seed: int = 0) -> np.ndarray:
@@ -121,7 +122,7 @@ class TheoremRun:
     def summary(self) -> dict:
         steps = self.rho.size - 1
         return _json(dict(
-            experiment="theorem", loss_unit=LOSS_UNIT, d=self.d, rank=self.rank, depth=self.depth, eps=self.eps,
+            experiment="theorem", **UNITS, d=self.d, rank=self.rank, depth=self.depth, eps=self.eps,
             lr=self.lr, steps=steps, moving_per_layer=2 * self.rank, bulk_per_layer=self.d - 2 * self.rank,
             rho_final=self.rho[-1], max_bulk_error=self.bulk_error[1:].max() if steps else 0.0,
             final_gap=self.gap[-1],
@@ -230,7 +231,7 @@ class EquivalenceRun:
     def summary(self) -> dict:
         return _json(dict(
             experiment="equivalence_" + ("dmf" if self.problem == "factorization" else "completion"),
-            loss_unit=LOSS_UNIT, problem=self.problem, d=self.d, rank=self.rank, depth=self.depth, eps=self.eps,
+            **UNITS, problem=self.problem, d=self.d, rank=self.rank, depth=self.depth, eps=self.eps,
             lr=self.lr, tol=self.tol, observed=self.observed, outer_lr_scale=self.outer_lr_scale,
             compressed_status=self.compressed_status, compressed_steps=self.compressed_steps,
             compressed_final_loss=self.loss_compressed[-1], compressed_seconds=self.compressed_seconds,
@@ -276,8 +277,8 @@ def _equivalence(problem_kind: str, problem: Any, target: np.ndarray, mask: Opti
 
 
 def equivalence_dmf(d: int = 1000, rank: int = 10, depth: int = 3, eps: float = 1e-3, lr: float = 1e3,
-                    tol: float = 1e-10, max_steps: int = 100_000, prefix_steps: Optional[int] = None, full: bool = False,
-                    quick: bool = False, seed: int = 0, progress: Any = None) -> EquivalenceRun:
+                    tol: float = 1e-10, max_steps: int = 100_000, prefix_steps: Optional[int] = None,
+                    full: bool = False, quick: bool = False, seed: int = 0, progress: Any = None) -> EquivalenceRun:
     """Compressed = wide trajectory for deep matrix factorisation (SCIENCE.md 6, "equivalence (DMF)").
 
     Published: ``d = 1000``, ``r = 10``, ``L = 3``, ``eps = 1e-3``, GD ``lr = 1e3`` (mean units) to loss
@@ -353,7 +354,7 @@ class RankSweepRun:
             c = np.nanmean(self.compressed_steps, axis=1)
             n = np.nanmean(self.narrow_steps, axis=1)
         return _json(dict(
-            experiment="rank_guess_sweep", loss_unit=LOSS_UNIT, d=self.d, rank=self.rank, observed=self.observed,
+            experiment="rank_guess_sweep", **UNITS, d=self.d, rank=self.rank, observed=self.observed,
             lr=self.lr, tol=self.tol, max_steps=self.max_steps, trials=self.trials, ranks=self.ranks,
             compressed_mean_steps=c, narrow_mean_steps=n,
             compressed_converged=np.isfinite(self.compressed_steps).sum(axis=1),
@@ -426,7 +427,7 @@ class DepthWidthRun:
 
     def summary(self) -> dict:
         return _json(dict(
-            experiment="depth_vs_width", loss_unit=LOSS_UNIT, d=self.d, rank=self.rank, observed=self.observed,
+            experiment="depth_vs_width", **UNITS, d=self.d, rank=self.rank, observed=self.observed,
             depths=self.depths, widths=self.widths, lr=self.lrs, trials=self.trials,
             median_recovery={f"L={L}": np.median(self.recovery[i], axis=1) for i, L in enumerate(self.depths)},
             max_steps=int(self.steps.max()), seconds=self.seconds))
@@ -527,7 +528,7 @@ class SeparationRun:
                                                          self.r2, self.predicted_ratio, self.steps, self.final_loss,
                                                          self.status)]
         return _json(dict(experiment="separation" if self.data == "orthonormal" else "digits_separation",
-                          loss_unit=LOSS_UNIT, data=self.data, classes=self.classes, per_class=self.per_class,
+                          **UNITS, data=self.data, classes=self.classes, per_class=self.per_class,
                           width=self.width, eps=self.eps, lr=self.lr, D0_predicted=self.D0_predicted, cases=cases,
                           skipped=self.skipped, seconds=self.seconds))
 
@@ -554,9 +555,10 @@ def _separation_cases(X: np.ndarray, Y: np.ndarray, labels: np.ndarray, width: i
         H = analysis.features(res.network, X)
         D = analysis.separation(H, labels)
         fit = analysis.fit_separation(D)
-        for key, val in (("activation", a), ("depth", L), ("D", D), ("discrimination", analysis.discrimination(H, labels)),
-                         ("ratio", fit.ratio), ("D0_fit", fit.D0), ("r2", fit.r2), ("steps", res.steps),
-                         ("final_loss", res.final_loss), ("status", res.status)):
+        disc = analysis.discrimination(H, labels)
+        for key, val in (("activation", a), ("depth", L), ("D", D), ("discrimination", disc), ("ratio", fit.ratio),
+                         ("D0_fit", fit.D0), ("r2", fit.r2), ("steps", res.steps), ("final_loss", res.final_loss),
+                         ("status", res.status)):
             out[key].append(val)
     for key in ("depth", "ratio", "D0_fit", "r2", "steps", "final_loss"):
         out[key] = np.asarray(out[key])
@@ -624,7 +626,7 @@ def digits_separation(depths: Any = (4, 6, 8), activations: Any = ("linear", "re
     out, skipped = _separation_cases(X, Y, labels, width, depths, activations, eps, lr, steps, None, seed, progress)
     n = labels.size / K
     pred = np.array([eps ** 2 / n ** (1.0 / L) for L in out["depth"]])
-    return SeparationRun(data="digits", classes=K, per_class=int(round(n)), width=width, eps=eps, lr=lr,
+    return SeparationRun(data="digits", classes=K, per_class=round(n), width=width, eps=eps, lr=lr,
                          predicted_ratio=pred, D0_predicted=float("nan"), skipped=skipped,
                          seconds=time.perf_counter() - t0, **out)
 
@@ -656,7 +658,7 @@ class NonWhitenedRun:
     loss_whitened: np.ndarray
 
     def summary(self) -> dict:
-        return _json(dict(experiment="non_whitened", loss_unit=LOSS_UNIT, d=self.d, rank=self.rank,
+        return _json(dict(experiment="non_whitened", **UNITS, d=self.d, rank=self.rank,
                           samples=self.samples, depth=self.depth, eps=self.eps, lr=self.lr, steps=self.loss.size - 1,
                           final_off_block=self.off_block[-1], final_bulk_spread=self.bulk_spread[-1],
                           final_off_block_whitened=self.off_block_whitened[-1],
@@ -724,7 +726,7 @@ class OptimizerRun:
     loss: np.ndarray
 
     def summary(self) -> dict:
-        return _json(dict(experiment="optimizers", loss_unit=LOSS_UNIT, d=self.d, rank=self.rank, depth=self.depth,
+        return _json(dict(experiment="optimizers", **UNITS, d=self.d, rank=self.rank, depth=self.depth,
                           eps=self.eps, steps=self.loss.shape[1] - 1,
                           cases={o: dict(lr=lr, final_off_block=ob[-1], max_off_block=ob.max(), final_bulk=b[-1],
                                          final_bulk_spread=s[-1], final_loss=ls[-1])
