@@ -34,6 +34,9 @@ __all__ = ["low_rank_target", "rho_recursion", "EXPERIMENTS", "theorem", "equiva
 ACTIVATIONS = ("linear", "relu", "leaky_relu", "tanh")
 # Every experiment uses the published mean-reduced loss; lr is in the same unit (eta = lr * c in sum units).
 UNITS = dict(loss_unit="mean", lr_unit="mean")
+# Wide steps run by default where the published wide run is long: ~25 s at d = 1000 on an idle 2-core
+# machine (0.12-0.25 s per step), enough to compare trajectories and time a step.
+PREFIX_STEPS = 100
 
 
 def low_rank_target(d_out: int, d_in: int, rank: int, seed: int = 0) -> np.ndarray:
@@ -251,7 +254,7 @@ def _equivalence(problem_kind: str, problem: Any, target: np.ndarray, mask: Opti
 
     net = Network.orthogonal([d] * (depth + 1), scale=eps, seed=seed)
     comp = train_compressed(net, problem, lr, max_steps, rank=rank, outer_lr_scale=gamma, tol=tol, progress=progress)
-    wide_budget = max_steps if full else min(200 if prefix_steps is None else prefix_steps, comp.steps)
+    wide_budget = max_steps if full else min(PREFIX_STEPS if prefix_steps is None else prefix_steps, comp.steps)
     wide = train(net, problem, lr=lr, steps=wide_budget, tol=tol if full else None, progress=progress)
     # The compressed run again over exactly the wide run's steps, lifted, to compare end-to-end maps.
     same = train_compressed(net, problem, lr, wide.steps, rank=rank, outer_lr_scale=gamma, progress=False)
@@ -284,7 +287,7 @@ def equivalence_dmf(d: int = 1000, rank: int = 10, depth: int = 3, eps: float = 
     Published: ``d = 1000``, ``r = 10``, ``L = 3``, ``eps = 1e-3``, GD ``lr = 1e3`` (mean units) to loss
     ``1e-10`` (~17,000 steps; the wide run takes ~40 minutes on this kind of machine). The compressed
     network (projected path: an L-layer ``2r x 2r`` problem) runs to ``tol``; the wide one runs
-    ``prefix_steps`` steps (default 200) unless ``full``, and its time is extrapolated. ``quick``:
+    ``prefix_steps`` steps (default 100) unless ``full``, and its time is extrapolated. ``quick``:
     ``d = 60``, ``r = 3``, ``eps = 1e-2``, ``lr = 30``, and the wide prefix is the whole compressed
     run unless ``prefix_steps`` is given.
     """
@@ -311,7 +314,7 @@ def equivalence_completion(d: int = 1000, rank: int = 5, observed: float = 0.2, 
     vs 6 s compressed. The compressed run uses the observed entries only (sparse path); the same
     compressed run with ``gamma = 0`` stalls (``recovery_frozen``). ``quick``: ``d = 100``, ``r = 3``,
     30% observed, ``lr = 300``, ``eps = 1e-2``, ``tol = 1e-10``, and the wide prefix is the whole
-    compressed run unless ``prefix_steps`` is given (default 200 otherwise).
+    compressed run unless ``prefix_steps`` is given (default 100 otherwise).
     """
     if quick:
         d, rank, observed, lr, eps, tol = 100, 3, 0.3, 300.0, 1e-2, 1e-10
@@ -552,6 +555,10 @@ def _separation_cases(X: np.ndarray, Y: np.ndarray, labels: np.ndarray, width: i
     out = dict(activation=[], depth=[], D=[], discrimination=[], ratio=[], D0_fit=[], r2=[], steps=[],
                final_loss=[], status=[])
     for (a, L), res in zip(cases, results):
+        if getattr(res.network, "activation", "linear") != a:
+            # Features of the wrong kind would give plausible but wrong numbers: refuse instead.
+            raise RuntimeError(f"the trained network reports activation "
+                               f"{getattr(res.network, 'activation', 'linear')!r}, expected {a!r}")
         H = analysis.features(res.network, X)
         D = analysis.separation(H, labels)
         fit = analysis.fit_separation(D)
