@@ -92,6 +92,14 @@ def test_equivalence_dmf_prefix_extrapolates():
     assert s["loss_gap_relative"] <= 1e-12 and s["end_to_end_gap_relative"] <= 1e-11
 
 
+def test_equivalence_dmf_full_runs_wide_to_tol():
+    s = _summary(E.equivalence_dmf(quick=True, full=True))
+    assert s["wide_status"] == "converged" and not s["wide_extrapolated"]
+    # Same trajectory, so the wide run stops at the same step as the compressed one.
+    assert s["wide_steps"] == s["compressed_steps"]
+    assert s["wide_seconds_estimate"] == s["wide_seconds"]
+
+
 def test_equivalence_completion():
     run = E.equivalence_completion(quick=True)
     s = _summary(run)

@@ -194,7 +194,8 @@ class EquivalenceRun:
     wide_seconds, compressed_seconds : float
         Measured wall time of each C++ loop.
     wide_seconds_estimate : float
-        Wide time for ``compressed_steps`` updates: measured when the wide run went that far, else
+        With ``full``: the measured time of the wide run (to ``tol`` or ``max_steps``). Otherwise the
+        wide time for ``compressed_steps`` updates: measured when the prefix went that far, else
         extrapolated from its time per step (``extrapolated`` says which).
     loss_gap : float
         ``max |loss_wide - loss_compressed| / loss_wide[0]`` over the steps both ran.
@@ -262,7 +263,9 @@ def _equivalence(problem_kind: str, problem: Any, target: np.ndarray, mask: Opti
     e2e_gap = float(np.linalg.norm(W - same.network.end_to_end()) / np.linalg.norm(W))
     k = min(wide.loss.size, comp.loss.size)
     loss_gap = float(np.max(np.abs(wide.loss[:k] - comp.loss[:k])) / wide.loss[0])
-    reached = wide.steps >= comp.steps
+    # A full wide run is timed as it ran (to tol or max_steps); a prefix is extrapolated unless it
+    # already covered the compressed run's steps.
+    reached = full or wide.steps >= comp.steps
     per_step = wide.seconds / max(wide.steps, 1)
     estimate = wide.seconds if reached else per_step * comp.steps
     rec = dict()
