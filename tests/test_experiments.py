@@ -68,6 +68,10 @@ def test_theorem():
     assert s["max_bulk_sine"] <= BULK_ANGLE
     assert s["final_gap"] > 1e-6
     assert run.block_residual.shape == run.bulk_sine.shape == (51,)
+    # Angles against step 1 (for the published figure): the middle (bulk) block never moves, the top does.
+    assert run.sin_right.shape == run.sin_left.shape == (51, 3, 3)
+    assert run.sin_right[1:, :, 1].max() <= BULK_ANGLE and run.sin_left[1:, :, 1].max() <= BULK_ANGLE
+    assert run.sin_right[-1, :, 0].min() > 1e-3
     # One seed fixes the run.
     again = E.theorem(quick=True)
     np.testing.assert_array_equal(again.singular_values, run.singular_values)

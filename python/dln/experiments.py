@@ -105,7 +105,11 @@ class TheoremRun:
     (steps + 1, depth, 2r) the other singular values; ``gap`` (steps + 1,) their smallest distance to
     ``rho(t)``; ``block_residual`` (steps + 1,) max over layers of :func:`dln.analysis.block_residual`
     (off-block and bulk, relative to ``max(1, ||W||_2)``); ``bulk_sine`` (steps + 1,) max over layers of
-    the sine of the angle between the bulk right singular subspace and the theory's ``V_{l,2}``.
+    the sine of the angle between the bulk right singular subspace and the theory's ``V_{l,2}``;
+    ``sin_right``, ``sin_left`` (steps + 1, depth, 3): sine of the largest principal angle of the top-r,
+    middle and bottom-r right (left) singular subspaces of each layer against step 1
+    (:func:`dln.analysis.trajectory`; at step 0 all singular values are equal, so its blocks are an
+    arbitrary choice and its angles carry no information).
     """
 
     d: int
@@ -121,6 +125,8 @@ class TheoremRun:
     lr: float = 1.0
     eps: float = 1.0
     seconds: float = 0.0
+    sin_right: Optional[np.ndarray] = None
+    sin_left: Optional[np.ndarray] = None
 
     def summary(self) -> dict:
         steps = self.rho.size - 1
@@ -153,9 +159,11 @@ def theorem(d: int = 30, rank: int = 3, depth: int = 3, eps: float = 1.0, lr: fl
     svals = np.empty((steps + 1, depth, d))
     block = np.empty(steps + 1)
     bulk_sine = np.empty(steps + 1)
+    nets = []
     for t in range(steps + 1):
         if t > 0:
             net = train(net, problem, lr=lr, steps=1, n_threads=1).network
+        nets.append(net.astype(np.float64))
         for l, w in enumerate(net._weights):
             svals[t, l] = np.linalg.svd(w.astype(np.float64), compute_uv=False)
         net64 = net.astype(np.float64)
@@ -172,8 +180,9 @@ def theorem(d: int = 30, rank: int = 3, depth: int = 3, eps: float = 1.0, lr: fl
         idx = np.sort(order[:, m:], axis=1)
         moving[t] = np.take_along_axis(svals[t], idx, axis=1)
         gap[t] = np.take_along_axis(dev, order[:, m:], axis=1).min()
+    traj = analysis.trajectory(nets, block_r=rank)
     return TheoremRun(d, rank, depth, rho, svals, bulk_error, moving, gap, block, bulk_sine, float(lr), float(eps),
-                      time.perf_counter() - t0)
+                      time.perf_counter() - t0, traj.sin_right, traj.sin_left)
 
 
 # ---------------------------------------------------------------------------------------------------
