@@ -1,7 +1,9 @@
 """dln: deep linear networks trained exactly by a C++/Eigen engine.
 
 Public API: :class:`Network`, :class:`Factorization`, :class:`Regression`, :class:`Completion`,
-:func:`train`, :class:`Result`, :func:`build_info`, and :mod:`dln.reference` (the NumPy oracle).
+:func:`train`, :class:`Result`, :func:`build_info`, :mod:`dln.reference` (the NumPy oracle),
+:mod:`dln.analysis` (theory predictions and measurements) and :mod:`dln.experiments` (the published
+experiments).
 """
 
 from __future__ import annotations
