@@ -1,7 +1,9 @@
 """dln: deep linear networks trained exactly by a C++/Eigen engine.
 
 Public API: :class:`Network`, :class:`Factorization`, :class:`Regression`, :class:`Completion`,
-:func:`train`, :class:`Result`, :func:`build_info`, and :mod:`dln.reference` (the NumPy oracle).
+:func:`train`, :class:`Result`, :func:`build_info`, :mod:`dln.reference` (the NumPy oracle),
+:mod:`dln.analysis` (theory predictions and measurements) and :mod:`dln.experiments` (the published
+experiments).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 # library globally so the extension finds it by its soname wherever the wheel was installed.
 import scipy_openblas32 as _openblas  # noqa: F401
 
-from . import _core, experiments
+from . import _core, analysis, experiments
 from .network import Network
 from .problems import Completion, Factorization, Problem, Regression
 from .training import Result, train, train_batch
@@ -25,7 +27,7 @@ __version__ = "0.1.0"
 
 __all__ = ["Network", "Problem", "Factorization", "Regression", "Completion", "train", "train_batch", "Result",
            "resume", "load_checkpoint", "CheckpointError", "RunConfig", "grid", "spawn_seeds", "sweep", "SweepResult",
-           "build_info", "experiments", "__version__",
+           "build_info", "analysis", "experiments", "__version__",
            "compression", "invariant_subspace", "compress", "compress_trained", "CompressedNetwork", "SparseCompletion",
            "SvdTracker", "BrandTracker", "TrackSpec", "SvdTrace"]
 
