@@ -3,7 +3,7 @@
 Every function draws into ``ax`` (a new figure's axes when ``ax is None``) and returns the axes, so
 figures compose: ``fig, (a, b) = plt.subplots(1, 2); dln.plotting.loss(r.loss, ax=a)``. Nothing here
 trains or computes a result; the inputs are the arrays that :mod:`dln.experiments`, :mod:`dln.analysis`
-and :func:`dln.train` return. matplotlib is imported on first use (``pip install "dln[science]"``).
+and :func:`dln.train` return. matplotlib (a dependency of dln) is imported on first use.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def _pyplot() -> Any:
     try:
         import matplotlib.pyplot as plt
     except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("dln.plotting needs matplotlib: pip install matplotlib (or dln[science])") from e
+        raise ImportError("dln.plotting needs matplotlib: pip install matplotlib") from e
     return plt
 
 
