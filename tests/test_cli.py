@@ -30,7 +30,9 @@ def test_demo_quick_runs_end_to_end_and_writes_its_files(tmp_path):
     # the numbers behind the checks, as the theory states them
     assert summary["theorem"]["max_bulk_minus_rho"] <= 1e-12
     assert summary["tracked"]["max_middle_angle_sine"] <= 1e-10
-    assert summary["compressed"]["status"] == "converged" and summary["compressed"]["final_loss"] <= 1e-10
+    c = summary["compressed"]
+    assert c["compressed_status"] == "converged" and c["compressed_final_loss"] <= 1e-10
+    assert c["end_to_end_gap_relative"] <= 1e-10 and c["compressed_seconds"] >= c["compressed_loop_seconds"] > 0
     assert "## Checks" in (out / "summary.md").read_text()
 
 
@@ -84,9 +86,31 @@ def test_bad_config_field_is_named(tmp_path, capsys):
     assert "depth" in capsys.readouterr().err
 
 
-def test_bad_option_value_exits_nonzero():
-    p = _dln("demo", "--seed", "x")
-    assert p.returncode == 2 and "invalid int value" in p.stderr
+@pytest.mark.parametrize("argv, needle", [
+    (["demo", "--seed", "x"], "--seed: expected an integer"),
+    (["demo", "--seed", "-1"], "--seed: must be >= 0"),
+    (["bench", "--n-threads", "0"], "--n-threads: must be >= 1"),
+])
+def test_bad_option_value_exits_2_before_any_work(argv, needle):
+    p = _dln(*argv)
+    assert p.returncode == 2 and needle in p.stderr and p.stdout == ""
+
+
+def test_unwritable_output_folder_exits_2_before_any_work(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert cli.main(["reproduce", "theorem", "--out", str(blocker / "sub")]) == 2
+    captured = capsys.readouterr()
+    assert "error:" in captured.err and "==" not in captured.out
+
+
+def test_a_failed_claim_exits_1(tmp_path, monkeypatch, capsys):
+    from dln import reproduce
+
+    monkeypatch.setitem(reproduce.CHECKS, "theorem", lambda s: {"an impossible claim": s["max_bulk_error"] < 0})
+    assert cli.main(["reproduce", "theorem", "--quick", "--no-progress", "--out", str(tmp_path)]) == 1
+    assert "FAILED checks: theorem: an impossible claim" in capsys.readouterr().out
+    assert json.loads((tmp_path / "theorem" / "summary.json").read_text())["checks"] == {"an impossible claim": False}
 
 
 def test_cmakedir_points_at_the_installed_package(capsys):
@@ -103,10 +127,12 @@ def test_reproduce_all_quick_writes_every_summary_and_figure(tmp_path, capsys):
     for name in EXPERIMENTS:
         summary = json.loads((tmp_path / name / "summary.json").read_text())
         assert summary["wall_seconds"] > 0
+        if name != "digits_separation":  # an extension: no published claim to check
+            assert summary["checks"] and all(summary["checks"].values()), name
         pngs = list((tmp_path / name).glob("*.png"))
         assert pngs and all(p.stat().st_size > 5000 for p in pngs), name
     out = capsys.readouterr().out
-    assert out.count("== ") == len(EXPERIMENTS)
+    assert sum(line.startswith("== ") for line in out.splitlines()) == len(EXPERIMENTS)
 
 
 def test_reproduce_list_names_every_experiment(capsys):

@@ -170,10 +170,24 @@ def test_non_whitened():
     run = E.non_whitened(quick=True)
     s = _summary(run)
     # Whitened: exact; Gaussian X: approximate (small but far above rounding), SCIENCE.md 2.
-    assert run.off_block_whitened.max() <= BLOCK_BOUND and run.bulk_spread_whitened.max() <= BULK_BOUND
-    assert 1e-6 < s["final_off_block"] < 0.1
-    assert 1e-6 < s["final_bulk_spread"] < 0.1
-    assert run.loss[-1] < run.loss[0]
+    assert np.nanmax(run.bulk_sine_whitened) <= BULK_ANGLE and run.bulk_spread_whitened.max() <= BULK_BOUND
+    assert np.isnan(run.bulk_sine[0]) and np.isnan(run.bulk_sine_whitened[0])  # undefined at step 0
+    assert 1e-3 < s["final_bulk_sine"] < 0.5
+    assert 1e-8 < s["final_bulk_spread"] < 0.1
+    assert run.loss[-1] < run.loss[0] and run.loss_whitened[-1] < run.loss_whitened[0]
+    # the published loss unit: mean over the outputs x samples entries of the 3-output network
+    net0 = dln.Network.orthogonal([30, 30, 30, 3], scale=1.0, seed=0)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 300)) / 15.0
+    Y = rng.standard_normal((3, 300))
+    assert run.loss[0] == dln.Regression(X, Y).loss(net0)
+
+
+@pytest.mark.parametrize("kwargs, param", [(dict(samples=10), "samples"), (dict(d=2.5), "d"),
+                                           (dict(outputs=20), "depth, outputs")])
+def test_non_whitened_bad_input(kwargs, param):
+    with pytest.raises((TypeError, ValueError), match=f"^{param}:"):
+        E.non_whitened(**kwargs)
 
 
 def test_optimizers():

@@ -64,6 +64,23 @@ def _bars(args: argparse.Namespace) -> Optional[bool]:
     return False if getattr(args, "no_progress", False) else None
 
 
+def _int_at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+SEED = _int_at_least(0)
+THREADS = _int_at_least(1)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dln", description="Deep linear networks: exact training, SVD tracking, "
                                 "compression, and the published experiments.")
@@ -76,7 +93,7 @@ def parser() -> argparse.ArgumentParser:
                           "compressed vs wide factorisation; writes PNGs, summary.json and summary.md.")
     demo.add_argument("--out", default="dln-demo", help="output folder (default: ./dln-demo)")
     demo.add_argument("--quick", action="store_true", help="small sizes (seconds; what the tests run)")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=SEED, default=0)
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     demo.set_defaults(func=_demo)
 
@@ -87,7 +104,7 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--quick", action="store_true", help="scaled-down sizes (seconds to a minute each)")
     rep.add_argument("--full", action="store_true", help="run long wide trainings to the end")
     rep.add_argument("--out", default="dln-results", help="output folder (default: ./dln-results)")
-    rep.add_argument("--seed", type=int, default=0)
+    rep.add_argument("--seed", type=SEED, default=0)
     rep.add_argument("--no-progress", action="store_true", help="no progress bars")
     rep.set_defaults(func=_reproduce)
 
@@ -96,7 +113,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("config", help="path to CONFIG.toml or CONFIG.json")
     run.add_argument("--out", help="write status, losses and the config to this JSON file")
     run.add_argument("--checkpoint", help="checkpoint file (resume with dln.resume)")
-    run.add_argument("--n-threads", type=int, default=None, help="threads for the products inside a step")
+    run.add_argument("--n-threads", type=THREADS, default=None, help="threads for the products inside a step")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.set_defaults(func=_run)
 
@@ -104,7 +121,7 @@ def parser() -> argparse.ArgumentParser:
                            description="A short benchmark of this build on this machine; the full benchmarks "
                            "(PyTorch, JAX, batches, tracker, compression) live in the source tree's bench/.")
     bench.add_argument("--quick", action="store_true", help="small sizes only")
-    bench.add_argument("--n-threads", type=int, default=None, help="threads (default: all cores)")
+    bench.add_argument("--n-threads", type=THREADS, default=None, help="threads (default: all cores)")
     bench.set_defaults(func=_bench)
 
     info = sub.add_parser("info", help="build and thread information (JSON)")
@@ -122,7 +139,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         p.error("a command is required: demo, reproduce, run, bench or info (dln --help)")
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, KeyError, ImportError, MemoryError) as e:
+    except (ValueError, TypeError, OSError, KeyError, ImportError, MemoryError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"dln {args.command}: error: {msg}", file=sys.stderr)
         return 2

@@ -52,7 +52,8 @@ def run(out: Path, sizes: DemoSizes = DemoSizes(), seed: int = 0, say: Callable[
     import matplotlib.pyplot as plt
 
     from . import plotting
-    from .experiments import low_rank_target, rho_recursion, theorem
+    from .experiments import _json, equivalence_dmf, low_rank_target, rho_recursion, theorem
+    from .reproduce import FIGURES
     from .network import Network
     from .problems import Factorization
     from .tracking import TrackSpec
@@ -70,12 +71,7 @@ def run(out: Path, sizes: DemoSizes = DemoSizes(), seed: int = 0, say: Callable[
     say(f"[1/3] theorem setting: d = {th.d}, r = {r}, L = {L}, eps = 1, GD lr = 1, {sizes.theorem_steps} steps")
     say(f"      {th.d - 2 * r} of {th.d} singular values of every layer equal rho(t) after every step: "
         f"max deviation {worst:.1e}; the other {2 * r} moved away by >= {th.gap[-1]:.2e}")
-    fig = plt.figure(figsize=(11, 4.2))
-    ax1 = fig.add_subplot(1, 2, 1)
-    plotting.singular_values(th.singular_values[:, 0, :], rho=th.rho, ax=ax1, title="W_1: all singular values")
-    plotting.waterfall(th.singular_values[1:, 0, :], steps=np.arange(1, th.rho.size),
-                       ax=fig.add_subplot(1, 2, 2, projection="3d"), title="W_1, steps 1..")
-    plotting.save(fig, out / "theorem.png")
+    FIGURES["theorem"](th, out)[0].replace(out / "theorem.png")
     summary["theorem"] = {"d": th.d, "rank": r, "depth": L, "steps": sizes.theorem_steps,
                           "max_bulk_minus_rho": worst, "min_moving_gap_at_end": float(th.gap[-1]),
                           "seconds": time.perf_counter() - t0}
@@ -116,49 +112,30 @@ def run(out: Path, sizes: DemoSizes = DemoSizes(), seed: int = 0, say: Callable[
     checks["tracked: bulk == rho(t) to 1e-12 (x sigma_1)"] = bulk <= 1e-12 * max(1.0, float(tr.spectra[0].max()))
     checks["tracked: bulk subspace fixed to 1e-10"] = middle <= 1e-10
 
-    # 3. Compressed vs wide (the published DMF equivalence setting).
-    d, rc, P = sizes.compress_d, sizes.compress_rank, sizes.wide_prefix
-    phi = low_rank_target(d, d, rc, seed)
-    problem = Factorization(phi)
-    net = Network.orthogonal([d] * (L + 1), scale=1e-3, seed=seed)
-    lr = sizes.compress_lr
+    # 3. Compressed vs wide (the published DMF equivalence setting), timed end to end.
+    d, rc, P, lr = sizes.compress_d, sizes.compress_rank, sizes.wide_prefix, sizes.compress_lr
     say(f"[3/3] factorisation d = {d}, r = {rc}, L = {L}, eps = 1e-3, lr = {lr:g}: compressed to loss 1e-10, "
         f"wide for {P} steps")
-    comp = train(net, problem, lr=lr, steps=sizes.compress_steps, tol=1e-10, compress="auto", progress=progress)
-    t_comp_total = comp.seconds
-    wide = train(net, problem, lr=lr, steps=P, progress=progress)
-    n = min(P, comp.loss.size - 1)
-    rel = float(np.max(np.abs(wide.loss[: n + 1] - comp.loss[: n + 1]) / np.abs(wide.loss[: n + 1])))
-    per_step = wide.seconds / max(P, 1)
-    wide_est = per_step * comp.steps
-    say(f"      compressed: {comp.status} after {comp.steps} steps in {t_comp_total:.2f} s "
-        f"(loss {comp.final_loss:.2e}); wide: {per_step * 1e3:.0f} ms/step, so ~{wide_est:.0f} s for the same "
-        f"{comp.steps} steps ({wide_est / max(t_comp_total, 1e-9):.0f}x)")
-    say(f"      wide and compressed losses over the first {n} steps agree to {rel:.1e} (relative)")
-    ax = plotting.compressed_vs_wide(wide.loss, comp.loss, steps_wide=np.arange(wide.loss.size),
-                                     steps_compressed=np.arange(comp.loss.size) * comp.compressed.record_every,
-                                     seconds=(wide_est, t_comp_total))
-    ax.set_title(f"DMF d = {d}: wide (first {P} steps; time extrapolated) vs compressed")
-    plotting.save(ax, out / "compressed.png")
-    summary["compressed"] = {"d": d, "rank": rc, "depth": L, "eps": 1e-3, "lr": lr, "tol": 1e-10,
-                             "status": comp.status, "steps": comp.steps, "final_loss": comp.final_loss,
-                             "compressed_seconds": t_comp_total, "wide_prefix_steps": P,
-                             "wide_seconds_per_step": per_step, "wide_seconds_extrapolated": wide_est,
-                             "speedup_extrapolated": wide_est / max(t_comp_total, 1e-9),
-                             "prefix_max_relative_loss_difference": rel}
-    checks["compressed: reached 1e-10"] = comp.status == "converged"
-    checks["compressed: same losses as wide over the prefix (1e-10 relative)"] = rel <= 1e-10
+    eq = equivalence_dmf(d=d, rank=rc, depth=L, eps=1e-3, lr=lr, tol=1e-10, max_steps=sizes.compress_steps,
+                         prefix_steps=P, seed=seed, progress=progress)
+    s3 = eq.summary()
+    say(f"      compressed: {eq.compressed_status} after {eq.compressed_steps} steps in {eq.compressed_seconds:.2f} s "
+        f"(all of it, loop {eq.compressed_loop_seconds:.2f} s; loss {s3['compressed_final_loss']:.2e}); wide: "
+        f"{eq.wide_seconds / max(eq.wide_steps, 1) * 1e3:.0f} ms/step, so ~{eq.wide_seconds_estimate:.0f} s for "
+        f"the same steps ({s3['speedup']:.0f}x)")
+    say(f"      after {eq.wide_steps} steps the wide and the (lifted) compressed end-to-end maps differ by "
+        f"{eq.end_to_end_gap:.1e} (relative); losses by {eq.loss_gap:.1e} of the initial loss")
+    (out / "compressed.png").unlink(missing_ok=True)
+    FIGURES["equivalence_dmf"](eq, out)[0].replace(out / "compressed.png")
+    summary["compressed"] = s3
+    checks["compressed: reached 1e-10"] = eq.compressed_status == "converged"
+    checks["compressed: same end-to-end map as wide over the prefix (1e-10 relative)"] = eq.end_to_end_gap <= 1e-10
 
     summary["checks"] = checks
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
+    summary = _json(summary)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / "summary.md").write_text(_markdown(summary))
     return summary
-
-
-def _json_default(x: Any) -> Any:
-    if isinstance(x, (np.floating, np.integer, np.bool_)):
-        return x.item()
-    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
 
 
 def _markdown(s: dict) -> str:
@@ -175,10 +152,10 @@ def _markdown(s: dict) -> str:
         f"| tracked (`tracked.png`) | d = {tr['d']}, {tr['steps']} steps, SVD tracked every step | bulk vs rho(t) "
         f"{tr['max_bulk_minus_rho']:.1e}, bulk subspace angle sine {tr['max_middle_angle_sine']:.1e}, "
         f"{tr['seconds']:.2f} s (one full SVD: {tr['one_full_svd_seconds']:.2f} s) |",
-        f"| compressed (`compressed.png`) | DMF d = {c['d']}, r = {c['rank']}, tol {c['tol']:g} | {c['status']} in "
-        f"{c['steps']} steps, {c['compressed_seconds']:.2f} s vs ~{c['wide_seconds_extrapolated']:.0f} s wide "
-        f"(extrapolated from {c['wide_prefix_steps']} steps); prefix losses agree to "
-        f"{c['prefix_max_relative_loss_difference']:.1e} |",
+        f"| compressed (`compressed.png`) | DMF d = {c['d']}, r = {c['rank']}, tol {c['tol']:g} | "
+        f"{c['compressed_status']} in {c['compressed_steps']} steps, {c['compressed_seconds']:.2f} s vs "
+        f"~{c['wide_seconds_estimate']:.0f} s wide (extrapolated from {c['wide_steps']} steps); end-to-end maps "
+        f"agree to {c['end_to_end_gap_relative']:.1e} |",
         "",
         "## Checks",
         "",

@@ -23,6 +23,7 @@ import numpy as np
 
 from . import analysis
 from .analysis import rho_recursion
+from .compression import subspace_sine
 from .network import Network
 from .problems import Completion, Factorization, Regression
 from .training import train, train_batch
@@ -82,10 +83,25 @@ def _seeds(seed: int, n: int) -> list[int]:
     return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(n)]
 
 
+def _cluster(s: np.ndarray, size: int) -> tuple[slice, float]:
+    """The tightest group of ``size`` consecutive values of the descending ``s``: its slice and its
+    width ``max - min`` (0 for an exact bulk)."""
+    widths = s[:s.size - size + 1] - s[size - 1:]
+    i = int(np.argmin(widths))
+    return slice(i, i + size), float(widths[i])
+
+
 def _tightest_cluster(s: np.ndarray, size: int) -> float:
-    """Width ``max - min`` of the tightest group of ``size`` values (0 for an exact bulk)."""
-    s = np.sort(s)
-    return float(np.min(s[size - 1:] - s[:s.size - size + 1]))
+    """Width of the tightest group of ``size`` values of ``s`` (any order)."""
+    return _cluster(np.sort(s)[::-1], size)[1]
+
+
+def _integer(value: Any, name: str, minimum: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name}: must be >= {minimum}, got {value}")
+    return int(value)
 
 
 def _recovery(end_to_end: np.ndarray, target: np.ndarray, mask: np.ndarray) -> float:
@@ -200,8 +216,11 @@ class EquivalenceRun:
         Loss of the directly trained wide network over the steps it ran (the prefix unless ``full``).
     wide_steps, compressed_steps : int
         Updates run by each.
-    wide_seconds, compressed_seconds : float
-        Measured wall time of each C++ loop.
+    wide_seconds : float
+        Measured wall time of the wide C++ loop.
+    compressed_seconds : float
+        Measured wall time of all the compressed work (invariant subspace, chain, projection, loop);
+        ``compressed_loop_seconds`` is the loop alone.
     wide_seconds_estimate : float
         With ``full``: the measured time of the wide run (to ``tol`` or ``max_steps``). Otherwise the
         wide time for ``compressed_steps`` updates: measured when the prefix went that far, else
@@ -234,6 +253,7 @@ class EquivalenceRun:
     wide_seconds: float
     wide_seconds_estimate: float
     extrapolated: bool
+    compressed_loop_seconds: float
     loss_gap: float
     end_to_end_gap: float
     observed: float = 1.0
@@ -248,6 +268,7 @@ class EquivalenceRun:
             lr=self.lr, tol=self.tol, observed=self.observed, outer_lr_scale=self.outer_lr_scale,
             compressed_status=self.compressed_status, compressed_steps=self.compressed_steps,
             compressed_final_loss=self.loss_compressed[-1], compressed_seconds=self.compressed_seconds,
+            compressed_loop_seconds=self.compressed_loop_seconds,
             wide_status=self.wide_status, wide_steps=self.wide_steps, wide_final_loss=self.loss_wide[-1],
             wide_seconds=self.wide_seconds, wide_seconds_estimate=self.wide_seconds_estimate,
             wide_extrapolated=self.extrapolated,
@@ -263,7 +284,9 @@ def _equivalence(problem_kind: str, problem: Any, target: np.ndarray, mask: Opti
     from .compression import train_compressed
 
     net = Network.orthogonal([d] * (depth + 1), scale=eps, seed=seed)
+    t0 = time.perf_counter()  # all the compressed work: subspace, chain, projection, loop, loss history
     comp = train_compressed(net, problem, lr, max_steps, rank=rank, outer_lr_scale=gamma, tol=tol, progress=progress)
+    comp_total = time.perf_counter() - t0
     wide_budget = max_steps if full else min(PREFIX_STEPS if prefix_steps is None else prefix_steps, comp.steps)
     wide = train(net, problem, lr=lr, steps=wide_budget, tol=tol if full else None, progress=progress)
     # The compressed run again over exactly the wide run's steps, lifted, to compare end-to-end maps.
@@ -286,7 +309,8 @@ def _equivalence(problem_kind: str, problem: Any, target: np.ndarray, mask: Opti
     return EquivalenceRun(problem=problem_kind, d=d, rank=rank, depth=depth, eps=eps, lr=lr, tol=tol,
                           outer_lr_scale=gamma, loss_compressed=np.asarray(comp.loss), loss_wide=np.asarray(wide.loss),
                           compressed_status=comp.status, wide_status=wide.status, compressed_steps=comp.steps,
-                          wide_steps=wide.steps, compressed_seconds=comp.seconds, wide_seconds=wide.seconds,
+                          wide_steps=wide.steps, compressed_seconds=comp_total, compressed_loop_seconds=comp.seconds,
+                          wide_seconds=wide.seconds,
                           wide_seconds_estimate=estimate, extrapolated=not reached, loss_gap=loss_gap,
                           end_to_end_gap=e2e_gap, observed=observed, **rec)
 
@@ -656,12 +680,14 @@ def digits_separation(depths: Any = (4, 6, 8), activations: Any = ("linear", "re
 
 @dataclasses.dataclass
 class NonWhitenedRun:
-    """Block structure of regression with Gaussian (non-whitened) inputs, against the whitened control.
+    """Structure of regression with Gaussian (non-whitened) inputs, against the whitened control.
 
-    Arrays of shape (steps + 1,), max over layers: ``off_block`` (:func:`dln.analysis.block_residual`
-    against the theory built from the first-layer gradient), ``bulk_spread`` (width of the tightest
-    cluster of ``d - 2r`` singular values), ``loss``; the same with suffix ``_whitened`` for the same
-    data with ``X`` replaced by its orthonormal-row version ``(X X^T)^(-1/2) X`` (exact theory).
+    Arrays of shape (steps + 1,): ``bulk_spread`` (max over the square layers of the width of the
+    tightest cluster of ``d - 2r`` singular values; 0 for an exact bulk), ``bulk_sine`` (sine of the
+    largest principal angle between that cluster's right singular subspace of ``W_1`` and its value at
+    step 1; NaN at step 0, where all singular values are equal), ``loss`` (mean units, over the
+    ``outputs x samples`` entries); the same with suffix ``_whitened`` for ``X`` replaced by its
+    orthonormal-row version ``(X X^T)^(-1/2) X`` (the exact theory).
     """
 
     d: int
@@ -670,19 +696,19 @@ class NonWhitenedRun:
     depth: int
     eps: float
     lr: float
-    off_block: np.ndarray
     bulk_spread: np.ndarray
+    bulk_sine: np.ndarray
     loss: np.ndarray
-    off_block_whitened: np.ndarray
     bulk_spread_whitened: np.ndarray
+    bulk_sine_whitened: np.ndarray
     loss_whitened: np.ndarray
 
     def summary(self) -> dict:
-        return _json(dict(experiment="non_whitened", **UNITS, d=self.d, rank=self.rank,
-                          samples=self.samples, depth=self.depth, eps=self.eps, lr=self.lr, steps=self.loss.size - 1,
-                          final_off_block=self.off_block[-1], final_bulk_spread=self.bulk_spread[-1],
-                          final_off_block_whitened=self.off_block_whitened[-1],
+        return _json(dict(experiment="non_whitened", **UNITS, d=self.d, rank=self.rank, samples=self.samples,
+                          depth=self.depth, eps=self.eps, lr=self.lr, steps=self.loss.size - 1,
+                          final_bulk_spread=self.bulk_spread[-1], final_bulk_sine=self.bulk_sine[-1],
                           final_bulk_spread_whitened=self.bulk_spread_whitened[-1],
+                          final_bulk_sine_whitened=self.bulk_sine_whitened[-1],
                           final_loss=self.loss[-1], final_loss_whitened=self.loss_whitened[-1]))
 
 
@@ -690,35 +716,54 @@ def non_whitened(d: int = 30, outputs: int = 3, samples: int = 300, depth: int =
                  lr: float = 1.0, steps: int = 50, quick: bool = False, seed: int = 0) -> NonWhitenedRun:
     """Approximate invariance for non-whitened regression (SCIENCE.md 6, "non-whitened").
 
-    ``X`` Gaussian ``d x samples`` divided by 15, ``Y`` Gaussian ``outputs x samples``; GD ``lr`` (mean
-    loss) for ``steps`` steps from orthogonal init at ``eps``. The published network ends in an
-    ``outputs x d`` layer; here ``Y`` is zero-padded to ``d`` rows so that every layer is ``d x d`` and
-    the theory's bases (:func:`dln.analysis.theory`, rank ``outputs``, built from the first-layer
-    gradient) apply; the padded rows are targets of zero, so the target keeps rank ``outputs``. The
-    whitened control replaces ``X`` by ``(X X^T)^(-1/2) X``, for which the theory is exact. ``quick``
-    changes nothing (the published setting takes about a second).
+    Parameters
+    ----------
+    d, outputs, samples : int
+        ``X`` is a standard Gaussian ``d x samples`` matrix divided by 15, ``Y`` a standard Gaussian
+        ``outputs x samples`` matrix (rank ``outputs``); ``samples >= d`` so that ``X X^T`` is invertible.
+    depth, eps : int, float
+        The published network: ``depth`` layers, widths ``[d, d, ..., d, outputs]``, orthogonal init at ``eps``.
+    lr, steps : float, int
+        GD on the mean loss (over the ``outputs x samples`` entries), ``lr`` in the same unit.
+    quick : bool
+        Changes nothing (the published setting takes about a second).
+
+    The square layers of the whitened control keep ``d - 2 outputs`` singular values in an exact cluster
+    whose singular subspace never moves; with Gaussian ``X`` both hold only approximately.
     """
+    d, outputs, samples, depth = (_integer(v, n, 1) for v, n in ((d, "d"), (outputs, "outputs"),
+                                                                  (samples, "samples"), (depth, "depth")))
+    if samples < d:
+        raise ValueError(f"samples: must be >= d = {d} so that X X^T is invertible, got {samples}")
+    if depth < 2 or d <= 2 * outputs:
+        raise ValueError(f"depth, outputs: need depth >= 2 and d > 2 outputs, got depth {depth}, d {d}, outputs {outputs}")
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((d, samples)) / 15.0
-    Yr = rng.standard_normal((outputs, samples))
-    Y = np.zeros((d, samples))
-    Y[:outputs] = Yr
+    Y = rng.standard_normal((outputs, samples))
     w, Q = np.linalg.eigh(X @ X.T)
     Xw = (Q / np.sqrt(w)) @ Q.T @ X
-    net0 = Network.orthogonal([d] * (depth + 1), scale=eps, seed=seed)
+    net0 = Network.orthogonal([d] * depth + [outputs], scale=eps, seed=seed)
+    m = d - 2 * outputs
     cols = {}
     for name, x in (("", X), ("_whitened", Xw)):
         problem = Regression(x, Y)
-        th = analysis.theory(net0, problem, outputs)
-        net, off, spread, loss = net0, [], [], []
+        net, spread, sine, loss, ref = net0, [], [], [], None
         for t in range(steps + 1):
             if t > 0:
                 net = train(net, problem, lr=lr, steps=1, n_threads=1).network
-            off.append(analysis.block_residual(net, th).off_block.max())
-            spread.append(max(_tightest_cluster(np.linalg.svd(w_, compute_uv=False), d - 2 * outputs)
-                              for w_ in net._weights))
+            widths = []
+            for l, w_ in enumerate(net._weights[:-1]):  # the square layers
+                _, s, vt = np.linalg.svd(w_)
+                bulk, width = _cluster(s, m)
+                widths.append(width)
+                if l == 0:
+                    v_bulk = vt[bulk].T
+            spread.append(max(widths))
+            if t == 1:
+                ref = v_bulk
+            sine.append(np.nan if ref is None else subspace_sine(v_bulk, ref))
             loss.append(problem.loss(net))
-        cols["off_block" + name], cols["bulk_spread" + name], cols["loss" + name] = map(np.array, (off, spread, loss))
+        cols["bulk_spread" + name], cols["bulk_sine" + name], cols["loss" + name] = map(np.array, (spread, sine, loss))
     return NonWhitenedRun(d=d, rank=outputs, samples=samples, depth=depth, eps=eps, lr=lr, **cols)
 
 
