@@ -212,20 +212,10 @@ class CompressedNetwork:
         rho <- rho - buf`` (``eta = lr * c``, the problem's reduction factor). Exact on the complement of
         factorisation/whitened regression (zero target there); for completion it is the model used.
         """
-        optimizer = choice(optimizer, "optimizer", ("gd", "momentum"))
-        L = self.wide.depth
-        eta = real(lr, "lr") * self.problem.scale
-        out = np.empty(int(steps) + 1)
-        rho, buf = self.scale, 0.0
-        for t in range(int(steps) + 1):
-            out[t] = rho
-            g = eta * rho ** (2 * L - 1)
-            if optimizer == "gd":
-                rho = rho - g
-            else:
-                buf = momentum * buf + g
-                rho = rho - buf
-        return out
+        from .analysis import rho_recursion  # analysis builds on this module
+
+        return rho_recursion(self.scale, lr, self.wide.depth, steps, scale=self.problem.scale, optimizer=optimizer,
+                             momentum=momentum)
 
     def lift(self, trained: Any, rho: float) -> Network:
         """The wide network whose compressed part is ``trained`` (a chain Network or Result).
