@@ -58,7 +58,13 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
             // SVD tracking (dln.tracking.TrackSpec): an observer inside the loop, no Python there.
             std::optional<TrackObserver<T>> tracker;
             std::vector<Observer<T>*> observers;
-            if (!track.is_none()) observers.push_back(&tracker.emplace(track_spec_of(track.cast<py::dict>())));
+            if (!track.is_none()) {
+                const py::dict td = track.cast<py::dict>();
+                observers.push_back(&tracker.emplace(track_spec_of(td)));
+                if (td.contains("theory_right"))
+                    tracker->set_theory(py::cast<std::vector<Mat<T>>>(td["theory_right"]),
+                                        py::cast<std::vector<Mat<T>>>(td["theory_left"]), net.widths());
+            }
             std::atomic<bool> stop{false};
             std::atomic<long long> done{0};
             options.stop = &stop;

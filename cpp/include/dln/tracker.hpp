@@ -143,6 +143,10 @@ struct TrackSpec {
     Index block_r = 0;              // r of the top-r / middle / bottom-r subspace angles (0: none)
     Index update_rank = 16;         // bound on the rank of a step's low-rank part (dense split)
     std::string mode = "auto";      // auto (structured where the layer is rho Q at the start), structured, generic
+    // Angles against "step1" (block_r blocks vs the first recorded step >= 1) or "theory" (the moving
+    // subspace and the bulk vs the theory's V_{l,1} / U_{l,1}, given by TrackObserver::set_theory).
+    std::string reference = "step1";
+    bool end_to_end = false;        // also record the spectrum of W_{L:1}
     double certificate_tol = 1e-10; // restart from the live weights above it
     TrackerOptions tracker;
     std::uint64_t seed = 0;
@@ -160,6 +164,16 @@ struct TrackRecord {
     std::vector<std::vector<std::vector<double>>> angles_right, angles_left;
     long long reference_step = -1;
     std::vector<std::vector<Triplets<T>>> top;      // [record][layer] when top_p > 0
+    // reference = "theory": sine of the largest principal angle of the tracked moving subspace vs
+    // V_{l,1} (U_{l,1} for left) and of the tracked bulk vs V_{l,2}: [record][layer][2]; NaN for
+    // generically tracked layers.
+    std::vector<std::vector<std::vector<double>>> theory_right, theory_left;
+    // end_to_end: all singular values of W_{L:1} per record, the relative residual of its
+    // representation on random probes, and the dimension b of its moving part.
+    std::vector<std::vector<double>> spectra_e2e;
+    std::vector<double> certificate_e2e;
+    std::vector<Index> rank_e2e;
+    std::string mode_e2e;                           // "chained" (from the layer trackers) or "own"
     std::vector<std::string> events;                // restarts, fallbacks, re-orthonormalisations, in words
     std::vector<std::string> modes;                 // per layer: structured / generic
     long long reorthonormalisations = 0;
@@ -169,6 +183,10 @@ template <class T>
 class TrackObserver final : public Observer<T> {
 public:
     explicit TrackObserver(TrackSpec spec);
+    // The theory's bases for reference = "theory": per layer V_{l,1} (right, n_l x m) and U_{l,1}
+    // (left, n_{l+1} x m), orthonormal columns. Checked (shapes, finiteness, orthonormality to 1e3 ulp)
+    // against the layer shapes; throws std::invalid_argument naming "theory".
+    void set_theory(std::vector<Mat<T>> right, std::vector<Mat<T>> left, const std::vector<Index>& widths);
     void on_step(long long k, double loss, const std::vector<Mat<T>>& weights,
                  const std::vector<Mat<T>>& grads) override;
     void on_update(long long k, const std::vector<Mat<T>>& before, const std::vector<Mat<T>>& after) override;
@@ -179,6 +197,10 @@ private:
     void init(const std::vector<Mat<T>>& weights);
     void record_step(long long k, const std::vector<Mat<T>>& weights);
     void event(long long k, std::size_t l, const std::string& what);
+    void record_theory(const std::vector<Mat<T>>& weights);
+    void record_end_to_end(const std::vector<Mat<T>>& weights);
+    bool chains(const std::vector<Mat<T>>& weights) const;
+    Mat<T> product(const std::vector<Mat<T>>& weights) const;
 
     TrackSpec spec_;
     std::vector<std::optional<StructuredTracker<T>>> structured_;
@@ -187,6 +209,11 @@ private:
     // Reference blocks (top, bottom) at the reference step, right and left, per layer.
     std::vector<Mat<T>> ref_top_r_, ref_bot_r_, ref_top_l_, ref_bot_l_;
     bool have_reference_ = false, initialised_ = false;
+    std::vector<Mat<T>> theory_right_, theory_left_;
+    // End-to-end map: from the layer trackers while all are structured and square of one size,
+    // else its own generic tracker fed with the product (O(L d^3) per step; only then).
+    std::optional<BrandTracker<T>> e2e_;
+    Mat<T> e2e_before_;
     TrackRecord<T> rec_;
 };
 
