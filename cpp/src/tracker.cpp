@@ -563,6 +563,25 @@ BrandTracker<T>::BrandTracker(const ConstView<T>& W, TrackerOptions options, std
 }
 
 template <class T>
+BrandTracker<T>::BrandTracker(Mat<T> U, std::vector<double> S, Mat<T> V, double discarded, TrackerOptions options,
+                              std::uint64_t seed)
+    : U_(std::move(U)), V_(std::move(V)), S_(std::move(S)), m_(U_.rows()), n_(V_.rows()), opt_(options), rng_(seed),
+      discarded_(discarded) {
+    opt_.validate();
+    const auto r = static_cast<Index>(S_.size());
+    if (m_ == 0 || n_ == 0) invalid("U", "empty tracker shape " + shape_str(m_, n_));
+    if (U_.cols() != r || V_.cols() != r || r > std::min({m_, n_, opt_.max_rank}))
+        invalid("S", std::to_string(r) + " values for U " + shape_str(U_.rows(), U_.cols()) + " and V " +
+                         shape_str(V_.rows(), V_.cols()) + " (max_rank " + std::to_string(opt_.max_rank) + ")");
+    if (!all_finite(U_.data(), U_.size())) invalid("U", "contains NaN or Inf");
+    if (!all_finite(V_.data(), V_.size())) invalid("V", "contains NaN or Inf");
+    for (double x : S_)
+        if (!std::isfinite(x)) invalid("S", "contains NaN or Inf");
+    if (!(std::isfinite(discarded_) && discarded_ >= 0.0)) invalid("discarded", "must be finite and >= 0");
+    if (orthogonality() > 1e3 * eps<T>() * std::max<Index>(1, r)) invalid("U", "U or V columns are not orthonormal");
+}
+
+template <class T>
 UpdateInfo BrandTracker<T>::update(const ConstView<T>& A, const ConstView<T>& B, double alpha) {
     if (A.rows() != m_ || A.cols() < 1) invalid("A", "expected shape (" + std::to_string(m_) + ", k >= 1), got " + shape_str(A.rows(), A.cols()));
     if (B.rows() != n_ || B.cols() != A.cols())
@@ -709,6 +728,17 @@ TrackObserver<T>::TrackObserver(TrackSpec spec) : spec_(std::move(spec)) {
     spec_.validate();
 }
 
+namespace {
+
+// The probe seed of one (layer, step, purpose): the observer reseeds its trackers before every use,
+// so the random stream never depends on what came before and a restored run draws the same probes.
+std::uint64_t probe_seed(std::uint64_t seed, std::size_t layer, long long step, std::uint64_t purpose) {
+    return seed + 0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(step + 1) + 104729ULL * (layer + 1) +
+           15485863ULL * purpose;
+}
+
+}  // namespace
+
 template <class T>
 void TrackObserver<T>::event(long long k, std::size_t l, const std::string& what) {
     rec_.events.push_back("step " + std::to_string(k) + ", layer " + std::to_string(l) + ": " + what);
@@ -814,6 +844,12 @@ Mat<T> TrackObserver<T>::product(const std::vector<Mat<T>>& weights) const {
 template <class T>
 void TrackObserver<T>::on_step(long long k, double, const std::vector<Mat<T>>& weights, const std::vector<Mat<T>>&) {
     if (!initialised_) init(weights);
+    if (k == skip_) {  // a restored run sees its last step again: recorded (and checked) already
+        skip_ = -1;
+        if (e2e_ && e2e_before_.size() == 0) e2e_before_ = product(weights);  // the same bits as before
+        return;
+    }
+    seen_ = k;
     if (k % spec_.every == 0) record_step(k, weights);
 }
 
@@ -822,6 +858,7 @@ void TrackObserver<T>::on_update(long long k, const std::vector<Mat<T>>& before,
     for (std::size_t l = 0; l < after.size(); ++l) {
         if (structured_[l]) {
             auto& t = *structured_[l];
+            t.reseed(probe_seed(spec_.seed, l, k, 1));
             UpdateInfo info = t.update_dense(view(after[l]), spec_.update_rank);
             if (info.split_failed) {
                 // Try to rebuild from the live weights; if they are not rho Q + low rank either, the
@@ -849,6 +886,7 @@ void TrackObserver<T>::on_update(long long k, const std::vector<Mat<T>>& before,
             }
         } else {
             auto& g = *generic_[l];
+            g.reseed(probe_seed(spec_.seed, l, k, 2));
             UpdateInfo info = g.update_dense(view(before[l]), view(after[l]), spec_.update_rank);
             range_since_[l] = std::max(range_since_[l], info.range_residual);
             discarded_[l] += info.discarded;
@@ -857,6 +895,7 @@ void TrackObserver<T>::on_update(long long k, const std::vector<Mat<T>>& before,
     if (spec_.end_to_end) {
         if (e2e_) {
             Mat<T> P = product(after);
+            e2e_->reseed(probe_seed(spec_.seed, after.size(), k, 3));
             e2e_->update_dense(view(e2e_before_), view(P), spec_.update_rank);
             e2e_before_ = std::move(P);
         } else if (!chains(after)) {
@@ -953,7 +992,7 @@ void TrackObserver<T>::record_end_to_end(const std::vector<Mat<T>>& weights) {
     std::sort(spectrum.begin(), spectrum.end(), std::greater<double>());
     // Check the representation on random probes X: ||W_{L:1} X - P_L (rho_e X + B (K - rho_e I) B^T X)||_F
     // relative to ||W_{L:1} X||_F (O(L d^2 p); an exact certificate would need the d x d product).
-    Rng rng(spec_.seed + 49979687 + static_cast<std::uint64_t>(rec_.spectra_e2e.size()));
+    Rng rng(probe_seed(spec_.seed, L, rec_.steps.back(), 5));
     const Index p = std::min<Index>(d, 8);
     Mat<T> X(d, p), Y(d, p), Z(d, p), tmp(d, p);
     fill_normal(X, rng);
@@ -996,6 +1035,7 @@ void TrackObserver<T>::record_step(long long k, const std::vector<Mat<T>>& weigh
             auto& t = *structured_[l];
             cert[l] = t.certificate(view(W));
             if (cert[l] > spec_.certificate_tol) {
+                t.reseed(probe_seed(spec_.seed, l, k, 4));
                 const double before = cert[l];
                 const double res = t.restart(view(W));
                 cert[l] = t.certificate(view(W));
@@ -1072,6 +1112,91 @@ void TrackObserver<T>::record_step(long long k, const std::vector<Mat<T>>& weigh
 
 template <class T>
 void TrackObserver<T>::on_finish(Status, long long) {}
+
+template <class T>
+TrackObserverState<T> TrackObserver<T>::state() const {
+    TrackObserverState<T> s;
+    if (!initialised_) return s;
+    const std::size_t L = structured_.size();
+    s.seen = seen_;
+    s.modes = rec_.modes;
+    s.rho.assign(L, 0.0), s.generic_discarded.assign(L, 0.0);
+    s.A.resize(L), s.V.resize(L), s.D.resize(L), s.S.resize(L);
+    for (std::size_t l = 0; l < L; ++l) {
+        if (structured_[l]) {
+            const auto& t = *structured_[l];
+            s.rho[l] = t.rho(), s.A[l] = t.Q(), s.V[l] = t.V(), s.D[l] = t.D();
+        } else {
+            const auto& g = *generic_[l];
+            s.A[l] = g.U(), s.V[l] = g.V(), s.S[l] = g.S(), s.generic_discarded[l] = g.discarded();
+        }
+    }
+    s.range_since = range_since_, s.discarded = discarded_;
+    s.have_reference = have_reference_, s.reference_step = rec_.reference_step;
+    s.ref_top_r = ref_top_r_, s.ref_bot_r = ref_bot_r_, s.ref_top_l = ref_top_l_, s.ref_bot_l = ref_bot_l_;
+    s.theory_right = theory_right_, s.theory_left = theory_left_;
+    s.mode_e2e = rec_.mode_e2e;
+    if (e2e_) s.e2e_U = e2e_->U(), s.e2e_V = e2e_->V(), s.e2e_S = e2e_->S(), s.e2e_discarded = e2e_->discarded();
+    s.reorthonormalisations = rec_.reorthonormalisations;
+    return s;
+}
+
+template <class T>
+void TrackObserver<T>::restore(TrackObserverState<T> s, const std::vector<Index>& widths) {
+    const std::size_t L = widths.size() - 1;
+    auto bad = [](const std::string& why) { invalid("state", "track_svd: " + why); };
+    auto sized = [&](std::size_t n, const char* what) {
+        if (n != L) bad(std::string(what) + " has " + std::to_string(n) + " entries for " + std::to_string(L) + " layers");
+    };
+    if (widths.size() < 2) bad("no layers");
+    sized(s.modes.size(), "modes"), sized(s.rho.size(), "rho"), sized(s.generic_discarded.size(), "generic_discarded");
+    sized(s.range_since.size(), "range_since"), sized(s.discarded.size(), "discarded"), sized(s.A.size(), "A");
+    sized(s.V.size(), "V"), sized(s.D.size(), "D"), sized(s.S.size(), "S");
+    for (auto* refs : {&s.ref_top_r, &s.ref_bot_r, &s.ref_top_l, &s.ref_bot_l}) sized(refs->size(), "reference blocks");
+    if (s.seen < 0) bad("seen step " + std::to_string(s.seen) + " < 0");
+    structured_.assign(L, std::nullopt);
+    generic_.assign(L, std::nullopt);
+    try {
+        for (std::size_t l = 0; l < L; ++l) {
+            const std::uint64_t seed = spec_.seed + 104729 * (l + 1);
+            if (s.modes[l] == "structured") {
+                if (widths[l] != widths[l + 1] || s.A[l].rows() != widths[l])
+                    bad("layer " + std::to_string(l) + ": structured tracker of the wrong shape");
+                structured_[l].emplace(std::move(s.A[l]), s.rho[l], std::move(s.V[l]), std::move(s.D[l]), spec_.tracker, seed);
+            } else if (s.modes[l] == "generic") {
+                if (s.A[l].rows() != widths[l + 1] || s.V[l].rows() != widths[l])
+                    bad("layer " + std::to_string(l) + ": generic tracker of the wrong shape");
+                generic_[l].emplace(std::move(s.A[l]), std::move(s.S[l]), std::move(s.V[l]), s.generic_discarded[l],
+                                    spec_.tracker, seed);
+            } else {
+                bad("layer " + std::to_string(l) + ": unknown mode '" + s.modes[l] + "'");
+            }
+        }
+        if (s.mode_e2e == "own") {
+            if (s.e2e_U.rows() != widths[L] || s.e2e_V.rows() != widths[0]) bad("end-to-end tracker of the wrong shape");
+            e2e_.emplace(std::move(s.e2e_U), std::move(s.e2e_S), std::move(s.e2e_V), s.e2e_discarded, spec_.tracker,
+                         spec_.seed + 32452843);
+        } else if (s.mode_e2e != (spec_.end_to_end ? "chained" : "")) {
+            bad("end-to-end mode '" + s.mode_e2e + "' does not fit the spec");
+        }
+        if (spec_.reference == "theory") set_theory(std::move(s.theory_right), std::move(s.theory_left), widths);
+    } catch (const std::invalid_argument& e) {
+        const std::string what = e.what();
+        if (what.rfind("state", 0) == 0) throw;
+        bad(what);
+    }
+    range_since_ = std::move(s.range_since), discarded_ = std::move(s.discarded);
+    have_reference_ = s.have_reference;
+    ref_top_r_ = std::move(s.ref_top_r), ref_bot_r_ = std::move(s.ref_bot_r);
+    ref_top_l_ = std::move(s.ref_top_l), ref_bot_l_ = std::move(s.ref_bot_l);
+    rec_ = TrackRecord<T>{};
+    rec_.modes = std::move(s.modes);
+    rec_.reference_step = s.reference_step;
+    rec_.mode_e2e = s.mode_e2e;
+    rec_.reorthonormalisations = s.reorthonormalisations;
+    seen_ = skip_ = s.seen;
+    initialised_ = true;
+}
 
 template class StructuredTracker<float>;
 template class StructuredTracker<double>;

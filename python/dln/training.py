@@ -110,7 +110,8 @@ def train(net: Network, problem: Problem, lr: float, steps: int, optimizer: str 
         Save the run to this file (:mod:`dln.io`: npz + JSON, written atomically) at the start, every
         ``checkpoint_every`` updates and at the end (also when interrupted), so that
         :func:`dln.resume` can continue it bit for bit after a crash or kill. An existing file is
-        never overwritten (FileExistsError).
+        never overwritten (FileExistsError). With ``track_svd`` the SVD record so far and the trackers'
+        state are saved too, and the resumed run's ``result.svd`` is that of an uninterrupted run.
     checkpoint_every : int
         Updates between checkpoints (default 1000). Checkpointing does not change the result.
     compress : None, "auto" or int
@@ -146,8 +147,6 @@ def train(net: Network, problem: Problem, lr: float, steps: int, optimizer: str 
     threads = 0 if n_threads is None else integer(n_threads, "n_threads", minimum=1, maximum=4096)
     track = prepared.track
     if checkpoint is not None:
-        if track is not None:
-            raise ValueError("track_svd: not supported together with checkpoint (tracker state is not saved)")
         from .io import train_checkpointed
         return train_checkpointed(prepared, checkpoint, checkpoint_every, threads, n_threads, progress)
     steps_total = prepared.args[4]
