@@ -273,3 +273,103 @@ def test_ctrl_c_saves_and_resume_finishes_bitwise(tmp_path):
     assert saved.status == "interrupted" and 0 < saved.step < 10**7 and out.split()[-1] == str(saved.step)
     target = saved.step + 50
     assert_same_run(dln.resume(path, _kill_problem(), steps=target), _kill_plain(target))
+
+
+# --- SVD tracking in checkpoints ---------------------------------------------------------------------
+
+def assert_same_trace(a, b):
+    """Two SvdTraces equal bit for bit (NaN where the other has NaN)."""
+    import dataclasses
+
+    assert (a is None) == (b is None)
+    for f in dataclasses.fields(a):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if f.name == "top":
+            assert (x is None) == (y is None) and len(x or []) == len(y or [])
+            for rx, ry in zip(x or [], y or []):
+                for tx, ty in zip(rx, ry):
+                    assert all(np.array_equal(p, q) for p, q in zip(tx, ty))
+        elif f.name == "spectra":
+            assert len(x) == len(y) and all(np.array_equal(p, q) for p, q in zip(x, y))
+        elif isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+            assert np.array_equal(x, y, equal_nan=True), f.name
+        else:
+            assert x == y, (f.name, x, y)
+
+
+def tracked_problem(d=12, r=2, seed=0):
+    rng = np.random.default_rng(seed)
+    u, _, vt = np.linalg.svd(rng.standard_normal((d, d)))
+    return dln.Factorization(u[:, :r] * np.array([3.0, 2.0]) @ vt[:r])
+
+
+TRACKED = [
+    (dict(optimizer="gd", lr=2.0, steps=40), dict(every=3, top_p=3, block_r=2, update_rank=4)),
+    (dict(optimizer="gd", lr=2.0, steps=40), dict(every=5, block_r=2, update_rank=4, reference="theory",
+                                                  end_to_end=True)),
+    (dict(optimizer="momentum", lr=0.5, steps=30), dict(every=1, block_r=2, update_rank=4, certificate_tol=1e-14)),
+    (dict(optimizer="adam", lr=0.01, steps=20), dict(every=4, update_rank=4, max_rank=8, end_to_end=True)),
+]
+
+
+@pytest.mark.parametrize("kwargs,spec", TRACKED, ids=["blocks", "theory-e2e", "restarts", "adam-own"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("every", [1, 7])
+def test_tracked_checkpointed_run_equals_plain_run(tmp_path, kwargs, spec, dtype, every):
+    p = tracked_problem()
+    net = dln.Network.orthogonal([12, 12, 12, 12], scale=1.0, seed=1, dtype=dtype)
+    track = dln.TrackSpec(**spec)
+    plain = dln.train(net, p, n_threads=1, track_svd=track, **kwargs)
+    path = tmp_path / "run.ckpt"
+    ck = dln.train(net, p, n_threads=1, checkpoint=path, checkpoint_every=every, track_svd=track, **kwargs)
+    assert_same_run(ck, plain)
+    assert_same_trace(ck.svd, plain.svd)
+    assert_same_trace(dln.load_checkpoint(path).result().svd, plain.svd)
+    assert_same_trace(dln.resume(path, p).svd, plain.svd)  # finished: returned as saved
+
+
+@pytest.mark.parametrize("kwargs,spec", TRACKED, ids=["blocks", "theory-e2e", "restarts", "adam-own"])
+def test_tracked_run_resumed_and_extended(tmp_path, kwargs, spec):
+    p = tracked_problem(seed=1)
+    net = dln.Network.orthogonal([12, 12, 12], scale=1.0, seed=2)
+    track = dln.TrackSpec(**spec)
+    full = dln.train(net, p, n_threads=1, track_svd=track, **kwargs)
+    path = tmp_path / "run.ckpt"
+    short = dln.train(net, p, n_threads=1, checkpoint=path, checkpoint_every=6, track_svd=track,
+                      **dict(kwargs, steps=kwargs["steps"] // 2 + 1))
+    assert short.svd.steps[-1] <= short.steps < full.steps
+    resumed = dln.resume(path, p, steps=kwargs["steps"])
+    assert_same_run(resumed, full)
+    assert_same_trace(resumed.svd, full.svd)
+    # the record is the real one: spot-check the last spectrum against an SVD of the weights
+    tr = resumed.svd
+    at = dln.train(net, p, n_threads=1, **dict(kwargs, steps=int(tr.steps[-1]))).network.weights
+    for l, w in enumerate(at):
+        s = np.linalg.svd(np.asarray(w, dtype=np.float64), compute_uv=False)
+        if tr.modes[l] == "structured":
+            bound = 1e-12 * s[0]
+        else:  # Weyl: the generic tracker's certificate bounds its error
+            bound = tr.certificate[-1, l] * np.linalg.norm(w) * (1 + 1e-12) + 1e-15
+        assert np.abs(tr.spectra[l][-1] - s).max() <= bound
+
+
+def test_tracked_checkpoint_with_damaged_state_is_refused(tmp_path):
+    import json
+    import zipfile
+
+    p = tracked_problem()
+    net = dln.Network.orthogonal([12, 12, 12], scale=1.0, seed=1)
+    path = tmp_path / "run.ckpt"
+    dln.train(net, p, lr=2.0, steps=10, n_threads=1, checkpoint=path, checkpoint_every=4,
+              track_svd=dln.TrackSpec(every=2, update_rank=4))
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    meta = json.loads(members["meta.json"])
+    meta["svd"]["state"]["modes"] = ["structured", "sideways"]
+    members["meta.json"] = json.dumps(meta).encode()
+    bad = tmp_path / "bad.ckpt"
+    with zipfile.ZipFile(bad, "w") as zf:
+        for n, b in members.items():
+            zf.writestr(n, b)
+    with pytest.raises(CheckpointError, match="sideways"):
+        dln.resume(bad, p, steps=20)

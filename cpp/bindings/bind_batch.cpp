@@ -5,11 +5,11 @@ namespace dln::py_bind {
 namespace {
 
 // One job as the Python layer sends it: (problem, weights, optimizer, lr, steps, tol, record_every,
-// momentum, beta1, beta2, eps, decay, lr_scale).
+// momentum, beta1, beta2, eps, decay, lr_scale, track), track being the TrackSpec dict or None.
 template <class T>
 using JobTuple = std::tuple<const BoundProblem<T>*, std::vector<Mat<T>>, std::string, double, long long,
                             std::optional<double>, long long, double, double, double, double, double,
-                            std::vector<double>>;
+                            std::vector<double>, py::object>;
 
 template <class T>
 void bind_dtype(py::module_& m, const std::string& suffix) {
@@ -20,13 +20,23 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
             std::vector<Network<T>> nets;
             nets.reserve(tuples.size());
             std::vector<Job<T>> jobs(tuples.size());
+            // One tracker per job, built here with the GIL held; each is used by its job's thread only.
+            std::vector<std::unique_ptr<TrackObserver<T>>> trackers(tuples.size());
             for (std::size_t i = 0; i < tuples.size(); ++i) {
                 auto& [problem, weights, optimizer, lr, steps, tol, record_every, momentum, b1, b2, eps, decay,
-                       lr_scale] = tuples[i];
+                       lr_scale, track] = tuples[i];
                 try {
                     nets.emplace_back(std::move(weights));
                     jobs[i].optimizer =
                         optimizer_config(optimizer, lr, momentum, b1, b2, eps, decay, std::move(lr_scale));
+                    if (!track.is_none()) {
+                        const py::dict td = py::cast<py::dict>(track);
+                        trackers[i] = std::make_unique<TrackObserver<T>>(track_spec_of(td));
+                        if (td.contains("theory_right"))
+                            trackers[i]->set_theory(py::cast<std::vector<Mat<T>>>(td["theory_right"]),
+                                                    py::cast<std::vector<Mat<T>>>(td["theory_left"]), nets.back().widths());
+                        jobs[i].observers.push_back(trackers[i].get());
+                    }
                 } catch (const std::invalid_argument& e) {
                     throw std::invalid_argument("jobs[" + std::to_string(i) + "]: " + e.what());
                 }
@@ -44,7 +54,11 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
             options.progress = &done;
             auto results = run_interruptible(stop, done, progress, [&] { return train_batch<T>(jobs, options); });
             py::list out;
-            for (auto& r : results) out.append(to_dict(std::move(r)));
+            for (std::size_t i = 0; i < results.size(); ++i) {
+                py::dict d = to_dict(std::move(results[i]));
+                if (trackers[i]) d["svd"] = track_record_dict(std::move(trackers[i]->record()));
+                out.append(d);
+            }
             return out;
         },
         py::arg("jobs"), py::arg("n_threads"), py::arg("progress") = py::none());

@@ -162,6 +162,8 @@ TrackSpec track_spec_of(const py::dict& d) {
     s.block_r = d["block_r"].cast<Index>();
     s.update_rank = d["update_rank"].cast<Index>();
     s.mode = d["mode"].cast<std::string>();
+    s.reference = d["reference"].cast<std::string>();
+    s.end_to_end = d["end_to_end"].cast<bool>();
     s.certificate_tol = d["certificate_tol"].cast<double>();
     s.tracker = options_of(d["max_rank"].cast<Index>(), d["direction_tol"].cast<double>(), d["ortho_ulp"].cast<double>());
     s.seed = d["seed"].cast<std::uint64_t>();
@@ -190,6 +192,12 @@ py::dict track_record_dict(TrackRecord<T>&& r) {
         top.append(layers);
     }
     d["top"] = top;
+    d["theory_right"] = py::cast(r.theory_right);
+    d["theory_left"] = py::cast(r.theory_left);
+    d["spectra_e2e"] = py::cast(r.spectra_e2e);
+    d["certificate_e2e"] = py::cast(r.certificate_e2e);
+    d["rank_e2e"] = py::cast(r.rank_e2e);
+    d["mode_e2e"] = r.mode_e2e;
     d["events"] = py::cast(r.events);
     d["modes"] = py::cast(r.modes);
     d["reorthonormalisations"] = r.reorthonormalisations;

@@ -13,6 +13,73 @@ template <class T>
 using ResumeTuple = std::tuple<long long, double, std::vector<double>, long long, std::vector<Mat<T>>,
                                std::vector<Mat<T>>>;
 
+// A TrackObserver's state for checkpoints (dln.io), as plain lists, arrays and scalars.
+template <class T>
+py::dict track_state_dict(TrackObserverState<T>&& s) {
+    py::dict d;
+    d["seen"] = s.seen;
+    d["modes"] = py::cast(s.modes);
+    d["rho"] = py::cast(s.rho);
+    d["generic_discarded"] = py::cast(s.generic_discarded);
+    d["range_since"] = py::cast(s.range_since);
+    d["discarded"] = py::cast(s.discarded);
+    d["A"] = py::cast(s.A);
+    d["V"] = py::cast(s.V);
+    d["D"] = py::cast(s.D);
+    d["S"] = py::cast(s.S);
+    d["have_reference"] = s.have_reference;
+    d["reference_step"] = s.reference_step;
+    d["ref_top_r"] = py::cast(s.ref_top_r);
+    d["ref_bot_r"] = py::cast(s.ref_bot_r);
+    d["ref_top_l"] = py::cast(s.ref_top_l);
+    d["ref_bot_l"] = py::cast(s.ref_bot_l);
+    d["theory_right"] = py::cast(s.theory_right);
+    d["theory_left"] = py::cast(s.theory_left);
+    d["mode_e2e"] = s.mode_e2e;
+    d["e2e_U"] = py::cast(s.e2e_U);
+    d["e2e_V"] = py::cast(s.e2e_V);
+    d["e2e_S"] = py::cast(s.e2e_S);
+    d["e2e_discarded"] = s.e2e_discarded;
+    d["reorthonormalisations"] = s.reorthonormalisations;
+    return d;
+}
+
+template <class T>
+TrackObserverState<T> track_state_of(const py::dict& d) {
+    TrackObserverState<T> s;
+    try {
+        s.seen = d["seen"].cast<long long>();
+        s.modes = d["modes"].cast<std::vector<std::string>>();
+        s.rho = d["rho"].cast<std::vector<double>>();
+        s.generic_discarded = d["generic_discarded"].cast<std::vector<double>>();
+        s.range_since = d["range_since"].cast<std::vector<double>>();
+        s.discarded = d["discarded"].cast<std::vector<double>>();
+        s.A = py::cast<std::vector<Mat<T>>>(d["A"]);
+        s.V = py::cast<std::vector<Mat<T>>>(d["V"]);
+        s.D = py::cast<std::vector<Mat<T>>>(d["D"]);
+        s.S = d["S"].cast<std::vector<std::vector<double>>>();
+        s.have_reference = d["have_reference"].cast<bool>();
+        s.reference_step = d["reference_step"].cast<long long>();
+        s.ref_top_r = py::cast<std::vector<Mat<T>>>(d["ref_top_r"]);
+        s.ref_bot_r = py::cast<std::vector<Mat<T>>>(d["ref_bot_r"]);
+        s.ref_top_l = py::cast<std::vector<Mat<T>>>(d["ref_top_l"]);
+        s.ref_bot_l = py::cast<std::vector<Mat<T>>>(d["ref_bot_l"]);
+        s.theory_right = py::cast<std::vector<Mat<T>>>(d["theory_right"]);
+        s.theory_left = py::cast<std::vector<Mat<T>>>(d["theory_left"]);
+        s.mode_e2e = d["mode_e2e"].cast<std::string>();
+        s.e2e_U = py::cast<Mat<T>>(d["e2e_U"]);
+        s.e2e_V = py::cast<Mat<T>>(d["e2e_V"]);
+        s.e2e_S = d["e2e_S"].cast<std::vector<double>>();
+        s.e2e_discarded = d["e2e_discarded"].cast<double>();
+        s.reorthonormalisations = d["reorthonormalisations"].cast<long long>();
+    } catch (const py::error_already_set& e) {
+        invalid("state", std::string("track_svd: malformed tracker state (") + e.what() + ")");
+    } catch (const py::cast_error& e) {
+        invalid("state", std::string("track_svd: malformed tracker state (") + e.what() + ")");
+    }
+    return s;
+}
+
 }  // namespace
 
 template <class T>
@@ -58,7 +125,15 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
             // SVD tracking (dln.tracking.TrackSpec): an observer inside the loop, no Python there.
             std::optional<TrackObserver<T>> tracker;
             std::vector<Observer<T>*> observers;
-            if (!track.is_none()) observers.push_back(&tracker.emplace(track_spec_of(track.cast<py::dict>())));
+            if (!track.is_none()) {
+                const py::dict td = track.cast<py::dict>();
+                observers.push_back(&tracker.emplace(track_spec_of(td)));
+                if (td.contains("theory_right"))
+                    tracker->set_theory(py::cast<std::vector<Mat<T>>>(td["theory_right"]),
+                                        py::cast<std::vector<Mat<T>>>(td["theory_left"]), net.widths());
+                if (td.contains("state")) tracker->restore(track_state_of<T>(td["state"].cast<py::dict>()), net.widths());
+            }
+            const bool save_state = tracker && track.cast<py::dict>().contains("save_state");
             std::atomic<bool> stop{false};
             std::atomic<long long> done{0};
             options.stop = &stop;
@@ -78,7 +153,10 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
             d["optimizer_t"] = result.optimizer_state.t;
             d["optimizer_m"] = py::cast(result.optimizer_state.m);
             d["optimizer_v"] = py::cast(result.optimizer_state.v);
-            if (tracker) d["svd"] = track_record_dict(std::move(tracker->record()));
+            if (tracker) {
+                if (save_state) d["svd_state"] = track_state_dict(tracker->state());
+                d["svd"] = track_record_dict(std::move(tracker->record()));
+            }
             return d;
         },
         py::arg("problem"), py::arg("weights"), py::arg("optimizer"), py::arg("lr"), py::arg("steps"),

@@ -48,7 +48,8 @@ std::vector<TrainResult<T>> train_batch(const std::vector<Job<T>>& jobs, const B
             o.stop = options.stop;
             o.progress = options.progress;
             try {
-                results[i].emplace(train(*jobs[i].net, *jobs[i].problem, jobs[i].optimizer, o));
+                results[i].emplace(train(*jobs[i].net, *jobs[i].problem, jobs[i].optimizer, o,
+                                         static_cast<const TrainState<T>*>(nullptr), jobs[i].observers));
             } catch (...) {
                 errors[i] = std::current_exception();
             }

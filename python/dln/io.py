@@ -9,6 +9,9 @@ Layout (an uncompressed zip that ``numpy.load`` also reads): ``meta.json`` (form
 step, settings, problem fingerprint, and the shape and dtype of every array) and one ``.npy`` member
 per array: ``weights_<l>``, ``optimizer_m_<l>``, ``optimizer_v_<l>``, ``loss`` and ``scalars``
 (initial and final loss, which may be non-finite after a divergence and so are not JSON).
+A run tracked with ``track_svd`` also saves its SVD record so far and the trackers' state (``svd``
+in the header: a JSON tree whose numeric parts are ``svd_<i>`` arrays, see :func:`_encode`), so
+that a resumed run continues the same record.
 
 Writes go to a temporary file in the same folder, which is flushed and fsynced, then renamed over
 the checkpoint (``os.replace``, atomic on POSIX) and the folder fsynced: a crash or SIGKILL at any
@@ -85,16 +88,104 @@ class Checkpoint:
     message: str
     form: str
     n_threads: int
+    svd_record: Optional[dict] = None  # the SVD record so far (core form) of a tracked run
+    svd_state: Optional[dict] = None   # the trackers' state at ``step``
 
     def result(self):
         """The run as a :class:`dln.Result` (as it stands at ``step``)."""
+        from .tracking import SvdTrace
         from .training import Result
 
         return Result(status=self.status if self.status != "running" else "interrupted", steps=self.step,
                       loss=self.loss, network=self.network, final_loss=self.final_loss, seconds=self.seconds,
                       message=self.message, optimizer=self.config["optimizer"], lr=self.config["lr"],
                       reduction=self.problem["reduction"], record_every=self.config["record_every"],
-                      n_threads=self.n_threads, form=self.form)
+                      n_threads=self.n_threads, form=self.form,
+                      svd=None if self.svd_record is None else SvdTrace._from_core(self.svd_record))
+
+
+# --- SVD record and tracker state: a JSON tree with its numbers in arrays ---------------------------------
+
+def _numeric_leaves(obj: Any) -> bool:
+    if isinstance(obj, list):
+        return all(_numeric_leaves(x) for x in obj)
+    return isinstance(obj, (int, float, np.integer, np.floating)) and not isinstance(obj, (bool, np.bool_))
+
+
+def _encode(obj: Any, arrays: dict) -> Any:
+    """JSON-able tree for ``obj`` (dicts, lists, tuples, scalars, arrays); numbers go to ``arrays``.
+
+    A rectangular list of numbers becomes one float64 array (``{"$a": name, "list": 1}``, ints
+    flagged), an ndarray stays one (``{"$a": name}``, its dtype kept), a tuple is ``{"$t": [...]}`` and a
+    non-finite scalar ``{"$f": "nan"}`` (JSON has no NaN). Everything else is JSON as it is.
+    """
+    if isinstance(obj, np.ndarray):
+        name = f"svd_{len(arrays)}"
+        arrays[name] = np.ascontiguousarray(obj)
+        return {"$a": name}
+    if isinstance(obj, dict):
+        return {str(k): _encode(v, arrays) for k, v in obj.items()}
+    if isinstance(obj, tuple):
+        return {"$t": [_encode(v, arrays) for v in obj]}
+    if isinstance(obj, list):
+        if obj and _numeric_leaves(obj):
+            try:
+                a = np.array(obj, dtype=np.float64)
+            except ValueError:  # ragged: element by element
+                a = None
+            if a is not None:
+                name = f"svd_{len(arrays)}"
+                arrays[name] = a
+                ints = all(isinstance(x, (int, np.integer)) for x in np.array(obj, dtype=object).ravel())
+                return {"$a": name, "list": 1, "int": int(ints)}
+        return [_encode(v, arrays) for v in obj]
+    if isinstance(obj, (float, np.floating)) and not np.isfinite(obj):
+        return {"$f": repr(float(obj))}
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    return obj
+
+
+def _decode(obj: Any, arrays: dict, used: set) -> Any:
+    """Inverse of :func:`_encode`; the names of the arrays it used are added to ``used``."""
+    if isinstance(obj, dict):
+        if "$a" in obj:
+            name = obj["$a"]
+            if not isinstance(name, str) or name not in arrays:
+                raise KeyError(f"array {name!r}")
+            used.add(name)
+            a = arrays[name]
+            if obj.get("list"):
+                return a.astype(np.int64).tolist() if obj.get("int") else a.tolist()
+            return np.array(a)
+        if "$t" in obj:
+            return tuple(_decode(v, arrays, used) for v in obj["$t"])
+        if "$f" in obj:
+            return float(obj["$f"])
+        return {k: _decode(v, arrays, used) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_decode(v, arrays, used) for v in obj]
+    return obj
+
+
+# Keys of the core's SVD record with one entry per record (a resumed run's records are appended).
+_PER_RECORD = ("steps", "spectra", "rho", "certificate", "orthogonality", "range_residual", "discarded", "rank",
+               "angles_right", "angles_left", "top", "theory_right", "theory_left", "spectra_e2e", "certificate_e2e",
+               "rank_e2e", "events")
+
+
+def _merge_records(before: Optional[dict], after: dict) -> dict:
+    """The record of a run continued in segments: lists appended, the rest (modes, counters) as last."""
+    if before is None:
+        return after
+    out = dict(after)
+    for key in _PER_RECORD:
+        out[key] = list(before[key]) + list(after[key])
+    if after["reference_step"] < 0:
+        out["reference_step"] = before["reference_step"]
+    return out
 
 
 # --- problem fingerprint -------------------------------------------------------------------------------
@@ -280,6 +371,17 @@ def load_checkpoint(path: Any) -> Checkpoint:
         raise _bad(path, f"step {step} of {steps}, record_every {record_every}, depth {depth} are inconsistent")
     names = [f"weights_{l}" for l in range(depth)] + [f"optimizer_m_{l}" for l in range(n_m)] + \
             [f"optimizer_v_{l}" for l in range(n_v)] + ["loss", "scalars"]
+    svd_record = svd_state = None
+    if meta.get("svd") is not None:
+        used: set = set()
+        try:
+            svd = _decode(meta["svd"], arrays, used)
+            svd_record, svd_state = svd["record"], svd["state"]
+            if not (isinstance(svd_record, dict) and isinstance(svd_state, dict)) or "track_svd" not in config:
+                raise TypeError("record, state or settings missing")
+            names += sorted(used)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise _bad(path, f"SVD tracking record is malformed ({type(exc).__name__}: {exc})") from None
     if sorted(names) != sorted(arrays):
         raise _bad(path, "arrays differ from those the header describes")
     weights = [arrays[f"weights_{l}"] for l in range(depth)]
@@ -309,7 +411,8 @@ def load_checkpoint(path: Any) -> Checkpoint:
                       problem=problem, initial_loss=float(scalars[0]), final_loss=float(scalars[1]),
                       optimizer_t=t, optimizer_m=[arrays[f"optimizer_m_{l}"] for l in range(n_m)],
                       optimizer_v=[arrays[f"optimizer_v_{l}"] for l in range(n_v)], seconds=seconds,
-                      message=str(meta.get("message", "")), form=str(meta.get("form", "auto")), n_threads=n_threads)
+                      message=str(meta.get("message", "")), form=str(meta.get("form", "auto")), n_threads=n_threads,
+                      svd_record=svd_record, svd_state=svd_state)
 
 
 def _path(path: Any, name: str) -> str:
@@ -325,13 +428,18 @@ def _path(path: Any, name: str) -> str:
 
 def _config(prepared: Any, n_threads: Optional[int], every: int) -> dict:
     a = prepared.args
-    return dict(optimizer=a[2], lr=a[3], tol=a[5], record_every=a[6], momentum=a[7], betas=[a[8], a[9]],
-                eps=a[10], decay=a[11], lr_scale=list(a[12]) or None, n_threads=n_threads, checkpoint_every=every,
-                dtype=prepared.net.dtype.str)
+    out = dict(optimizer=a[2], lr=a[3], tol=a[5], record_every=a[6], momentum=a[7], betas=[a[8], a[9]],
+               eps=a[10], decay=a[11], lr_scale=list(a[12]) or None, n_threads=n_threads, checkpoint_every=every,
+               dtype=prepared.net.dtype.str)
+    if prepared.track is not None:
+        from .tracking import TrackSpec
+
+        out["track_svd"] = {f.name: prepared.track[f.name] for f in dataclasses.fields(TrackSpec)}
+    return out
 
 
 def _save(path: str, prepared: Any, fingerprint: dict, config: dict, status: str, steps_total: int, out: dict,
-          seconds: float) -> None:
+          seconds: float, svd: Optional[tuple] = None) -> None:
     weights = list(out["weights"])
     arrays = {f"weights_{l}": w for l, w in enumerate(weights)}
     arrays.update({f"optimizer_m_{l}": m for l, m in enumerate(out["optimizer_m"])})
@@ -345,6 +453,10 @@ def _save(path: str, prepared: Any, fingerprint: dict, config: dict, status: str
                 optimizer_m=len(out["optimizer_m"]), optimizer_v=len(out["optimizer_v"]), config=config,
                 problem=fingerprint, seconds=seconds, message=out["message"], form=out["form"],
                 n_threads_used=int(out["n_threads"]))
+    if svd is not None:
+        svd_arrays: dict = {}
+        meta["svd"] = _encode(dict(record=svd[0], state=svd[1]), svd_arrays)
+        arrays.update(svd_arrays)
     write_checkpoint(path, meta, arrays)
 
 
@@ -395,9 +507,14 @@ def _run(prepared: Any, path: str, every: int, threads: int, n_threads: Optional
     config = _config(prepared, n_threads, every)
     core = getattr(_core, f"train_{_suffix(prepared.net.dtype)}")
     _remove_stale_temporaries(path)
+    # SVD tracking: each segment's observer continues from the previous one's state; the records of
+    # the segments are appended (the core skips the step a restored observer has already seen).
+    track = prepared.track
+    svd_record = svd_state = None
     if start is None:
         first, seconds, out, state = 0, 0.0, None, None
     else:
+        svd_record, svd_state = start.svd_record, start.svd_state
         first, seconds = start.step, start.seconds
         out = dict(status="running", steps=start.step, loss=start.loss, weights=start.network._weights,
                    final_loss=start.final_loss, seconds=0.0, message=start.message, form=start.form,
@@ -411,14 +528,22 @@ def _run(prepared: Any, path: str, every: int, threads: int, n_threads: Optional
             if guard.hit and out is not None:  # Ctrl-C between segments
                 status = "interrupted"
                 out = dict(out, status=status, message=f"interrupted after {step} steps (loss {out['final_loss']:.6g})")
-                _save(path, prepared, fingerprint, config, status, steps_total, out, seconds)
+                _save(path, prepared, fingerprint, config, status, steps_total, out, seconds,
+                      None if track is None else (svd_record, svd_state))
                 break
             args[1] = out["weights"] if out is not None else prepared.net._weights
             # The first call of a fresh run does no update: it writes the checkpoint of step 0.
             args[4] = 0 if out is None else min(steps_total, step + every)
+            kwargs = {}
+            if track is not None:
+                t = dict(track, save_state=True)
+                if svd_state is not None:  # the theory's bases travel in the state
+                    t.pop("theory_right", None), t.pop("theory_left", None)
+                    t["state"] = svd_state
+                kwargs["track"] = t
             try:
                 guard.in_core = True
-                new = core(*args, threads, bar.callback(step - first), state)
+                new = core(*args, threads, bar.callback(step - first), state, **kwargs)
             except ValueError as exc:
                 if start is not None and str(exc).startswith("state"):
                     raise CheckpointError(f"checkpoint: {path}: {exc}") from None
@@ -428,13 +553,16 @@ def _run(prepared: Any, path: str, every: int, threads: int, n_threads: Optional
             finally:
                 guard.in_core = False
             out = new
+            if track is not None:
+                svd_record, svd_state = _merge_records(svd_record, out.pop("svd")), out.pop("svd_state")
             seconds += float(out["seconds"])
             step = int(out["steps"])
             final = out["status"] != "max_steps" or step == steps_total
             status = out["status"] if final else "running"
-            _save(path, prepared, fingerprint, config, status, steps_total, out, seconds)
+            _save(path, prepared, fingerprint, config, status, steps_total, out, seconds,
+                  None if track is None else (svd_record, svd_state))
             state = _state_of(out)
-    result = prepared.result(dict(out, weights=list(out["weights"])))
+    result = prepared.result(dict(out, weights=list(out["weights"]), **({} if track is None else {"svd": svd_record})))
     return dataclasses.replace(result, seconds=seconds)
 
 
@@ -507,4 +635,11 @@ def resume(path: Any, problem: Any, steps: Optional[int] = None, n_threads: Any 
         raise _bad(path, f"settings are incomplete ({type(exc).__name__}: {exc})") from None
     threads = 0 if n_threads is None else integer(n_threads, "n_threads", minimum=1, maximum=4096)
     prepared = _prepare(ckpt.network, problem, settings)
+    if ckpt.svd_state is not None:
+        from .tracking import TrackSpec
+
+        try:  # the theory's bases come from the saved state, not from the (trained) network
+            prepared.track = TrackSpec(**c["track_svd"])._to_core()
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _bad(path, f"track_svd settings are malformed ({type(exc).__name__}: {exc})") from None
     return _run(prepared, path, every, threads, n_threads, progress, ckpt, problem_fingerprint(problem))

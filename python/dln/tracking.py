@@ -19,6 +19,7 @@ from . import _core
 from ._checks import as_dtype, choice, common_dtype, floating_array, integer, matrix, real
 
 MODES = ("auto", "structured", "generic")
+REFERENCES = ("step1", "theory")
 
 
 def _factor(a: Any, name: str, dtype: np.dtype, rows: int) -> np.ndarray:
@@ -278,7 +279,20 @@ class TrackSpec:
     block_r : int
         ``r`` of the published figure's blocks: the largest principal angle (sine formula) of the top
         ``r``, middle ``d - 2r`` and bottom ``r`` singular subspaces against the first recorded step
-        ``>= 1`` (0: no angles).
+        ``>= 1`` (0: no angles). With ``reference="theory"`` it is the target rank ``r`` (>= 1).
+    reference : {"step1", "theory"}
+        ``step1``: the block angles above (``angles_right``/``angles_left``). ``theory``: per layer
+        the sine of the largest principal angle between the tracked moving subspace (the ``s``
+        directions not at ``rho``) and the theory's ``V_{l,1}`` (left: ``U_{l,1}``), and between the
+        tracked bulk and ``V_{l,2}`` (``angles_theory_right``/``angles_theory_left``), SCIENCE.md
+        section 2: ``V_{1,1} = orth(row(Phi) + W_{L:1}(0)^T col(Phi))`` (2r directions),
+        ``U_l = W_l(0) V_l / eps``, ``V_{l+1} = U_l``. Needs a known target (factorisation or
+        whitened regression) and square layers; the block angles are then not recorded.
+    end_to_end : bool
+        Also record the spectrum of the end-to-end map ``W_{L:1}`` (``spectra_end_to_end``): from
+        the layer trackers while every layer is tracked structurally and all are ``d x d`` (exact;
+        ``O(L^2 d^2 s)`` per record), else from its own generic tracker fed with the product every
+        step (``O(L d^3)`` per step).
     update_rank : int
         Bound on the rank of one step's low-rank part (``2r`` for the law of parsimony).
     max_rank : int
@@ -299,6 +313,8 @@ class TrackSpec:
     direction_tol: float = 1e-13
     ortho_ulp: float = 100.0
     seed: int = 0
+    reference: str = "step1"
+    end_to_end: bool = False
 
     def _to_core(self) -> dict:
         mr, dt, ou, sd = _options(self.max_rank, self.direction_tol, self.ortho_ulp, self.seed)
@@ -309,7 +325,66 @@ class TrackSpec:
                     block_r=integer(self.block_r, "block_r", minimum=0),
                     update_rank=integer(self.update_rank, "update_rank", minimum=1, maximum=2**31 - 1),
                     mode=choice(self.mode, "mode", MODES), certificate_tol=tol, max_rank=mr, direction_tol=dt,
-                    ortho_ulp=ou, seed=sd)
+                    ortho_ulp=ou, seed=sd, reference=self._reference(), end_to_end=self._end_to_end())
+
+    def _reference(self) -> str:
+        ref = choice(self.reference, "reference", REFERENCES)
+        if ref == "theory" and integer(self.block_r, "block_r", minimum=0) < 1:
+            raise ValueError(f"block_r: reference 'theory' needs the target rank r >= 1, got {self.block_r}")
+        return ref
+
+    def _end_to_end(self) -> bool:
+        if not isinstance(self.end_to_end, (bool, np.bool_)):
+            raise TypeError(f"end_to_end: expected a bool, got {type(self.end_to_end).__name__}")
+        return bool(self.end_to_end)
+
+    def _for_run(self, net: Any, problem: Any) -> dict:
+        """The core's dict for one run: the settings, plus the theory's bases when asked for."""
+        core = self._to_core()
+        if core["reference"] == "theory":
+            core["theory_right"], core["theory_left"] = theory_bases(net, problem, core["block_r"])
+        return core
+
+
+def theory_bases(net: Any, problem: Any, r: int) -> tuple[list, list]:
+    """The moving subspaces of the law of parsimony (SCIENCE.md section 2), per layer.
+
+    ``V_{1,1} = orth(row(Phi) + W_{L:1}(0)^T col(Phi))`` from :func:`dln.compression.invariant_subspace`
+    (closed form), then ``U_{l,1} = W_l(0) V_{l,1} / eps_l`` and ``V_{l+1,1} = U_{l,1}``, with ``eps_l``
+    the scale of layer ``l`` (``||W_l(0)||_F / sqrt(d)``).
+
+    Parameters
+    ----------
+    net : Network
+        The network at its (orthogonal) initialisation; square layers.
+    problem : Factorization or Regression
+        With a known target ``Phi`` (factorisation, whitened regression).
+    r : int
+        Rank of the target; the subspaces have ``2 r`` columns.
+
+    Returns
+    -------
+    right, left : lists of L arrays ``(d, 2r)`` in ``net.dtype``: ``V_{l,1}`` and ``U_{l,1}``.
+    """
+    from .compression import invariant_subspace
+
+    shapes = [w.shape for w in net._weights]
+    if any(m != n or m != shapes[0][0] for m, n in shapes):
+        raise ValueError(f"track_svd: reference 'theory' needs square layers of one size (SCIENCE.md section 2), "
+                         f"got widths {list(net.widths)}")
+    try:
+        V = invariant_subspace(net, problem, r, method="closed")
+    except ValueError as exc:
+        raise ValueError(f"track_svd: reference 'theory': {exc}") from None
+    right, left = [], []
+    for w in net._weights:
+        w64 = np.asarray(w, dtype=np.float64)
+        scale = float(np.linalg.norm(w64)) / np.sqrt(w64.shape[0])
+        U = (w64 @ V) / scale
+        right.append(np.ascontiguousarray(V, dtype=net.dtype))
+        left.append(np.ascontiguousarray(U, dtype=net.dtype))
+        V = U
+    return right, left
 
 
 @dataclasses.dataclass(frozen=True)
@@ -330,6 +405,16 @@ class SvdTrace:
     top : list over records of lists over layers of ``(U, S, V)``, or None
     events : list of str - restarts, fallbacks, in words
     modes : list of str - per layer, ``structured`` or ``generic`` at the end
+    angles_theory_right, angles_theory_left : (n, L, 2) arrays or None
+        ``reference="theory"``: sine of the largest principal angle of [moving subspace vs
+        ``V_{l,1}`` (left ``U_{l,1}``), bulk vs ``V_{l,2}`` (left ``U_{l,2}``)]; NaN for generically
+        tracked layers. (The two agree in exact arithmetic: complements share their largest angle.)
+    spectra_end_to_end : (n, min(d_out, d_in)) array or None - all singular values of ``W_{L:1}``
+    certificate_end_to_end : (n,) array or None
+        ``chained``: relative residual ``||(W_{L:1} - rep) X||_F / ||W_{L:1} X||_F`` of the
+        representation on 8 seeded random probes ``X``; ``own``: ``||W_{L:1} - U S V^T||_F / ||W_{L:1}||_F``.
+    rank_end_to_end : (n,) int array or None - dimension of the moving part (``2r`` when the bases chain)
+    mode_end_to_end : str or None - ``chained`` (from the layer trackers) or ``own`` at the end
     """
 
     steps: np.ndarray
@@ -347,6 +432,12 @@ class SvdTrace:
     events: list
     modes: list
     reorthonormalisations: int
+    angles_theory_right: Optional[np.ndarray] = None
+    angles_theory_left: Optional[np.ndarray] = None
+    spectra_end_to_end: Optional[np.ndarray] = None
+    certificate_end_to_end: Optional[np.ndarray] = None
+    rank_end_to_end: Optional[np.ndarray] = None
+    mode_end_to_end: Optional[str] = None
 
     @classmethod
     def _from_core(cls, d: dict) -> "SvdTrace":
@@ -354,6 +445,8 @@ class SvdTrace:
         L = len(d["modes"])
         spectra = [np.array([rec[l] for rec in d["spectra"]]).reshape(n, -1) for l in range(L)]
         arr = lambda key: np.array(d[key], dtype=np.float64).reshape(n, L)  # noqa: E731
+        theory = lambda key: np.array(d[key], dtype=np.float64).reshape(n, L, 2) if d[key] else None  # noqa: E731
+        e2e = bool(d["mode_e2e"])
         return cls(steps=np.array(d["steps"], dtype=np.int64), spectra=spectra, rho=arr("rho"),
                    certificate=arr("certificate"), orthogonality=arr("orthogonality"),
                    range_residual=arr("range_residual"), discarded=arr("discarded"),
@@ -362,4 +455,9 @@ class SvdTrace:
                    angles_left=np.array(d["angles_left"], dtype=np.float64).reshape(n, L, 3),
                    reference_step=int(d["reference_step"]), top=list(d["top"]) or None,
                    events=list(d["events"]), modes=list(d["modes"]),
-                   reorthonormalisations=int(d["reorthonormalisations"]))
+                   reorthonormalisations=int(d["reorthonormalisations"]),
+                   angles_theory_right=theory("theory_right"), angles_theory_left=theory("theory_left"),
+                   spectra_end_to_end=np.array(d["spectra_e2e"], dtype=np.float64).reshape(n, -1) if e2e else None,
+                   certificate_end_to_end=np.array(d["certificate_e2e"], dtype=np.float64) if e2e else None,
+                   rank_end_to_end=np.array(d["rank_e2e"], dtype=np.int64) if e2e else None,
+                   mode_end_to_end=d["mode_e2e"] if e2e else None)

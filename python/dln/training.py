@@ -110,7 +110,8 @@ def train(net: Network, problem: Problem, lr: float, steps: int, optimizer: str 
         Save the run to this file (:mod:`dln.io`: npz + JSON, written atomically) at the start, every
         ``checkpoint_every`` updates and at the end (also when interrupted), so that
         :func:`dln.resume` can continue it bit for bit after a crash or kill. An existing file is
-        never overwritten (FileExistsError).
+        never overwritten (FileExistsError). With ``track_svd`` the SVD record so far and the trackers'
+        state are saved too, and the resumed run's ``result.svd`` is that of an uninterrupted run.
     checkpoint_every : int
         Updates between checkpoints (default 1000). Checkpointing does not change the result.
     compress : None, "auto" or int
@@ -142,14 +143,10 @@ def train(net: Network, problem: Problem, lr: float, steps: int, optimizer: str 
                                 progress=progress)
     prepared = _prepare(net, problem, dict(lr=lr, steps=steps, optimizer=optimizer, tol=tol,
                                            record_every=record_every, momentum=momentum, betas=betas, eps=eps,
-                                           decay=decay, lr_scale=lr_scale))
+                                           decay=decay, lr_scale=lr_scale, track_svd=track_svd))
     threads = 0 if n_threads is None else integer(n_threads, "n_threads", minimum=1, maximum=4096)
-    if track_svd is not None and not isinstance(track_svd, TrackSpec):
-        raise TypeError(f"track_svd: expected a dln.TrackSpec, got {type(track_svd).__name__}")
-    track = None if track_svd is None else track_svd._to_core()
+    track = prepared.track
     if checkpoint is not None:
-        if track is not None:
-            raise ValueError("track_svd: not supported together with checkpoint (tracker state is not saved)")
         from .io import train_checkpointed
         return train_checkpointed(prepared, checkpoint, checkpoint_every, threads, n_threads, progress)
     steps_total = prepared.args[4]
@@ -158,7 +155,8 @@ def train(net: Network, problem: Problem, lr: float, steps: int, optimizer: str 
     return prepared.result(out)
 
 
-_TRAIN_KEYS = ("lr", "steps", "optimizer", "tol", "record_every", "momentum", "betas", "eps", "decay", "lr_scale")
+_TRAIN_KEYS = ("lr", "steps", "optimizer", "tol", "record_every", "momentum", "betas", "eps", "decay", "lr_scale",
+               "track_svd")
 
 
 @dataclasses.dataclass
@@ -169,6 +167,7 @@ class _Prepared:
     problem: Problem
     args: tuple
     nbytes: float = 0.0  # peak memory estimate (dln._memory.train_bytes)
+    track: Optional[dict] = None  # the core's TrackSpec dict (with the theory's bases) or None
 
     def result(self, out: dict) -> Result:
         return Result(
@@ -193,7 +192,7 @@ def _prepare(net: Any, problem: Any, kwargs: dict) -> _Prepared:
         if key not in kwargs:
             raise TypeError(f"{key}: required")
     k = dict(optimizer="gd", tol=None, record_every=1, momentum=0.9, betas=(0.9, 0.999), eps=1e-8, decay=0.9,
-             lr_scale=None)
+             lr_scale=None, track_svd=None)
     k.update(kwargs)
     optimizer = choice(k["optimizer"], "optimizer", OPTIMIZERS)
     lr = real(k["lr"], "lr")
@@ -217,12 +216,16 @@ def _prepare(net: Any, problem: Any, kwargs: dict) -> _Prepared:
         if len(scales) != net.depth:
             raise ValueError(f"lr_scale: needs one factor per layer: {net.depth}, got {len(scales)}")
     core_problem = problem._net_core(net)
+    track_svd = k["track_svd"]
+    if track_svd is not None and not isinstance(track_svd, TrackSpec):
+        raise TypeError(f"track_svd: expected a dln.TrackSpec, got {type(track_svd).__name__}")
+    track = None if track_svd is None else track_svd._for_run(net, problem)
     _core.check_run(optimizer, lr, steps, tol, record_every, momentum, b1, b2, eps, decay, scales, net.depth)
     cols = problem.X.shape[1] if core_problem.form_for(net.widths) == "data" else net.widths[0]
     nbytes = _memory.train_bytes(net.widths, cols, net.dtype.itemsize, optimizer)
     _memory.require(nbytes, "net", f"training a network of widths {net.widths}")
     return _Prepared(net, problem, (core_problem, net._weights, optimizer, lr, steps, tol, record_every,
-                                    momentum, b1, b2, eps, decay, scales), nbytes)
+                                    momentum, b1, b2, eps, decay, scales), nbytes, track)
 
 
 def train_batch(jobs: Sequence[Any], n_threads: Optional[int] = None, progress: Any = None) -> list[Result]:
@@ -232,7 +235,8 @@ def train_batch(jobs: Sequence[Any], n_threads: Optional[int] = None, progress: 
     ----------
     jobs : sequence of (Network, Problem, dict)
         Each dict holds :func:`train`'s keyword arguments (``lr`` and ``steps`` required; no
-        ``n_threads``). Jobs may differ in shapes, depth, dtype, optimiser, lr, steps and tol. Jobs
+        ``n_threads``, ``checkpoint`` or ``compress``; ``track_svd`` gives the job its own SVD tracker,
+        whose record is bitwise that of ``train(..., n_threads=1)`` with the same spec). Jobs may differ in shapes, depth, dtype, optimiser, lr, steps and tol. Jobs
         given the same problem object share its data (no copy per job).
     n_threads : int, optional
         Pool size (default: all cores). Fewer jobs than threads leave threads idle.
@@ -271,8 +275,8 @@ def train_batch(jobs: Sequence[Any], n_threads: Optional[int] = None, progress: 
         done_before = 0
         for dtype in sorted({p.net.dtype for p in prepared}, key=str):
             index = [i for i, p in enumerate(prepared) if p.net.dtype == dtype]
-            outs = getattr(_core, f"train_batch_{_suffix(dtype)}")([prepared[i].args for i in index], threads,
-                                                                  bar.callback(done_before))
+            outs = getattr(_core, f"train_batch_{_suffix(dtype)}")(
+                [prepared[i].args + (prepared[i].track,) for i in index], threads, bar.callback(done_before))
             for i, out in zip(index, outs):
                 results[i] = prepared[i].result(out)
             done_before += sum(prepared[i].args[4] for i in index)

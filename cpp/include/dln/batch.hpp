@@ -18,6 +18,9 @@ struct Job {
     const Problem<T>* problem = nullptr;
     OptimizerConfig optimizer;
     TrainOptions options;  // n_threads, stop and progress are set by the batch
+    // This job's observers (e.g. a TrackObserver), called only from the thread that runs the job, so
+    // they need no locking; each job must have its own.
+    std::vector<Observer<T>*> observers;
 };
 
 struct BatchOptions {

@@ -92,6 +92,9 @@ public:
     const Mat<T>& V() const { return V_; }
     const Mat<T>& D() const { return D_; }
     long long reorthonormalisations() const { return reorth_; }
+    // Restart the probe stream: an owner that reseeds before every update makes the run's
+    // randomness a function of (seed, step), so a tracker rebuilt from saved state continues it.
+    void reseed(std::uint64_t seed) { rng_ = Rng(seed); }
 
 private:
     UpdateInfo update_qframe(Mat<T> Ap, Mat<T> B, double alpha);
@@ -114,6 +117,10 @@ public:
     // Truncated SVD of W of rank <= options.max_rank (randomised, two power iterations); the part of
     // W it cannot hold is counted in discarded().
     BrandTracker(const ConstView<T>& W, TrackerOptions options = {}, std::uint64_t seed = 0);
+    // From saved state W ~ U diag(S) V^T (U: m x r, V: n x r orthonormal, S descending) and the
+    // running discarded norm. Checks shapes and finiteness (std::invalid_argument naming the field).
+    BrandTracker(Mat<T> U, std::vector<double> S, Mat<T> V, double discarded, TrackerOptions options = {},
+                 std::uint64_t seed = 0);
     UpdateInfo update(const ConstView<T>& A, const ConstView<T>& B, double alpha);
     // W_after - W_before approximated by a rank-<= k range finder (one power iteration); the exact
     // norm of what the approximation leaves out is added to discarded().
@@ -126,6 +133,8 @@ public:
     Index rank() const { return static_cast<Index>(S_.size()); }
     const Mat<T>& U() const { return U_; }
     const Mat<T>& V() const { return V_; }
+    const std::vector<double>& S() const { return S_; }
+    void reseed(std::uint64_t seed) { rng_ = Rng(seed); }  // as StructuredTracker::reseed
 
 private:
     Mat<T> U_, V_;
@@ -143,6 +152,10 @@ struct TrackSpec {
     Index block_r = 0;              // r of the top-r / middle / bottom-r subspace angles (0: none)
     Index update_rank = 16;         // bound on the rank of a step's low-rank part (dense split)
     std::string mode = "auto";      // auto (structured where the layer is rho Q at the start), structured, generic
+    // Angles against "step1" (block_r blocks vs the first recorded step >= 1) or "theory" (the moving
+    // subspace and the bulk vs the theory's V_{l,1} / U_{l,1}, given by TrackObserver::set_theory).
+    std::string reference = "step1";
+    bool end_to_end = false;        // also record the spectrum of W_{L:1}
     double certificate_tol = 1e-10; // restart from the live weights above it
     TrackerOptions tracker;
     std::uint64_t seed = 0;
@@ -160,8 +173,41 @@ struct TrackRecord {
     std::vector<std::vector<std::vector<double>>> angles_right, angles_left;
     long long reference_step = -1;
     std::vector<std::vector<Triplets<T>>> top;      // [record][layer] when top_p > 0
+    // reference = "theory": sine of the largest principal angle of the tracked moving subspace vs
+    // V_{l,1} (U_{l,1} for left) and of the tracked bulk vs V_{l,2}: [record][layer][2]; NaN for
+    // generically tracked layers.
+    std::vector<std::vector<std::vector<double>>> theory_right, theory_left;
+    // end_to_end: all singular values of W_{L:1} per record, the relative residual of its
+    // representation on random probes, and the dimension b of its moving part.
+    std::vector<std::vector<double>> spectra_e2e;
+    std::vector<double> certificate_e2e;
+    std::vector<Index> rank_e2e;
+    std::string mode_e2e;                           // "chained" (from the layer trackers) or "own"
     std::vector<std::string> events;                // restarts, fallbacks, re-orthonormalisations, in words
     std::vector<std::string> modes;                 // per layer: structured / generic
+    long long reorthonormalisations = 0;
+};
+
+// Everything a TrackObserver needs to continue a run exactly (checkpoints): per layer the tracker
+// (structured: Q, rho, V, D; generic: U, S, V, discarded), the running counters, the step-1 reference
+// blocks, the theory's bases and the end-to-end tracker. Records made so far are not part of it (the
+// owner keeps them). `seen` is the last step whose on_step ran: a resumed run's first on_step (the
+// same step again) is skipped.
+template <class T>
+struct TrackObserverState {
+    long long seen = -1;
+    std::vector<std::string> modes;                     // per layer: structured / generic
+    std::vector<double> rho, generic_discarded, range_since, discarded;
+    std::vector<Mat<T>> A, V, D;                        // structured: Q, V, D; generic: U, V, (unused 0 x 0)
+    std::vector<std::vector<double>> S;                 // generic: singular values (structured: empty)
+    bool have_reference = false;
+    long long reference_step = -1;
+    std::vector<Mat<T>> ref_top_r, ref_bot_r, ref_top_l, ref_bot_l;  // empty matrices where unset
+    std::vector<Mat<T>> theory_right, theory_left;      // empty unless reference = "theory"
+    std::string mode_e2e;                               // "", "chained" or "own"
+    Mat<T> e2e_U, e2e_V;                                // own end-to-end tracker
+    std::vector<double> e2e_S;
+    double e2e_discarded = 0.0;
     long long reorthonormalisations = 0;
 };
 
@@ -169,16 +215,28 @@ template <class T>
 class TrackObserver final : public Observer<T> {
 public:
     explicit TrackObserver(TrackSpec spec);
+    // The theory's bases for reference = "theory": per layer V_{l,1} (right, n_l x m) and U_{l,1}
+    // (left, n_{l+1} x m), orthonormal columns. Checked (shapes, finiteness, orthonormality to 1e3 ulp)
+    // against the layer shapes; throws std::invalid_argument naming "theory".
+    void set_theory(std::vector<Mat<T>> right, std::vector<Mat<T>> left, const std::vector<Index>& widths);
     void on_step(long long k, double loss, const std::vector<Mat<T>>& weights,
                  const std::vector<Mat<T>>& grads) override;
     void on_update(long long k, const std::vector<Mat<T>>& before, const std::vector<Mat<T>>& after) override;
     void on_finish(Status status, long long steps) override;
     TrackRecord<T>& record() { return rec_; }
+    // Save / restore the state (see TrackObserverState). restore() checks it against the layer
+    // widths and the spec (std::invalid_argument naming "state") and must come before the run.
+    TrackObserverState<T> state() const;
+    void restore(TrackObserverState<T> s, const std::vector<Index>& widths);
 
 private:
     void init(const std::vector<Mat<T>>& weights);
     void record_step(long long k, const std::vector<Mat<T>>& weights);
     void event(long long k, std::size_t l, const std::string& what);
+    void record_theory(const std::vector<Mat<T>>& weights);
+    void record_end_to_end(const std::vector<Mat<T>>& weights);
+    bool chains(const std::vector<Mat<T>>& weights) const;
+    Mat<T> product(const std::vector<Mat<T>>& weights) const;
 
     TrackSpec spec_;
     std::vector<std::optional<StructuredTracker<T>>> structured_;
@@ -187,6 +245,12 @@ private:
     // Reference blocks (top, bottom) at the reference step, right and left, per layer.
     std::vector<Mat<T>> ref_top_r_, ref_bot_r_, ref_top_l_, ref_bot_l_;
     bool have_reference_ = false, initialised_ = false;
+    long long seen_ = -1, skip_ = -1;  // last step whose on_step ran; a restored run skips that step once
+    std::vector<Mat<T>> theory_right_, theory_left_;
+    // End-to-end map: from the layer trackers while all are structured and square of one size,
+    // else its own generic tracker fed with the product (O(L d^3) per step; only then).
+    std::optional<BrandTracker<T>> e2e_;
+    Mat<T> e2e_before_;
     TrackRecord<T> rec_;
 };
 
