@@ -336,6 +336,29 @@ def test_relu_regression_learns(make_problem_data):
     assert res.final_loss < 1e-2 * res.loss[0]
 
 
+@pytest.mark.parametrize("activation", NONLINEAR)
+def test_stopping_rules_divergence_and_progress(activation):
+    """tol, record_every, the divergence guard and progress callbacks work as for linear nets."""
+    rng = np.random.default_rng(7)
+    X, Y = rng.standard_normal((3, 10)), rng.standard_normal((2, 10))
+    problem = dln.Regression(X, Y, reduction="sum")
+    net = dln.Network.gaussian([3, 5, 2], seed=1, activation=activation, negative_slope=0.2)
+    full = dln.train(net, problem, lr=0.01, steps=60)
+    tol = float(full.loss[30])
+    stopped = dln.train(net, problem, lr=0.01, steps=60, tol=tol, record_every=3)
+    first = int(np.argmax(full.loss <= tol))
+    assert stopped.status == "converged" and stopped.steps == first
+    np.testing.assert_array_equal(stopped.loss, full.loss[: first + 1 : 3])
+    seen = []
+    dln.train(net, problem, lr=0.01, steps=60, progress=seen.append)
+    assert seen and seen[-1] == 60
+    # a step far too large: the run diverges and keeps its last finite weights and its activation
+    wild = dln.train(net, problem, lr=1e3, steps=200)
+    assert wild.status == "diverged" and wild.network.activation == activation
+    assert all(np.isfinite(w).all() for w in wild.network.weights)
+    assert np.isfinite(problem.loss(wild.network))
+
+
 def test_train_batch_equals_sequential(make_problem_data):
     """Non-linear jobs in a batch give the bits of one-thread sequential runs (any activation, both
     dtypes, mixed with linear jobs)."""
