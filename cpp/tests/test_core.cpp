@@ -102,7 +102,10 @@ std::pair<double, double> kink_margin(const dln::Network<double>& net, const M& 
     M H = X;
     for (Index l = 0; l + 1 < net.depth(); ++l) {
         const M Z = net.weight(l) * H;
-        margin = std::min(margin, Z.cwiseAbs().minCoeff());
+        // A sample whose features are all zero (every ReLU below it off, with a margin) has exactly
+        // zero pre-activations that no small step can move: not a kink to stay away from.
+        for (Index j = 0; j < Z.cols(); ++j)
+            if ((H.col(j).array() != 0.0).any()) margin = std::min(margin, Z.col(j).cwiseAbs().minCoeff());
         H = Z;
         dln::apply_activation(net.activation(), H);
     }
