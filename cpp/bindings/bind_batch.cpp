@@ -5,11 +5,12 @@ namespace dln::py_bind {
 namespace {
 
 // One job as the Python layer sends it: (problem, weights, optimizer, lr, steps, tol, record_every,
-// momentum, beta1, beta2, eps, decay, lr_scale, track), track being the TrackSpec dict or None.
+// momentum, beta1, beta2, eps, decay, lr_scale, activation, negative_slope, track), track being the
+// TrackSpec dict or None.
 template <class T>
 using JobTuple = std::tuple<const BoundProblem<T>*, std::vector<Mat<T>>, std::string, double, long long,
                             std::optional<double>, long long, double, double, double, double, double,
-                            std::vector<double>, py::object>;
+                            std::vector<double>, std::string, double, py::object>;
 
 template <class T>
 void bind_dtype(py::module_& m, const std::string& suffix) {
@@ -24,9 +25,9 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
             std::vector<std::unique_ptr<TrackObserver<T>>> trackers(tuples.size());
             for (std::size_t i = 0; i < tuples.size(); ++i) {
                 auto& [problem, weights, optimizer, lr, steps, tol, record_every, momentum, b1, b2, eps, decay,
-                       lr_scale, track] = tuples[i];
+                       lr_scale, activation, negative_slope, track] = tuples[i];
                 try {
-                    nets.emplace_back(std::move(weights));
+                    nets.emplace_back(std::move(weights), Activation::parse(activation, negative_slope));
                     jobs[i].optimizer =
                         optimizer_config(optimizer, lr, momentum, b1, b2, eps, decay, std::move(lr_scale));
                     if (!track.is_none()) {

@@ -20,18 +20,23 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
               return net.end_to_end();
           },
           py::arg("weights"));
-    m.def(("layer_outputs_" + suffix).c_str(),
-          [](std::vector<Mat<T>> weights, const CArray<T>& X) {
-              Network<T> net(std::move(weights));
+    m.def(("features_" + suffix).c_str(),
+          [](std::vector<Mat<T>> weights, const CArray<T>& X, const std::string& activation, double negative_slope) {
+              Network<T> net(std::move(weights), Activation::parse(activation, negative_slope));
               const ConstView<T> x = view_of(X, "X");
               py::gil_scoped_release release;
-              return net.layer_outputs(x);
+              return net.features(x);
           },
-          py::arg("weights"), py::arg("X").noconvert());
+          py::arg("weights"), py::arg("X").noconvert(), py::arg("activation") = "linear",
+          py::arg("negative_slope") = 0.01);
 }
 }  // namespace
 
 void bind_network(py::module_& m) {
+    // The core's own check of an activation's name and slope, for the Python layer's constructors.
+    m.def("check_activation", [](const std::string& activation, double negative_slope) {
+        Activation::parse(activation, negative_slope);
+    });
     bind_dtype<double>(m, "f64");
     bind_dtype<float>(m, "f32");
 }

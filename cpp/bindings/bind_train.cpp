@@ -109,8 +109,9 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
         [](const BoundProblem<T>& problem, std::vector<Mat<T>> weights, const std::string& optimizer, double lr,
            long long steps, std::optional<double> tol, long long record_every, double momentum, double beta1,
            double beta2, double eps, double decay, std::vector<double> lr_scale, int n_threads,
-           py::object progress, std::optional<ResumeTuple<T>> resume, py::object track) {
-            Network<T> net(std::move(weights));
+           py::object progress, std::optional<ResumeTuple<T>> resume, py::object track, const std::string& activation,
+           double negative_slope) {
+            Network<T> net(std::move(weights), Activation::parse(activation, negative_slope));
             const OptimizerConfig opt =
                 optimizer_config(optimizer, lr, momentum, beta1, beta2, eps, decay, std::move(lr_scale));
             TrainOptions options;
@@ -122,6 +123,11 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
             options.validate();
             opt.validate(net.depth());
             problem.problem->check_network(net.widths());
+            problem.problem->check_activation(net.activation());
+            if (!track.is_none() && !net.activation().linear())
+                invalid("track_svd", std::string("the network's activation is '") + net.activation().name() +
+                                         "'; SVD tracking relies on the law of parsimony, which holds for linear "
+                                         "networks only");
             // SVD tracking (dln.tracking.TrackSpec): an observer inside the loop, no Python there.
             std::optional<TrackObserver<T>> tracker;
             std::vector<Observer<T>*> observers;
@@ -162,7 +168,8 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
         py::arg("problem"), py::arg("weights"), py::arg("optimizer"), py::arg("lr"), py::arg("steps"),
         py::arg("tol"), py::arg("record_every"), py::arg("momentum"), py::arg("beta1"), py::arg("beta2"),
         py::arg("eps"), py::arg("decay"), py::arg("lr_scale"), py::arg("n_threads"), py::arg("progress") = py::none(),
-        py::arg("resume") = py::none(), py::arg("track") = py::none());
+        py::arg("resume") = py::none(), py::arg("track") = py::none(), py::arg("activation") = "linear",
+        py::arg("negative_slope") = 0.01);
 }
 
 }  // namespace

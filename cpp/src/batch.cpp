@@ -21,6 +21,7 @@ std::vector<TrainResult<T>> train_batch(const std::vector<Job<T>>& jobs, const B
             job.options.validate();
             job.optimizer.validate(job.net->depth());
             job.problem->check_network(job.net->widths());
+            job.problem->check_activation(job.net->activation());
         } catch (const std::invalid_argument& e) {
             throw std::invalid_argument("jobs[" + std::to_string(i) + "]: " + e.what());
         }

@@ -103,6 +103,15 @@ void Problem<T>::check_network(const std::vector<Index>& widths) const {
                            std::to_string(out_));
 }
 
+template <class T>
+void Problem<T>::check_activation(const Activation& activation) const {
+    activation.validate();
+    if (!activation.linear() && kind_ == ProblemKind::Regression && form_ == RegressionForm::Covariance)
+        invalid("net", std::string("activation '") + activation.name() +
+                           "' needs the data form of regression (X X^T cannot carry a non-linearity), but the "
+                           "problem was built with form 'covariance'; use 'data' or 'auto'");
+}
+
 namespace {
 // sum over layers l >= first of n_l n_{l-1}
 double chain_sum(const std::vector<Index>& w, std::size_t first) {
@@ -149,13 +158,13 @@ RegressionForm Problem<T>::form_for(const std::vector<Index>& w) const {
 
 template <class T>
 double Problem<T>::loss(const Network<T>& net) const {
-    Evaluator<T> ev(*this, net.widths());
+    Evaluator<T> ev(*this, net.widths(), net.activation());
     return ev.evaluate(net.weights(), nullptr);
 }
 
 template <class T>
 std::vector<Mat<T>> Problem<T>::gradients(const Network<T>& net) const {
-    Evaluator<T> ev(*this, net.widths());
+    Evaluator<T> ev(*this, net.widths(), net.activation());
     std::vector<Mat<T>> G;
     for (const auto& W : net.weights()) G.emplace_back(W.rows(), W.cols());
     ev.evaluate(net.weights(), &G);
@@ -200,14 +209,28 @@ Regression<T>::Regression(Mat<T> X, Mat<T> Y, Reduction reduction, RegressionFor
 // data adds the first forward product and G_1 = B_1 X^T.
 
 template <class T>
-Evaluator<T>::Evaluator(const Problem<T>& problem, const std::vector<Index>& widths) : problem_(problem) {
+Evaluator<T>::Evaluator(const Problem<T>& problem, const std::vector<Index>& widths, const Activation& activation)
+    : problem_(problem), activation_(activation) {
     problem.check_network(widths);
-    form_ = problem.form_for(widths);
-    data_ = form_ == RegressionForm::Data;
-    const Index cols = data_ ? problem.samples() : problem.input_dim();
+    problem.check_activation(activation);
     const std::size_t L = widths.size() - 1;
     P_.resize(L);
     B_.resize(L);
+    if (!activation.linear()) {
+        // Every layer's output and backpropagated residual, on N columns (regression) or d_in (X = I).
+        const bool regression = problem.kind() == ProblemKind::Regression;
+        form_ = regression ? RegressionForm::Data : RegressionForm::Auto;
+        data_ = regression;
+        const Index cols = data_ ? problem.samples() : problem.input_dim();
+        for (std::size_t l = 0; l < L; ++l) {
+            P_[l].resize(widths[l + 1], cols);
+            B_[l].resize(widths[l + 1], cols);
+        }
+        return;
+    }
+    form_ = problem.form_for(widths);
+    data_ = form_ == RegressionForm::Data;
+    const Index cols = data_ ? problem.samples() : problem.input_dim();
     for (std::size_t l = 0; l < L; ++l) {
         const bool first_is_free = (l == 0 && !data_);  // P_1 = W_1, B_1 goes straight into G_1
         if (!first_is_free) P_[l].resize(widths[l + 1], cols);
@@ -224,6 +247,7 @@ ConstView<T> Evaluator<T>::layer_output(const std::vector<Mat<T>>& W, Index l) c
 
 template <class T>
 double Evaluator<T>::evaluate(const std::vector<Mat<T>>& W, std::vector<Mat<T>>* grads) {
+    if (!activation_.linear()) return evaluate_nonlinear(W, grads);
     const Index L = static_cast<Index>(W.size());
     for (Index l = 0; l < L; ++l) {
         if (l == 0 && !data_) continue;
@@ -271,6 +295,48 @@ double Evaluator<T>::evaluate(const std::vector<Mat<T>>& W, std::vector<Mat<T>>*
             gemm<T>(Op::N, Op::T, T(1), view(B_[0]), problem_.inputs(), T(0), G[0]);
         } else if (L == 1) {
             G[0] = B_[0];
+        }
+    }
+    return loss;
+}
+
+template <class T>
+double Evaluator<T>::residual(ConstView<T> out, Mat<T>& R) const {
+    switch (problem_.kind()) {
+        case ProblemKind::Completion: R.noalias() = problem_.mask().cwiseProduct(out - problem_.target()); break;
+        case ProblemKind::Factorization:
+        case ProblemKind::Regression: R.noalias() = out - problem_.target(); break;
+    }
+    return R.template cast<double>().squaredNorm();
+}
+
+// Backpropagation through H_l = f(W_l H_{l-1}): L (or L-1 with X = I) forward products, L-1 backward,
+// L (or L-1) gradient products. P_[l] holds H_{l+1} (the output layer: its linear output), B_[l] the
+// residual backpropagated to the output of layer l+1, already multiplied by f' below the top.
+template <class T>
+double Evaluator<T>::evaluate_nonlinear(const std::vector<Mat<T>>& W, std::vector<Mat<T>>* grads) {
+    const std::size_t L = W.size();
+    for (std::size_t l = 0; l < L; ++l) {
+        if (l == 0 && !data_) P_[0] = W[0];  // W_1 I; same shape, so no allocation
+        else gemm<T>(Op::N, Op::N, T(1), view(W[l]), l == 0 ? problem_.inputs() : view(P_[l - 1]), T(0), P_[l]);
+        if (l + 1 < L) apply_activation(activation_, P_[l]);
+    }
+    Mat<T>& R = B_[L - 1];
+    const double c = problem_.scale();
+    const double loss = 0.5 * c * residual(view(P_[L - 1]), R);
+    if (!grads) return loss;
+
+    auto& G = *grads;
+    R *= static_cast<T>(c);
+    for (std::size_t l = L; l-- > 0;) {
+        if (l > 0) {
+            gemm<T>(Op::N, Op::T, T(1), view(B_[l]), view(P_[l - 1]), T(0), G[l]);
+            gemm<T>(Op::T, Op::N, T(1), view(W[l]), view(B_[l]), T(0), B_[l - 1]);
+            multiply_derivative(activation_, P_[l - 1], B_[l - 1]);
+        } else if (data_) {
+            gemm<T>(Op::N, Op::T, T(1), view(B_[0]), problem_.inputs(), T(0), G[0]);
+        } else {
+            G[0] = B_[0];  // delta_1 I
         }
     }
     return loss;

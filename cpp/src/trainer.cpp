@@ -50,6 +50,7 @@ TrainResult<T> train(const Network<T>& net, const Problem<T>& problem, const Opt
     options.validate();
     opt.validate(net.depth());
     problem.check_network(net.widths());
+    problem.check_activation(net.activation());
     detail::check_resume(resume, options);
 
     const int threads = options.manage_threads ? effective_threads(problem, net.widths(), options.n_threads)
@@ -57,8 +58,12 @@ TrainResult<T> train(const Network<T>& net, const Problem<T>& problem, const Opt
     std::optional<ThreadScope> thread_scope;
     if (options.manage_threads) thread_scope.emplace(threads);
 
-    Evaluator<T> evaluator(problem, net.widths());
-    return detail::run_loop(evaluator, net, opt, options, resume, observers, evaluator.form(), threads);
+    Evaluator<T> evaluator(problem, net.widths(), net.activation());
+    TrainResult<T> result = detail::run_loop(evaluator, net, opt, options, resume, observers, evaluator.form(), threads);
+    // The loop hands back bare weights; the trained network keeps the activation it was trained with.
+    if (!net.activation().linear())
+        result.network = Network<T>(std::vector<Mat<T>>(std::move(result.network).release_weights()), net.activation());
+    return result;
 }
 
 template int effective_threads(const Problem<float>&, const std::vector<Index>&, int);

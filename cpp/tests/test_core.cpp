@@ -95,6 +95,83 @@ void test_gradients() {
     }
 }
 
+// Smallest |pre-activation| of the hidden layers for inputs X (the distance to the ReLU kink) and
+// a bound on how fast any pre-activation moves when one weight moves by h: |dZ| <= h * bound.
+std::pair<double, double> kink_margin(const dln::Network<double>& net, const M& X) {
+    double margin = INFINITY, bound = X.norm();
+    M H = X;
+    for (Index l = 0; l + 1 < net.depth(); ++l) {
+        const M Z = net.weight(l) * H;
+        // A sample whose features are all zero (every ReLU below it off, with a margin) has exactly
+        // zero pre-activations that no small step can move: not a kink to stay away from.
+        for (Index j = 0; j < Z.cols(); ++j)
+            if ((H.col(j).array() != 0.0).any()) margin = std::min(margin, Z.col(j).cwiseAbs().minCoeff());
+        H = Z;
+        dln::apply_activation(net.activation(), H);
+    }
+    for (Index l = 0; l < net.depth(); ++l) bound *= net.weight(l).norm() + 1.0;
+    return {margin, bound};
+}
+
+// Finite differences with a step that provably crosses no kink: with the activation pattern fixed,
+// a ReLU-type loss is a quadratic in one weight, so the central difference is exact up to rounding.
+double fd_error_nonlinear(const dln::Problem<double>& problem, const dln::Network<double>& net, const M& X) {
+    double h = 1e-6;
+    if (net.activation().kind != dln::ActivationKind::Tanh) {
+        const auto [margin, bound] = kink_margin(net, X);
+        CHECK(margin > 1e-9);  // the construction below needs a margin
+        h = std::min(h, 0.25 * margin / bound);
+    }
+    const auto G = problem.gradients(net);
+    double worst = 0.0;
+    for (Index l = 0; l < net.depth(); ++l) {
+        const double gnorm = G[l].norm() + 1e-300;
+        for (Index i = 0; i < G[l].size(); ++i) {
+            auto plus = net.weights(), minus = net.weights();
+            plus[l].data()[i] += h;
+            minus[l].data()[i] -= h;
+            const double fd = (problem.loss(dln::Network<double>(plus, net.activation())) -
+                               problem.loss(dln::Network<double>(minus, net.activation()))) / (2 * h);
+            worst = std::max(worst, std::abs(fd - G[l].data()[i]) / gnorm);
+        }
+    }
+    return worst;
+}
+
+void test_nonlinear_gradients() {
+    using dln::Activation;
+    const std::vector<Activation> acts = {Activation::parse("relu"), Activation::parse("leaky_relu", 0.1),
+                                          Activation::parse("tanh")};
+    const std::vector<std::vector<Index>> shapes = {{3, 4}, {4, 1, 5}, {5, 3, 4, 2}, {2, 6, 6, 6, 3}};
+    for (const auto& act : acts) {
+        for (const auto& w : shapes) {
+            const auto net = dln::Network<double>::gaussian(w, 1.0, 11, act);
+            const Index din = w.front(), dout = w.back();
+            for (auto red : {dln::Reduction::Mean, dln::Reduction::Sum}) {
+                const M I = M::Identity(din, din);
+                dln::Factorization<double> f(random_matrix(dout, din, 1), red);
+                CHECK(fd_error_nonlinear(f, net, I) < 1e-6);
+                M mask = random_matrix(dout, din, 2).unaryExpr([](double x) { return x > 0 ? 1.0 : 0.0; });
+                dln::Completion<double> c(random_matrix(dout, din, 1), mask, red);
+                CHECK(fd_error_nonlinear(c, net, I) < 1e-6);
+                const M X = random_matrix(din, 9, 3);
+                dln::Regression<double> r(X, random_matrix(dout, 9, 4), red);  // auto: data for non-linear
+                CHECK(fd_error_nonlinear(r, net, X) < 1e-6);
+                // The loss is 1/2 c ||H_L - Y||^2 with H_L the network's output.
+                const double c_ = red == dln::Reduction::Mean ? 1.0 / double(dout * 9) : 1.0;
+                CHECK(std::abs(r.loss(net) - 0.5 * c_ * (net.forward(X) - random_matrix(dout, 9, 4)).squaredNorm()) <=
+                      1e-12 * (1.0 + r.loss(net)));
+            }
+        }
+    }
+    // A linear activation is the linear network: same gradients, bit for bit, as before.
+    const auto lin = dln::Network<double>::gaussian({4, 5, 3}, 1.0, 3);
+    dln::Factorization<double> f(random_matrix(3, 4, 1));
+    const auto a = f.gradients(lin);
+    const auto b = f.gradients(dln::Network<double>(lin.weights(), dln::Activation::parse("linear")));
+    for (std::size_t l = 0; l < a.size(); ++l) CHECK(a[l] == b[l]);
+}
+
 void test_products_per_step() {
     const std::vector<Index> w = {10, 10, 10, 10};  // L = 3
     dln::Factorization<double> f(random_matrix(10, 10, 1));
@@ -293,6 +370,30 @@ void test_no_allocation_per_step() {
         CHECK(dln_test::allocations.load() == before);
         dln::set_gemm_threads(previous);
     }
+    // The non-linear step (backpropagation through the activation) allocates nothing either.
+    const M X = random_matrix(10, 7, 3);
+    dln::Regression<double> regression(X, random_matrix(12, 7, 4));
+    for (const char* name : {"relu", "leaky_relu", "tanh"}) {
+        const auto act = dln::Activation::parse(name);
+        for (const dln::Problem<double>* p : {static_cast<const dln::Problem<double>*>(&problem),
+                                              static_cast<const dln::Problem<double>*>(&regression)}) {
+            dln::OptimizerConfig opt;
+            opt.lr = 1e-2;
+            std::vector<M> W = net.weights(), next = W, G = W;
+            dln::Evaluator<double> ev(*p, net.widths(), act);
+            dln::Optimizer<double> optimizer(opt, W);
+            const int previous = dln::set_gemm_threads(1);
+            ev.evaluate(W, &G);
+            const long before = dln_test::allocations.load();
+            for (int k = 0; k < 10; ++k) {
+                ev.evaluate(W, &G);
+                optimizer.step(W, G, next);
+                W.swap(next);
+            }
+            CHECK(dln_test::allocations.load() == before);
+            dln::set_gemm_threads(previous);
+        }
+    }
 #endif
 }
 
@@ -323,6 +424,20 @@ void test_validation() {
     auto wrong = dln::Network<double>::orthogonal({4, 3}, 1.0, 0);
     CHECK_THROWS_NAMING(dln::train(wrong, f, opt, options), "net");
     CHECK_THROWS_NAMING(dln::parse_optimizer("sgd"), "optimizer");
+    CHECK_THROWS_NAMING(dln::Activation::parse("sigmoid"), "activation");
+    CHECK_THROWS_NAMING(dln::Activation::parse("leaky_relu", -0.1), "negative_slope");
+    CHECK_THROWS_NAMING(dln::Activation::parse("relu", std::nan("")), "negative_slope");
+    dln::Activation bad_slope;
+    bad_slope.negative_slope = INFINITY;
+    CHECK_THROWS_NAMING(dln::Network<double>({M::Ones(2, 2)}, bad_slope), "negative_slope");
+    // A non-linear network has no covariance form; asking for it is refused before any work.
+    dln::Regression<double> cov(M::Ones(3, 8), M::Ones(3, 8), dln::Reduction::Mean, dln::RegressionForm::Covariance);
+    auto relu = dln::Network<double>::orthogonal({3, 3, 3}, 1.0, 0, dln::Activation::parse("relu"));
+    CHECK_THROWS_NAMING(dln::train(relu, cov, opt, options), "net");
+    // The trained network keeps its activation.
+    options.steps = 2;
+    dln::Regression<double> data(M::Ones(3, 8), M::Ones(3, 8));
+    CHECK(dln::train(relu, data, opt, options).network.activation().kind == dln::ActivationKind::Relu);
 }
 
 }  // namespace
@@ -330,6 +445,7 @@ void test_validation() {
 int main() {
     const std::vector<std::pair<const char*, std::function<void()>>> tests = {
         {"gradients", test_gradients},
+        {"nonlinear_gradients", test_nonlinear_gradients},
         {"products_per_step", test_products_per_step},
         {"orthogonal_init", test_orthogonal_init},
         {"parsimony", test_parsimony},

@@ -130,6 +130,7 @@ def invariant_subspace(net: Network, problem: Problem, rank: int, method: str = 
     """
     if not isinstance(net, Network):
         raise TypeError(f"net: expected a dln.Network, got {type(net).__name__}")
+    net._require_linear("net", "the invariant subspace")
     if not isinstance(problem, Problem):
         raise TypeError(f"problem: expected a dln problem, got {type(problem).__name__}")
     problem._net_core(net)
@@ -376,6 +377,9 @@ class SparseCompletion:
             raise TypeError(f"net: expected a dln.Network, got {type(net).__name__}")
         if net.dtype != self.dtype:
             raise TypeError(f"net: dtype {net.dtype} differs from the problem's {self.dtype}")
+        if net.activation != "linear":  # the sparse residual is computed from the end-to-end product
+            raise ValueError(f"net: activation {net.activation!r} is not supported by SparseCompletion, which "
+                             f"needs a linear network; use dln.Completion for a non-linear one")
         self._core.check_network(net.widths)
 
     def loss(self, net: Network, n_threads: int = 1) -> float:
@@ -487,6 +491,8 @@ def train_compressed(net: Network, problem: Problem, lr: float, steps: int, rank
     lr, steps, optimizer, tol, record_every, momentum, n_threads, progress : as :func:`dln.train`
         (``tol`` applies to the wide loss in the projected path, to the chain's loss otherwise).
     """
+    if isinstance(net, Network):
+        net._require_linear("net", "compressed training")
     if not isinstance(problem, Problem):
         raise TypeError(f"problem: expected a dln problem, got {type(problem).__name__}")
     phi = _known_target(problem)
@@ -599,6 +605,7 @@ def compress_trained(net: Network, rank: int) -> PostHocCompression:
     """
     if not isinstance(net, Network):
         raise TypeError(f"net: expected a dln.Network, got {type(net).__name__}")
+    net._require_linear("net", "post-hoc compression")
     r = _check_rank(net, rank)
     W = [np.asarray(w, dtype=np.float64) for w in net._weights]
 

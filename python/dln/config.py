@@ -27,7 +27,7 @@ import numpy as np
 
 from ._checks import as_dtype, choice, integer, real
 from .experiments import low_rank_target
-from .network import Network
+from .network import ACTIVATIONS, Network
 from .problems import REDUCTIONS, Completion, Factorization, Problem, Regression
 from .training import OPTIMIZERS
 
@@ -76,6 +76,10 @@ class RunConfig:
     scale : float
         Init scale ``eps`` (>= 0).
     dtype : {"float64", "float32"}
+    activation : {"linear", "relu", "leaky_relu", "tanh"}
+        Elementwise activation between layers (:class:`dln.Network`); default ``linear``.
+    negative_slope : float
+        Slope of ``leaky_relu`` for negative inputs (finite, >= 0; default 0.01).
 
     Training (the keyword arguments of :func:`dln.train`)
     -------------------------------------------------------
@@ -108,6 +112,8 @@ class RunConfig:
     init: str = "orthogonal"
     scale: float = 1.0
     dtype: str = "float64"
+    activation: str = "linear"
+    negative_slope: float = 0.01
     # training
     optimizer: str = "gd"
     lr: float = 1.0
@@ -170,6 +176,10 @@ class RunConfig:
         if isinstance(self.dtype, str) and self.dtype not in ("float64", "float32"):
             raise ValueError(f"dtype: expected 'float64' or 'float32', got {self.dtype!r}")
         set_("dtype", as_dtype(self.dtype, "dtype").name)
+        set_("activation", choice(self.activation, "activation", ACTIVATIONS))
+        set_("negative_slope", _finite(self.negative_slope, "negative_slope"))
+        if self.negative_slope < 0:
+            raise ValueError(f"negative_slope: must be >= 0, got {self.negative_slope!r}")
 
         set_("optimizer", choice(self.optimizer, "optimizer", OPTIMIZERS))
         set_("lr", _finite(self.lr, "lr"))
@@ -216,7 +226,8 @@ class RunConfig:
 
     def build_network(self) -> Network:
         """The initial network (C++ init from ``seed``)."""
-        return getattr(Network, self.init)(self.widths, scale=self.scale, seed=self.seed, dtype=self.dtype)
+        return getattr(Network, self.init)(self.widths, scale=self.scale, seed=self.seed, dtype=self.dtype,
+                                           activation=self.activation, negative_slope=self.negative_slope)
 
     def build_problem(self) -> Problem:
         """The problem. Configs that draw the same data share one problem object (and its arrays) for
@@ -285,7 +296,7 @@ _FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
 _PROBLEM_FIELDS = ("problem", "d_out", "d_in", "rank", "n_samples", "whiten", "observed", "reduction", "data_seed")
 _GROUPS = (
     ("problem", _PROBLEM_FIELDS),
-    ("network", ("depth", "width", "hidden", "init", "scale", "dtype")),
+    ("network", ("depth", "width", "hidden", "init", "scale", "dtype", "activation", "negative_slope")),
     ("training", ("optimizer", "lr", "steps", "tol", "record_every", "momentum", "betas", "eps", "decay", "lr_scale")),
     ("init seed", ("seed",)),
 )

@@ -67,7 +67,7 @@ class Checkpoint:
         Weights at ``step``.
     config : dict
         :func:`dln.train`'s settings (optimizer, lr, tol, record_every, momentum, betas, eps, decay,
-        lr_scale, n_threads, checkpoint_every).
+        lr_scale, n_threads, checkpoint_every) and the network's dtype, activation and negative_slope.
     problem : dict
         Fingerprint of the problem's data.
     """
@@ -388,9 +388,11 @@ def load_checkpoint(path: Any) -> Checkpoint:
     if any(w.ndim != 2 or w.dtype != dtype for w in weights):
         raise _bad(path, "weights are not 2-D arrays of the run's dtype")
     try:
-        network = Network(weights, dtype=dtype)
+        # checkpoints written before activations existed hold linear networks
+        network = Network(weights, dtype=dtype, activation=config.get("activation", "linear"),
+                          negative_slope=config.get("negative_slope", 0.01))
     except (TypeError, ValueError) as exc:
-        raise _bad(path, f"weights: {exc}") from None
+        raise _bad(path, f"network: {exc}") from None
     loss = arrays["loss"]
     if loss.ndim != 1 or loss.dtype != np.float64 or (status != "diverged" and len(loss) != step // record_every + 1):
         raise _bad(path, f"loss history of shape {loss.shape} does not fit step {step} and record_every {record_every}")
@@ -430,7 +432,7 @@ def _config(prepared: Any, n_threads: Optional[int], every: int) -> dict:
     a = prepared.args
     out = dict(optimizer=a[2], lr=a[3], tol=a[5], record_every=a[6], momentum=a[7], betas=[a[8], a[9]],
                eps=a[10], decay=a[11], lr_scale=list(a[12]) or None, n_threads=n_threads, checkpoint_every=every,
-               dtype=prepared.net.dtype.str)
+               dtype=prepared.net.dtype.str, **prepared.activation)
     if prepared.track is not None:
         from .tracking import TrackSpec
 
@@ -543,7 +545,7 @@ def _run(prepared: Any, path: str, every: int, threads: int, n_threads: Optional
                 kwargs["track"] = t
             try:
                 guard.in_core = True
-                new = core(*args, threads, bar.callback(step - first), state, **kwargs)
+                new = core(*args, threads, bar.callback(step - first), state, **kwargs, **prepared.activation)
             except ValueError as exc:
                 if start is not None and str(exc).startswith("state"):
                     raise CheckpointError(f"checkpoint: {path}: {exc}") from None

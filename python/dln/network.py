@@ -1,21 +1,36 @@
-"""`dln.Network`: the weights of a deep linear network, W_1 ... W_L with shapes (out, in)."""
+"""`dln.Network`: the weights of a deep network, W_1 ... W_L with shapes (out, in), and the elementwise
+activation between its layers (linear by default: a deep linear network)."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from . import _core, _memory
-from ._checks import as_dtype, common_dtype, floating_array, integer, matrix, real
+from ._checks import as_dtype, choice, common_dtype, floating_array, integer, matrix, real
+
+
+ACTIVATIONS = ("linear", "relu", "leaky_relu", "tanh")
 
 
 def _suffix(dtype: np.dtype) -> str:
     return "f64" if dtype == np.float64 else "f32"
 
 
+def _activation(activation: Any, negative_slope: Any) -> tuple[str, float]:
+    """Checked ``(activation, negative_slope)``: ValueError naming the parameter otherwise."""
+    name = choice(activation, "activation", ACTIVATIONS)
+    slope = real(negative_slope, "negative_slope")
+    if not (np.isfinite(slope) and slope >= 0):
+        raise ValueError(f"negative_slope: must be finite and >= 0, got {slope}")
+    return name, slope
+
+
 class Network:
-    """A deep linear network ``f(X) = W_L ... W_1 X``.
+    """A deep network ``H_0 = X, H_l = f(W_l H_{l-1}) (l < L), f(X) = H_L = W_L H_{L-1}``.
+
+    With the default ``activation="linear"`` it is the deep linear network ``W_L ... W_1 X``.
 
     Parameters
     ----------
@@ -24,13 +39,21 @@ class Network:
         (``weights[l+1].shape[1] == weights[l].shape[0]``). The network keeps its own copies.
     dtype : float64 or float32, optional
         Working precision. Default: float32 when every weight is float32, else float64.
+    activation : {"linear", "relu", "leaky_relu", "tanh"}
+        Elementwise ``f`` applied after every layer except the last (the output layer is linear).
+        Derivatives at the kink: ``relu'(0) = 0`` and ``leaky_relu'(0) = negative_slope``.
+    negative_slope : float
+        Slope of ``leaky_relu`` for negative inputs (finite, >= 0; default 0.01). Kept, and checked,
+        for every activation; used only by ``leaky_relu``.
 
-    Networks are immutable: training returns a new one.
+    Networks are immutable: training returns a new one (with the same activation).
     """
 
-    __slots__ = ("_weights", "_dtype")
+    __slots__ = ("_weights", "_dtype", "_activation", "_slope")
 
-    def __init__(self, weights: Sequence[Any], dtype: Any = None) -> None:
+    def __init__(self, weights: Sequence[Any], dtype: Any = None, activation: str = "linear",
+                 negative_slope: float = 0.01) -> None:
+        self._activation, self._slope = _activation(activation, negative_slope)
         if isinstance(weights, np.ndarray) or not isinstance(weights, (list, tuple)):
             raise TypeError(f"weights: expected a list of 2-D arrays, got {type(weights).__name__}")
         if len(weights) == 0:
@@ -56,16 +79,25 @@ class Network:
                 raise ValueError(f"weights[{i}]: contains NaN or Inf")
 
     @classmethod
-    def _from_trusted(cls, weights: list[np.ndarray], dtype: np.dtype) -> "Network":
+    def _from_trusted(cls, weights: list[np.ndarray], dtype: np.dtype, activation: str = "linear",
+                      negative_slope: float = 0.01) -> "Network":
         net = cls.__new__(cls)
         for w in weights:
             w.flags.writeable = False
         net._weights = weights
         net._dtype = dtype
+        net._activation = activation
+        net._slope = negative_slope
         return net
 
+    def _like(self, weights: list[np.ndarray], dtype: Optional[np.dtype] = None) -> "Network":
+        """A network with these (trusted) weights and this network's activation."""
+        return Network._from_trusted(weights, self._dtype if dtype is None else dtype, self._activation, self._slope)
+
     @classmethod
-    def _init(cls, kind: str, widths: Sequence[int], scale: float, seed: int, dtype: Any) -> "Network":
+    def _init(cls, kind: str, widths: Sequence[int], scale: float, seed: int, dtype: Any, activation: Any,
+              negative_slope: Any) -> "Network":
+        act, slope = _activation(activation, negative_slope)
         dt = as_dtype(dtype)
         if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__"):
             raise TypeError(f"widths: expected a sequence of integers [d_in, ..., d_out], got {widths!r}")
@@ -77,10 +109,11 @@ class Network:
         if len(ws) >= 2 and min(ws) >= 1:  # otherwise the core names the bad entry
             _memory.require(_memory.init_bytes(ws, dt.itemsize, kind), "widths", f"a {kind} network of widths {ws}")
         weights = getattr(_core, f"init_weights_{_suffix(dt)}")(ws, scale, seed, kind)
-        return cls._from_trusted(list(weights), dt)
+        return cls._from_trusted(list(weights), dt, act, slope)
 
     @classmethod
-    def orthogonal(cls, widths: Sequence[int], scale: float = 1.0, seed: int = 0, dtype: Any = np.float64) -> "Network":
+    def orthogonal(cls, widths: Sequence[int], scale: float = 1.0, seed: int = 0, dtype: Any = np.float64,
+                   activation: str = "linear", negative_slope: float = 0.01) -> "Network":
         """Orthogonal init: ``W_l = scale * Q_l``, ``Q_l`` the top-left block of a Haar orthogonal matrix.
 
         Parameters
@@ -92,18 +125,26 @@ class Network:
         seed : int
             Fixes every draw (same seed, same bits on the same build, from Python or C++).
         dtype : float64 or float32
+        activation, negative_slope
+            As in :class:`Network` (the init does not depend on them).
         """
-        return cls._init("orthogonal", widths, scale, seed, dtype)
+        return cls._init("orthogonal", widths, scale, seed, dtype, activation, negative_slope)
 
     @classmethod
-    def gaussian(cls, widths: Sequence[int], scale: float = 1.0, seed: int = 0, dtype: Any = np.float64) -> "Network":
-        """Gaussian init rescaled to the orthogonal Frobenius norm: ``scale*sqrt(min(m,n)/(m n))*N(0,1)``."""
-        return cls._init("gaussian", widths, scale, seed, dtype)
+    def gaussian(cls, widths: Sequence[int], scale: float = 1.0, seed: int = 0, dtype: Any = np.float64,
+                 activation: str = "linear", negative_slope: float = 0.01) -> "Network":
+        """Gaussian init rescaled to the orthogonal Frobenius norm: ``scale*sqrt(min(m,n)/(m n))*N(0,1)``.
+
+        Parameters as :meth:`orthogonal`."""
+        return cls._init("gaussian", widths, scale, seed, dtype, activation, negative_slope)
 
     @classmethod
-    def uniform(cls, widths: Sequence[int], scale: float = 1.0, seed: int = 0, dtype: Any = np.float64) -> "Network":
-        """Uniform init rescaled to the orthogonal Frobenius norm: ``scale*sqrt(3 min(m,n)/(m n))*U[-1,1]``."""
-        return cls._init("uniform", widths, scale, seed, dtype)
+    def uniform(cls, widths: Sequence[int], scale: float = 1.0, seed: int = 0, dtype: Any = np.float64,
+                activation: str = "linear", negative_slope: float = 0.01) -> "Network":
+        """Uniform init rescaled to the orthogonal Frobenius norm: ``scale*sqrt(3 min(m,n)/(m n))*U[-1,1]``.
+
+        Parameters as :meth:`orthogonal`."""
+        return cls._init("uniform", widths, scale, seed, dtype, activation, negative_slope)
 
     @property
     def weights(self) -> list[np.ndarray]:
@@ -113,6 +154,16 @@ class Network:
     @property
     def dtype(self) -> np.dtype:
         return self._dtype
+
+    @property
+    def activation(self) -> str:
+        """``"linear"``, ``"relu"``, ``"leaky_relu"`` or ``"tanh"``: applied after every layer but the last."""
+        return self._activation
+
+    @property
+    def negative_slope(self) -> float:
+        """Slope of ``leaky_relu`` for negative inputs (stored for every activation)."""
+        return self._slope
 
     @property
     def depth(self) -> int:
@@ -125,11 +176,25 @@ class Network:
         return [int(self._weights[0].shape[1])] + [int(w.shape[0]) for w in self._weights]
 
     def end_to_end(self) -> np.ndarray:
-        """The end-to-end map ``W_L ... W_1``, shape ``(d_out, d_in)``."""
+        """The product ``W_L ... W_1``, shape ``(d_out, d_in)``: the network's map when it is linear
+        (for a non-linear network it is only the product of the weights)."""
         return getattr(_core, f"end_to_end_{_suffix(self._dtype)}")(self._weights)
 
-    def layer_outputs(self, X: Any) -> list[np.ndarray]:
-        """``[X, W_1 X, W_2 W_1 X, ..., W_{L:1} X]`` for data ``X`` of shape ``(d_in, N)``."""
+    def features(self, X: Any) -> list[np.ndarray]:
+        """Features of every layer, after the activation: ``[H_0, H_1, ..., H_L]``.
+
+        Parameters
+        ----------
+        X : array, shape (d_in, N)
+            Inputs as columns (converted to the network's dtype).
+
+        Returns
+        -------
+        list of L + 1 ndarray
+            ``H_0 = X``, ``H_l = f(W_l H_{l-1})`` of shape ``(widths[l], N)`` for ``l < L``, and the
+            output ``H_L = W_L H_{L-1}`` of shape ``(d_out, N)``. For a linear network
+            ``[X, W_1 X, W_2 W_1 X, ..., W_{L:1} X]``.
+        """
         x = matrix(X, "X", self._dtype)
         if x.shape[0] != self.widths[0]:
             raise ValueError(f"X: expected {self.widths[0]} rows (the network's input dimension), got shape {x.shape}")
@@ -138,19 +203,32 @@ class Network:
         # every layer's output, in C++ and again as NumPy arrays
         _memory.require(2.0 * sum(self.widths[1:]) * x.shape[1] * self._dtype.itemsize, "X",
                         f"the layer outputs for {x.shape[1]} samples")
-        return list(getattr(_core, f"layer_outputs_{_suffix(self._dtype)}")(self._weights, x))
+        return list(getattr(_core, f"features_{_suffix(self._dtype)}")(self._weights, x, self._activation, self._slope))
+
+    def layer_outputs(self, X: Any) -> list[np.ndarray]:
+        """The older name of :meth:`features` (same result)."""
+        return self.features(X)
 
     def forward(self, X: Any) -> np.ndarray:
-        """``W_{L:1} X``, shape ``(d_out, N)``."""
-        return self.layer_outputs(X)[-1]
+        """The output ``H_L`` (``W_{L:1} X`` for a linear network), shape ``(d_out, N)``."""
+        return self.features(X)[-1]
 
     def astype(self, dtype: Any) -> "Network":
-        """A copy in another precision."""
+        """A copy in another precision (same activation)."""
         dt = as_dtype(dtype)
-        return Network._from_trusted([w.astype(dt) for w in self._weights], dt)
+        return self._like([w.astype(dt) for w in self._weights], dt)
+
+    def _require_linear(self, name: str, what: str) -> None:
+        """ValueError naming ``name`` and the activation unless the network is linear."""
+        if self._activation != "linear":
+            raise ValueError(f"{name}: the network's activation is {self._activation!r}; {what} relies on the law "
+                             f"of parsimony, which holds for linear networks (activation='linear') only")
 
     def __len__(self) -> int:
         return self.depth
 
     def __repr__(self) -> str:
-        return f"Network(widths={self.widths}, dtype={self._dtype.name})"
+        act = "" if self._activation == "linear" else f", activation={self._activation!r}"
+        if self._activation == "leaky_relu":
+            act += f", negative_slope={self._slope!r}"
+        return f"Network(widths={self.widths}{act}, dtype={self._dtype.name})"

@@ -5,6 +5,10 @@ Loss ``1/2 c ||R||_F^2`` with residual ``R = W_{L:1} - Phi`` (factorisation), ``
 the number of residual entries for ``reduction="mean"`` (the published experiments' unit:
 ``d_out * N`` for regression, ``d_out * d_in`` for factorisation and completion, observed or not).
 A step size ``lr`` under ``mean`` equals ``lr * c`` under ``sum``.
+
+For a network with a non-linear activation, ``W_{L:1} X`` stands for its output ``H_L`` for the inputs
+``X``, with ``X = I`` for factorisation and completion; regression then always goes through the data
+(the ``data`` form: ``X X^T`` cannot carry a non-linearity).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ class Problem:
             raise TypeError(f"net: expected a dln.Network, got {type(net).__name__}")
         core = self._core(net.dtype)
         core.check_network(net.widths)
+        core.check_activation(net.activation, net.negative_slope)
         return core
 
     @property
@@ -67,11 +72,11 @@ class Problem:
 
     def loss(self, net: Network) -> float:
         """Loss of ``net`` on this problem (in the problem's reduction units)."""
-        return float(self._net_core(net).loss(net._weights))
+        return float(self._net_core(net).loss(net._weights, net.activation, net.negative_slope))
 
     def gradients(self, net: Network) -> list[np.ndarray]:
         """Gradients of the loss with respect to every layer (reduction factor included)."""
-        return list(self._net_core(net).gradients(net._weights))
+        return list(self._net_core(net).gradients(net._weights, net.activation, net.negative_slope))
 
     def products_per_step(self, net: Network) -> int:
         """Matrix products per loss + gradient evaluation for this network."""
@@ -189,8 +194,9 @@ class Regression(Problem):
         return _core_class(dtype).regression(a["X"], a["Y"], self.reduction, self.form)
 
     def form_for(self, net: Network) -> str:
-        """The form ``auto`` resolves to for this network."""
-        return str(self._net_core(net).form_for(net.widths))
+        """The form ``auto`` resolves to for this network (``data`` for a non-linear network)."""
+        core = self._net_core(net)
+        return "data" if net.activation != "linear" else str(core.form_for(net.widths))
 
     @property
     def X(self) -> np.ndarray:

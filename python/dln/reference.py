@@ -16,6 +16,10 @@ Conventions
   equals ``lr * c`` under ``"sum"``.
 - Optimisers follow the optax conventions of the published code: zero-initialised state, step
   counter ``t`` starting at 1, Adam/RMSprop ``eps`` outside the square root.
+- Non-linear networks (``activation`` other than ``"linear"``): ``H_0 = X``, ``Z_l = W_l H_{l-1}``,
+  ``H_l = f(Z_l)`` for ``l < L`` and output ``H_L = Z_L``; factorisation and completion use
+  ``X = I``. Gradients by textbook backpropagation from the stored pre-activations ``Z``, with
+  ``relu'(0) = 0`` and ``leaky_relu'(0) = negative_slope``.
 """
 
 from __future__ import annotations
@@ -33,6 +37,10 @@ __all__ = [
     "Regression",
     "Completion",
     "loss_and_grads",
+    "ACTIVATIONS",
+    "activate",
+    "activation_derivative",
+    "features",
     "gradient_scale",
     "loss_scale",
     "OPTIMIZERS",
@@ -44,6 +52,7 @@ __all__ = [
 
 REDUCTIONS = ("mean", "sum")
 OPTIMIZERS = ("gd", "momentum", "adam", "rmsprop")
+ACTIVATIONS = ("linear", "relu", "leaky_relu", "tanh")
 
 #: A run is declared diverged when the loss exceeds this multiple of the initial loss.
 DIVERGENCE_FACTOR = 1e8
@@ -307,8 +316,104 @@ class Completion(_Problem):
         return Completion(self.target.astype(dtype), self.mask, self.reduction)
 
 
-def loss_and_grads(weights, problem: _Problem) -> tuple[float, list[np.ndarray]]:
+# --------------------------------------------------------------------------------------------
+# Activations (non-linear networks)
+# --------------------------------------------------------------------------------------------
+
+
+def _check_activation(activation: str, negative_slope: float) -> None:
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+    if not (np.isfinite(negative_slope) and negative_slope >= 0):
+        raise ValueError(f"negative_slope must be finite and >= 0, got {negative_slope}")
+
+
+def activate(Z, activation: str = "linear", negative_slope: float = 0.01) -> np.ndarray:
+    """``f(Z)`` elementwise (a new array)."""
+    _check_activation(activation, negative_slope)
+    Z = np.asarray(Z)
+    if activation == "relu":
+        return np.where(Z > 0, Z, np.zeros_like(Z))
+    if activation == "leaky_relu":
+        return np.where(Z > 0, Z, Z * Z.dtype.type(negative_slope))
+    if activation == "tanh":
+        return np.tanh(Z)
+    return Z.copy()
+
+
+def activation_derivative(Z, activation: str = "linear", negative_slope: float = 0.01) -> np.ndarray:
+    """``f'(Z)`` elementwise, with ``relu'(0) = 0`` and ``leaky_relu'(0) = negative_slope``."""
+    _check_activation(activation, negative_slope)
+    Z = np.asarray(Z)
+    one = np.ones_like(Z)
+    if activation == "relu":
+        return np.where(Z > 0, one, np.zeros_like(Z))
+    if activation == "leaky_relu":
+        return np.where(Z > 0, one, one * Z.dtype.type(negative_slope))
+    if activation == "tanh":
+        t = np.tanh(Z)
+        return one - t * t
+    return one
+
+
+def features(weights, X, activation: str = "linear", negative_slope: float = 0.01) -> list[np.ndarray]:
+    """``[H_0 = X, H_1, ..., H_L]``: every layer's output after the activation (the last layer is
+    linear), ``H_l`` of shape ``(widths[l], N)``."""
+    weights = _check_chain(weights)
+    H = [np.asarray(X)]
+    for l, w in enumerate(weights):
+        Z = w @ H[-1]
+        H.append(Z if l == len(weights) - 1 else activate(Z, activation, negative_slope))
+    return H
+
+
+def _inputs(problem: _Problem, dtype) -> np.ndarray:
+    """The network's inputs: ``X`` for regression, the identity for factorisation and completion."""
+    if isinstance(problem, Regression):
+        return problem.X
+    return np.eye(problem.shape[1], dtype=dtype)
+
+
+def _output_residual(problem: _Problem, out: np.ndarray) -> np.ndarray:
+    """Residual of the network output ``H_L`` (which is ``W_{L:1} X`` only for a linear network)."""
+    if isinstance(problem, Regression):
+        return out - problem.Y
+    if isinstance(problem, Completion):
+        return problem.mask * (out - problem.target)
+    return out - problem.target
+
+
+def _nonlinear_loss_and_grads(weights, problem: _Problem, activation: str, negative_slope: float):
+    dtype = np.result_type(*weights)
+    X = _inputs(problem, dtype)
+    if weights[0].shape[1] != X.shape[0] or weights[-1].shape[0] != problem.shape[0]:
+        raise ValueError(f"network maps {weights[0].shape[1]} -> {weights[-1].shape[0]}, problem expects "
+                         f"{problem.shape[1]} -> {problem.shape[0]}")
+    L = len(weights)
+    H = [X]  # H[l] = input of layer l (0-based); H[L] = output
+    Z = []  # pre-activations of every layer
+    for l, w in enumerate(weights):
+        Z.append(w @ H[-1])
+        H.append(Z[-1] if l == L - 1 else activate(Z[-1], activation, negative_slope))
+    c = problem.factor
+    residual = _output_residual(problem, H[L])
+    loss = 0.5 * c * float(np.sum(residual * residual))
+    # d(1/2 ||R||^2)/dH_L is R itself (completion: M * M * (H_L - Phi) = R for a 0/1 mask)
+    delta = c * residual
+    grads = [None] * L
+    for l in range(L - 1, -1, -1):
+        grads[l] = (delta @ H[l].T).astype(weights[l].dtype, copy=False)
+        if l > 0:
+            delta = activation_derivative(Z[l - 1], activation, negative_slope) * (weights[l].T @ delta)
+    return loss, grads
+
+
+def loss_and_grads(weights, problem: _Problem, activation: str = "linear",
+                   negative_slope: float = 0.01) -> tuple[float, list[np.ndarray]]:
     """Loss and per-layer gradients, computed the plain way.
+
+    With a non-linear ``activation`` the network output ``H_L`` replaces ``W_{L:1} X`` in the
+    residual and the gradients come from backpropagation (module docstring).
 
     ``grad_l = c * W_{L:l+1}^T R' W_{l-1:1}^T`` with every partial product recomputed from scratch
     (O(L^2) products; the engine's O(L) prefix/suffix scheme is deliberately not reproduced).
@@ -327,6 +432,9 @@ def loss_and_grads(weights, problem: _Problem) -> tuple[float, list[np.ndarray]]
         Same shapes as ``weights``, reduction factor included.
     """
     weights = _check_chain(weights)
+    _check_activation(activation, negative_slope)
+    if activation != "linear":
+        return _nonlinear_loss_and_grads(weights, problem, activation, negative_slope)
     end = end_to_end(weights)
     if end.shape != tuple(problem.shape):
         raise ValueError(f"network maps to {end.shape}, problem expects {tuple(problem.shape)}")
@@ -474,6 +582,8 @@ def train(
     eps: float = 1e-8,
     decay: float = 0.9,
     lr_scale: Sequence[float] | None = None,
+    activation: str = "linear",
+    negative_slope: float = 0.01,
 ) -> dict:
     """Train by full-batch first-order optimisation, with the engine's stopping semantics.
 
@@ -511,6 +621,8 @@ def train(
         RMSprop's ``v = decay * v + (1 - decay) * g^2`` (RMSprop uses ``eps`` too).
     lr_scale : sequence of float, optional
         Per-layer multipliers of ``lr`` (default all 1).
+    activation, negative_slope
+        The network's elementwise activation (module docstring); default linear.
 
     Returns
     -------
@@ -528,7 +640,7 @@ def train(
     k = 0
     with np.errstate(over="ignore", invalid="ignore"):
         while True:
-            loss, grads = loss_and_grads(weights, problem)
+            loss, grads = loss_and_grads(weights, problem, activation, negative_slope)
             if initial is None:
                 initial = loss
             # A zero initial loss gives no scale to blow up from: only non-finite losses count then.
@@ -553,8 +665,8 @@ def train(
 def trajectory(weights, problem: _Problem, lr: float, steps: int, optimizer: str = "gd", **options):
     """Weights after every update, with no stopping rule.
 
-    Parameters as :func:`train` (``momentum``, ``betas``, ``eps``, ``decay``, ``lr_scale`` as
-    keywords).
+    Parameters as :func:`train` (``momentum``, ``betas``, ``eps``, ``decay``, ``lr_scale``,
+    ``activation``, ``negative_slope`` as keywords).
 
     Returns
     -------
@@ -562,6 +674,7 @@ def trajectory(weights, problem: _Problem, lr: float, steps: int, optimizer: str
         ``steps + 1`` entries; entry ``k`` is the network after ``k`` updates.
     """
     defaults = dict(momentum=0.9, betas=(0.9, 0.999), eps=1e-8, decay=0.9, lr_scale=None)
+    act = dict(activation=options.pop("activation", "linear"), negative_slope=options.pop("negative_slope", 0.01))
     unknown = set(options) - set(defaults)
     if unknown:
         raise TypeError(f"unknown options {sorted(unknown)}")
@@ -570,7 +683,7 @@ def trajectory(weights, problem: _Problem, lr: float, steps: int, optimizer: str
     opt = _Optimizer(optimizer, weights, lr, **defaults)
     out = [weights]
     for _ in range(steps):
-        weights = opt.step(weights, loss_and_grads(weights, problem)[1])
+        weights = opt.step(weights, loss_and_grads(weights, problem, **act)[1])
         out.append(weights)
     return out
 

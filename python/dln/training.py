@@ -78,7 +78,9 @@ def train(net: Network, problem: Problem, lr: float, steps: int, optimizer: str 
     Parameters
     ----------
     net : Network
-        Starting point; not modified.
+        Starting point; not modified. A network with a non-linear activation is trained exactly too
+        (backpropagation in C++; regression through the data, factorisation and completion with
+        ``X = I``); ``compress`` and ``track_svd`` need a linear one (ValueError otherwise).
     problem : Factorization, Regression or Completion
         Its data is converted to ``net.dtype`` if needed.
     lr : float
@@ -132,6 +134,8 @@ def train(net: Network, problem: Problem, lr: float, steps: int, optimizer: str 
         The run would need more memory than is available (the message gives the GiB needed).
     """
     if compress is not None:
+        if isinstance(net, Network):
+            net._require_linear("compress", "compression")
         if checkpoint is not None or track_svd is not None:
             raise ValueError("compress: not supported together with checkpoint or track_svd")
         if lr_scale is not None or optimizer not in ("gd", "momentum"):
@@ -151,7 +155,8 @@ def train(net: Network, problem: Problem, lr: float, steps: int, optimizer: str 
         return train_checkpointed(prepared, checkpoint, checkpoint_every, threads, n_threads, progress)
     steps_total = prepared.args[4]
     with Progress(progress, steps_total, "dln.train") as bar:
-        out = getattr(_core, f"train_{_suffix(net.dtype)}")(*prepared.args, threads, bar.callback(), track=track)
+        out = getattr(_core, f"train_{_suffix(net.dtype)}")(*prepared.args, threads, bar.callback(), track=track,
+                                                            **prepared.activation)
     return prepared.result(out)
 
 
@@ -169,10 +174,15 @@ class _Prepared:
     nbytes: float = 0.0  # peak memory estimate (dln._memory.train_bytes)
     track: Optional[dict] = None  # the core's TrackSpec dict (with the theory's bases) or None
 
+    @property
+    def activation(self) -> dict:
+        """The network's activation as the core's keyword arguments."""
+        return dict(activation=self.net.activation, negative_slope=self.net.negative_slope)
+
     def result(self, out: dict) -> Result:
         return Result(
             status=out["status"], steps=int(out["steps"]), loss=out["loss"],
-            network=Network._from_trusted(list(out["weights"]), self.net.dtype),
+            network=self.net._like(list(out["weights"])),
             final_loss=float(out["final_loss"]), seconds=float(out["seconds"]), message=out["message"],
             optimizer=self.args[2], lr=self.args[3], reduction=self.problem.reduction,
             record_every=self.args[6], n_threads=int(out["n_threads"]), form=out["form"],
@@ -219,9 +229,12 @@ def _prepare(net: Any, problem: Any, kwargs: dict) -> _Prepared:
     track_svd = k["track_svd"]
     if track_svd is not None and not isinstance(track_svd, TrackSpec):
         raise TypeError(f"track_svd: expected a dln.TrackSpec, got {type(track_svd).__name__}")
+    if track_svd is not None:
+        net._require_linear("track_svd", "SVD tracking")
     track = None if track_svd is None else track_svd._for_run(net, problem)
     _core.check_run(optimizer, lr, steps, tol, record_every, momentum, b1, b2, eps, decay, scales, net.depth)
-    cols = problem.X.shape[1] if core_problem.form_for(net.widths) == "data" else net.widths[0]
+    data = net.activation != "linear" or core_problem.form_for(net.widths) == "data"
+    cols = problem.X.shape[1] if problem.kind == "regression" and data else net.widths[0]
     nbytes = _memory.train_bytes(net.widths, cols, net.dtype.itemsize, optimizer)
     _memory.require(nbytes, "net", f"training a network of widths {net.widths}")
     return _Prepared(net, problem, (core_problem, net._weights, optimizer, lr, steps, tol, record_every,
@@ -276,7 +289,8 @@ def train_batch(jobs: Sequence[Any], n_threads: Optional[int] = None, progress: 
         for dtype in sorted({p.net.dtype for p in prepared}, key=str):
             index = [i for i, p in enumerate(prepared) if p.net.dtype == dtype]
             outs = getattr(_core, f"train_batch_{_suffix(dtype)}")(
-                [prepared[i].args + (prepared[i].track,) for i in index], threads, bar.callback(done_before))
+                [prepared[i].args + tuple(prepared[i].activation.values()) + (prepared[i].track,) for i in index],
+                threads, bar.callback(done_before))
             for i, out in zip(index, outs):
                 results[i] = prepared[i].result(out)
             done_before += sum(prepared[i].args[4] for i in index)

@@ -4,7 +4,11 @@
 //   completion     1/2 c ||M * (W_{L:1} - Phi)||^2      (M a 0/1 mask)
 //   regression     1/2 c ||W_{L:1} X - Y||^2
 //
-// with c = 1 (sum) or 1 / (number of residual entries) (mean). Problems are views: the arrays they
+// with c = 1 (sum) or 1 / (number of residual entries) (mean). With a non-linear network (an
+// activation f between layers) W_{L:1} X reads as the network's output H_L for the inputs X, and
+// factorisation and completion take X = I; the gradients then come from backpropagation:
+//   delta_L = c R,  grad_l = delta_l H_{l-1}^T,  delta_{l-1} = f'(Z_{l-1}) * (W_l^T delta_l)
+// with Z the pre-activations (Evaluator below). Problems are views: the arrays they
 // were built from must outlive them unless they were handed over as owned matrices.
 #pragma once
 
@@ -39,6 +43,12 @@ public:
 
     // Throws std::invalid_argument naming `net` when the network does not fit the problem.
     void check_network(const std::vector<Index>& widths) const;
+    // Throws std::invalid_argument (naming `negative_slope`, or `net` and the activation) when a
+    // network with this activation cannot be trained on this problem: a non-linear network has no
+    // covariance form, so a regression built with form = Covariance refuses it.
+    void check_activation(const Activation& activation) const;
+    // The regression form asked for at construction (Auto unless given).
+    RegressionForm requested_form() const { return form_; }
     // The form used for a network of these widths (Data/Covariance for regression, Auto otherwise).
     RegressionForm form_for(const std::vector<Index>& widths) const;
     // Matrix products and flops of one loss + gradient evaluation.
@@ -102,23 +112,28 @@ public:
                RegressionForm form = RegressionForm::Auto);
 };
 
-// Loss and all layer gradients for one problem and one network shape. Buffers are sized once in the
-// constructor; evaluate() allocates nothing.
+// Loss and all layer gradients for one problem and one network shape and activation. Buffers are
+// sized once in the constructor; evaluate() allocates nothing. A linear activation takes the
+// prefix/suffix scheme (3L-3 products, covariance form available); a non-linear one backpropagates
+// through the data (regression: data form; factorisation and completion: X = I), 3L-1 products.
 template <class T>
 class Evaluator {
 public:
-    Evaluator(const Problem<T>& problem, const std::vector<Index>& widths);
+    Evaluator(const Problem<T>& problem, const std::vector<Index>& widths, const Activation& activation = {});
     // Loss at W; when grads is given, also every gradient (includes the reduction factor).
     double evaluate(const std::vector<Mat<T>>& W, std::vector<Mat<T>>* grads);
     RegressionForm form() const { return form_; }
 
 private:
     ConstView<T> layer_output(const std::vector<Mat<T>>& W, Index l) const;
+    double evaluate_nonlinear(const std::vector<Mat<T>>& W, std::vector<Mat<T>>* grads);
+    double residual(ConstView<T> out, Mat<T>& R) const;  // R from the output (data inputs); ||R||^2
 
     const Problem<T>& problem_;
+    Activation activation_;
     RegressionForm form_;
     bool data_;  // true when layer inputs are the data X, false when they are the identity
-    std::vector<Mat<T>> P_;  // P_[l]: output of layer l for the inputs (W_{l:1} X or W_{l:1})
+    std::vector<Mat<T>> P_;  // P_[l]: output of layer l for the inputs (W_{l:1} X or W_{l:1}; H_{l+1} if non-linear)
     std::vector<Mat<T>> B_;  // B_[l]: backpropagated residual at the output of layer l
 };
 
