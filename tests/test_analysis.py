@@ -6,7 +6,6 @@ The bounds below are the claims of that section, not tolerances of a comparison,
 here where each claim is stated; engine-vs-NumPy comparisons use the table in conftest.py.
 """
 
-import inspect
 
 import numpy as np
 import pytest
@@ -19,7 +18,6 @@ from dln import analysis
 from dln import reference as ref
 from dln.experiments import low_rank_target
 
-_HAS_ACTIVATIONS = "activation" in inspect.signature(dln.Network.orthogonal).parameters
 
 # SCIENCE.md 7: the claims.
 BLOCK_BOUND = 1e-13        # 7.1: off-block and |bulk - rho|, relative to max(1, ||W||)
@@ -372,7 +370,6 @@ def test_features_of_linear_net_are_layer_outputs():
     np.testing.assert_allclose(H[2], W[1] @ W[0] @ X, rtol=1e-13)
 
 
-@pytest.mark.skipif(not _HAS_ACTIVATIONS, reason="needs the engine's activations (Network.orthogonal(activation=...))")
 def test_features_of_relu_net_brute_force():
     net = dln.Network.orthogonal([4, 6, 6, 3], scale=1.0, seed=2, activation="relu")
     X = np.random.default_rng(2).standard_normal((4, 5))

@@ -16,7 +16,6 @@ import pytest
 import dln
 from dln import experiments as E
 
-_HAS_ACTIVATIONS = "activation" in inspect.signature(dln.Network.orthogonal).parameters
 
 BLOCK_BOUND = 1e-13        # SCIENCE.md 7.1 / 7.5
 BULK_BOUND = 1e-12         # 7.1: bulk singular values equal rho(t) (test_parsimony's bound)
@@ -150,13 +149,9 @@ def test_separation():
     assert abs(c["ratio"] - 0.1875) <= RATIO_RTOL * 0.1875 and abs(c["ratio_error_relative"]) <= RATIO_RTOL
     assert c["r2"] > R2_MIN
     assert run.D[0].shape == (9,) and run.discrimination[0].shape == (9,)
-    if _HAS_ACTIVATIONS:
-        assert "relu" in run.activation and not s["skipped"]
-    else:
-        assert s["skipped"] == ["relu"]
+    assert "relu" in run.activation
 
 
-@pytest.mark.skipif(not _HAS_ACTIVATIONS, reason="needs the engine's activations (Network.orthogonal(activation=...))")
 def test_separation_relu():
     run = E.separation(quick=True, activations=("relu",))
     (D,) = run.D
@@ -212,7 +207,6 @@ def test_digits_separation():
     assert s["data"] == "digits" and s["classes"] == 10
 
 
-@pytest.mark.skipif(not _HAS_ACTIVATIONS, reason="needs the engine's activations (Network.orthogonal(activation=...))")
 def test_digits_separation_relu():
     run = E.digits_separation(quick=True, activations=("relu",))
     (D,) = run.D

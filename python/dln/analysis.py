@@ -388,13 +388,10 @@ def trajectory(source: Any, block_r: int = 0, steps: Optional[Sequence[int]] = N
 def features(net: Network, X: Any) -> list[np.ndarray]:
     """Layer-wise features ``[H_0 = X, H_1, ..., H_L]``, each ``(width, N)``, after the activation.
 
-    Linear networks use :meth:`Network.layer_outputs`; networks with a non-linear ``activation`` use
-    ``net.features`` (the activation follows every layer but the last).
+    The same as :meth:`Network.features` (the activation follows every layer but the last), after
+    checking that ``net`` is a network.
     """
-    _check_net(net)
-    if getattr(net, "activation", "linear") == "linear":
-        return net.layer_outputs(X)
-    return list(net.features(X))
+    return list(_check_net(net).features(X))
 
 
 def _labels(labels: Any, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,6 @@ compressed run's step count; the summary says so (``wide_extrapolated``).
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import time
 from typing import Any, Callable, Optional
 
@@ -64,18 +63,8 @@ def _json(x: Any) -> Any:
     return x
 
 
-def _has_activations() -> bool:
-    return "activation" in inspect.signature(Network.orthogonal).parameters
-
-
 def _network(widths: list, eps: float, seed: int, activation: str = "linear") -> Network:
-    """Orthogonal init; a non-linear activation needs the engine's activation support."""
-    if activation == "linear":
-        return Network.orthogonal(widths, scale=eps, seed=seed)
-    if not _has_activations():
-        raise ValueError(f"activation: {activation!r} needs dln.Network.orthogonal(..., activation=...), "
-                         "which this build of the engine does not have")
-    return Network.orthogonal(widths, scale=eps, seed=seed, activation=activation)  # type: ignore[call-arg]
+    return Network.orthogonal(widths, scale=eps, seed=seed, activation=activation)
 
 
 def _seeds(seed: int, n: int) -> list[int]:
@@ -536,8 +525,6 @@ class SeparationRun:
     D0_predicted : float
         ``(1 - 1/n)/(1/n - 1/N)`` (orthonormal inputs; NaN for other data).
     steps, final_loss : (k,) arrays; status : list of str
-    skipped : list of str
-        Activations not run because the engine lacks them.
     """
 
     data: str
@@ -558,7 +545,6 @@ class SeparationRun:
     steps: np.ndarray
     final_loss: np.ndarray
     status: list
-    skipped: list
     seconds: float
 
     def summary(self) -> dict:
@@ -570,7 +556,7 @@ class SeparationRun:
         return _json(dict(experiment="separation" if self.data == "orthonormal" else "digits_separation",
                           **UNITS, data=self.data, classes=self.classes, per_class=self.per_class,
                           width=self.width, eps=self.eps, lr=self.lr, D0_predicted=self.D0_predicted, cases=cases,
-                          skipped=self.skipped, seconds=self.seconds))
+                          seconds=self.seconds))
 
 
 def _separation_cases(X: np.ndarray, Y: np.ndarray, labels: np.ndarray, width: int, depths: Any,
@@ -579,11 +565,8 @@ def _separation_cases(X: np.ndarray, Y: np.ndarray, labels: np.ndarray, width: i
     if isinstance(activations, str) or any(a not in ACTIVATIONS for a in activations):
         raise ValueError(f"activations: expected a sequence of {ACTIVATIONS}, got {activations!r}")
     problem = Regression(X, Y)
-    cases, jobs, skipped = [], [], []
+    cases, jobs = [], []
     for a in activations:
-        if a != "linear" and not _has_activations():
-            skipped.append(a)
-            continue
         for L in depths:
             net = _network([X.shape[0]] + [width] * (int(L) - 1) + [Y.shape[0]], eps, seed, a)
             cases.append((a, int(L)))
@@ -592,11 +575,7 @@ def _separation_cases(X: np.ndarray, Y: np.ndarray, labels: np.ndarray, width: i
     out = dict(activation=[], depth=[], D=[], discrimination=[], ratio=[], D0_fit=[], r2=[], steps=[],
                final_loss=[], status=[])
     for (a, L), res in zip(cases, results):
-        if getattr(res.network, "activation", "linear") != a:
-            # Features of the wrong kind would give plausible but wrong numbers: refuse instead.
-            raise RuntimeError(f"the trained network reports activation "
-                               f"{getattr(res.network, 'activation', 'linear')!r}, expected {a!r}")
-        H = analysis.features(res.network, X)
+        H = res.network.features(X)
         D = analysis.separation(H, labels)
         fit = analysis.fit_separation(D)
         disc = analysis.discrimination(H, labels)
@@ -606,7 +585,7 @@ def _separation_cases(X: np.ndarray, Y: np.ndarray, labels: np.ndarray, width: i
             out[key].append(val)
     for key in ("depth", "ratio", "D0_fit", "r2", "steps", "final_loss"):
         out[key] = np.asarray(out[key])
-    return out, skipped
+    return out
 
 
 def separation(classes: int = 5, per_class: int = 10, depths: Any = (6, 8, 10), activations: Any = ("linear", "relu"),
@@ -618,8 +597,7 @@ def separation(classes: int = 5, per_class: int = 10, depths: Any = (6, 8, 10), 
     (``N = K n`` samples as columns, ``X X^T = I``), one-hot ``Y`` (``K x N``), networks of width ``N``
     and ``L`` layers from orthogonal init at ``eps``, GD ``lr`` (mean loss over the ``K x N`` outputs)
     until the loss is ``<= tol``. Linear nets: ``D_l ~ D_0 kappa^l`` with ``D_0 = 11.25`` and
-    ``kappa ~ eps^2 / n^(1/L)`` (0.1875 at ``L = 8``); ReLU nets (when the engine has activations;
-    otherwise listed in ``skipped``) decay roughly geometrically. ``quick``: ``L = 8`` only.
+    ``kappa ~ eps^2 / n^(1/L)`` (0.1875 at ``L = 8``); ReLU nets decay roughly geometrically. ``quick``: ``L = 8`` only.
     """
     if quick:
         depths = (8,)
@@ -630,11 +608,11 @@ def separation(classes: int = 5, per_class: int = 10, depths: Any = (6, 8, 10), 
     labels = np.repeat(np.arange(K), n)
     Y = np.eye(K)[:, labels]
     t0 = time.perf_counter()
-    out, skipped = _separation_cases(X, Y, labels, N, depths, activations, eps, lr, steps, tol, seed, progress)
+    out = _separation_cases(X, Y, labels, N, depths, activations, eps, lr, steps, tol, seed, progress)
     D0_pred = analysis.predicted_separation(n, N, eps, 1)[0]
     pred = np.array([analysis.predicted_separation(n, N, eps, L)[1] for L in out["depth"]])
     return SeparationRun(data="orthonormal", classes=K, per_class=n, width=N, eps=eps, lr=lr, predicted_ratio=pred,
-                         D0_predicted=D0_pred, skipped=skipped, seconds=time.perf_counter() - t0, **out)
+                         D0_predicted=D0_pred, seconds=time.perf_counter() - t0, **out)
 
 
 def digits_separation(depths: Any = (4, 6, 8), activations: Any = ("linear", "relu"), samples: Optional[int] = None,
@@ -667,11 +645,11 @@ def digits_separation(depths: Any = (4, 6, 8), activations: Any = ("linear", "re
     K = 10
     Y = np.eye(K)[:, labels]
     t0 = time.perf_counter()
-    out, skipped = _separation_cases(X, Y, labels, width, depths, activations, eps, lr, steps, None, seed, progress)
+    out = _separation_cases(X, Y, labels, width, depths, activations, eps, lr, steps, None, seed, progress)
     n = labels.size / K
     pred = np.array([eps ** 2 / n ** (1.0 / L) for L in out["depth"]])
     return SeparationRun(data="digits", classes=K, per_class=round(n), width=width, eps=eps, lr=lr,
-                         predicted_ratio=pred, D0_predicted=float("nan"), skipped=skipped,
+                         predicted_ratio=pred, D0_predicted=float("nan"),
                          seconds=time.perf_counter() - t0, **out)
 
 
