@@ -322,3 +322,66 @@ def test_long_run_stays_exact():
         assert np.abs(tr.spectra[l][-1] - s).max() <= SV_TOL * s[0] * (1 + steps / 1e4)
         U, S, V = tr.top[-1][l]
         assert np.linalg.norm(w @ V - U * S, axis=0).max() <= RES_TOL * s[0]
+
+
+# --- property tests and the rank decisions of the fast update ----------------------------------------
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+
+@given(d=st.integers(1, 24), steps=st.integers(1, 8), seed=st.integers(0, 2**32 - 1))
+def test_property_random_updates_match_gesvd(d, steps, seed):
+    """Random rank-1..3 updates of all sizes (down to 1e-6 of W), alpha != 1, degenerate d = 1, 2."""
+    rng = np.random.default_rng(seed)
+    rho = float(rng.uniform(0.2, 2.0))
+    Q, W = structured(d, rho, rng)
+    tr = dln.SvdTracker(W, Q=Q, rho=rho)
+    for _ in range(steps):
+        k = int(rng.integers(1, 4))
+        A = rng.standard_normal((d, k)) * 10.0 ** rng.uniform(-6, 0)
+        B = rng.standard_normal((d, k))
+        alpha = float(rng.uniform(0.5, 1.5))
+        tr.update(A, B, alpha)
+        W = alpha * W + A @ B.T
+    assert tr.rank <= d
+    check_against(tr, W, p=min(d, 10))
+    assert tr.error(W) <= RES_TOL
+
+
+def test_small_genuine_directions_are_kept():
+    """Directions far below W but above rounding (1e-9, 1e-11 of ||W||) are tracked, not dropped as
+    noise; a rounding-level one (1e-17) adds nothing. The spectrum check would see a dropped 1e-11."""
+    rng = np.random.default_rng(14)
+    d = 50
+    Q, W = structured(d, 1.0, rng)
+    tr = dln.SvdTracker(W, Q=Q, rho=1.0)
+    for size, rank in [(1e-9, 2), (1e-11, 4)]:
+        a, b = rng.standard_normal((d, 1)), rng.standard_normal((d, 1))
+        a *= size / np.linalg.norm(a)
+        b /= np.linalg.norm(b)
+        tr.update(a, b)
+        W = W + a @ b.T
+        assert tr.rank == rank
+    check_against(tr, W, p=d)
+    a, b = rng.standard_normal((d, 1)), rng.standard_normal((d, 1))
+    tr.update(a * 1e-17 / np.linalg.norm(a), b / np.linalg.norm(b))
+    assert tr.rank == 4
+
+
+def test_steady_state_update_keeps_basis():
+    """An update inside span(V) adds and deflates nothing: V stays as it is (no rotation, no
+    re-orthonormalisation) and the core absorbs the step exactly."""
+    rng = np.random.default_rng(15)
+    d, s = 80, 6
+    Q, W = structured(d, 0.8, rng)
+    V0 = np.linalg.qr(rng.standard_normal((d, s)))[0]
+    W = W + Q @ V0 @ np.diag(np.linspace(1.0, 2.0, s)) @ V0.T
+    tr = dln.SvdTracker(W, Q=Q, rho=0.8)
+    V = tr._core.V.copy()
+    for _ in range(20):
+        A, B = Q @ V0 @ rng.standard_normal((s, 2)) * 1e-2, V0 @ rng.standard_normal((s, 2))
+        info = tr.update(A, B, 0.99)
+        W = 0.99 * W + A @ B.T
+        assert info["added"] == 0 and info["deflated"] == 0 and not info["reorthonormalised"]
+    assert np.array_equal(tr._core.V, V)
+    check_against(tr, W, p=d)

@@ -69,6 +69,40 @@ void gemm<float>(Op opA, Op opB, float alpha, const ConstView<float>& A, const C
                       B.data(), static_cast<blasint>(B.cols()), beta, C.data(), static_cast<blasint>(C.cols()));
 }
 
+namespace {
+// BLAS rejects leading dimensions of 0, so empty operands (a tracker with s = 0, say) are handled here.
+template <class T>
+bool empty_product(const ConstView<T>& A, Op opA, T beta, MutView<T>& C) {
+    if (C.size() == 0) return true;
+    if ((opA == Op::N ? A.cols() : A.rows()) == 0) {
+        if (beta == T(0)) C.setZero();
+        else C *= beta;
+        return true;
+    }
+    return false;
+}
+}  // namespace
+
+template <>
+void gemm<double>(Op opA, Op opB, double alpha, const ConstView<double>& A, const ConstView<double>& B,
+                  double beta, MutView<double> C) {
+    if (empty_product(A, opA, beta, C)) return;
+    const auto K = static_cast<blasint>(opA == Op::N ? A.cols() : A.rows());
+    scipy_cblas_dgemm(CblasRowMajor, op(opA), op(opB), static_cast<blasint>(C.rows()),
+                      static_cast<blasint>(C.cols()), K, alpha, A.data(), static_cast<blasint>(A.cols()),
+                      B.data(), static_cast<blasint>(B.cols()), beta, C.data(), static_cast<blasint>(C.cols()));
+}
+
+template <>
+void gemm<float>(Op opA, Op opB, float alpha, const ConstView<float>& A, const ConstView<float>& B,
+                 float beta, MutView<float> C) {
+    if (empty_product(A, opA, beta, C)) return;
+    const auto K = static_cast<blasint>(opA == Op::N ? A.cols() : A.rows());
+    scipy_cblas_sgemm(CblasRowMajor, op(opA), op(opB), static_cast<blasint>(C.rows()),
+                      static_cast<blasint>(C.cols()), K, alpha, A.data(), static_cast<blasint>(A.cols()),
+                      B.data(), static_cast<blasint>(B.cols()), beta, C.data(), static_cast<blasint>(C.cols()));
+}
+
 int set_gemm_threads(int n) {
     // Process-wide for this copy of OpenBLAS (NumPy's own copy is not affected); the wheel does
     // not export the per-thread variant.
@@ -104,6 +138,28 @@ void gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B,
 }
 template void gemm<float>(Op, Op, float, const ConstView<float>&, const ConstView<float>&, float, Mat<float>&);
 template void gemm<double>(Op, Op, double, const ConstView<double>&, const ConstView<double>&, double, Mat<double>&);
+
+namespace {
+template <class T, class XA, class XB>
+void product_into(T alpha, const XA& a, const XB& b, T beta, MutView<T>& C) {
+    if (beta == T(0)) {
+        C.noalias() = alpha * (a * b);
+    } else {
+        C *= beta;
+        C.noalias() += alpha * (a * b);
+    }
+}
+}  // namespace
+
+template <class T>
+void gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, MutView<T> C) {
+    if (opA == Op::N && opB == Op::N) product_into(alpha, A, B, beta, C);
+    else if (opA == Op::N) product_into(alpha, A, B.transpose(), beta, C);
+    else if (opB == Op::N) product_into(alpha, A.transpose(), B, beta, C);
+    else product_into(alpha, A.transpose(), B.transpose(), beta, C);
+}
+template void gemm<float>(Op, Op, float, const ConstView<float>&, const ConstView<float>&, float, MutView<float>);
+template void gemm<double>(Op, Op, double, const ConstView<double>&, const ConstView<double>&, double, MutView<double>);
 
 int set_gemm_threads(int n) {
     const int previous = Eigen::nbThreads();

@@ -2,7 +2,6 @@
 
 #include "dln/blas.hpp"
 
-#include <Eigen/Eigenvalues>
 #include <Eigen/QR>
 #include <Eigen/SVD>
 
@@ -14,12 +13,14 @@
 
 namespace dln {
 
-// Small and tall-skinny work (s x s cores, d x 2k residuals) is column-major: Eigen's QR and SVD
-// want it, and none of it crosses the Python boundary. The O(d^2 k) products go through dln::gemm.
-// Allocation: these small and d x k temporaries are allocated per update (O(d s) memory, negligible
-// next to the O(d^2 k) products); the d x p buffers of the dense split are kept between updates.
+// Small and tall-skinny work (s x s cores, d x 2k residuals) is column-major where Householder
+// reflections act on columns; everything of size d goes through dln::gemm. The structured tracker
+// keeps all of it in scratch slots that grow to the largest shapes seen and are never shrunk, so
+// the updates of a run at fixed s and k allocate nothing.
 template <class T>
 using CM = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+template <class T>
+using CMap = Eigen::Map<CM<T>>;
 
 void TrackerOptions::validate() const {
     if (max_rank < 1) invalid("max_rank", "must be >= 1, got " + std::to_string(max_rank));
@@ -46,6 +47,38 @@ void TrackSpec::validate() const {
 
 namespace {
 
+// Scratch slots (StructuredTracker::work_). The range finder owns kQR .. kHw; its result stays in
+// kBasis until the next call.
+enum Slot : int {
+    kQR, kTau1, kTau2, kSmall, kBasis, kHw,  // range finder
+    kE, kR, kPv, kP2, kPR, kC, kDn, kG, kUk, kUkT, kUkB, kDU,  // Brand step in the Q-frame
+    kZ, kT1, kT2, kEd, kYr, kZr, kUtY, kAp, kBd, kQA,  // dense split
+    kCert, kCertV, kGram,  // certificate and orthogonality
+    kSlots
+};
+
+template <class T>
+using Work = std::array<std::vector<T>, 32>;
+
+template <class T>
+T* grow(std::vector<T>& b, Index n) {
+    if (b.size() < static_cast<std::size_t>(n)) b.resize(static_cast<std::size_t>(n));
+    return b.data();
+}
+template <class T>
+CMap<T> cmat(std::vector<T>& b, Index rows, Index cols) {
+    return CMap<T>(grow(b, rows * cols), rows, cols);
+}
+template <class T>
+MutView<T> rmat(std::vector<T>& b, Index rows, Index cols) {
+    return MutView<T>(grow(b, rows * cols), rows, cols);
+}
+// A column-major d x q matrix read as the row-major q x d matrix it is in memory (its transpose).
+template <class T>
+ConstView<T> transposed(const std::vector<T>& b, Index rows, Index cols) {
+    return ConstView<T>(b.data(), cols, rows);
+}
+
 template <class T>
 double eps() {
     return static_cast<double>(std::numeric_limits<T>::epsilon());
@@ -58,31 +91,113 @@ double rel_tol(const TrackerOptions& o) {
     return std::max(o.direction_tol, 32.0 * eps<T>());
 }
 
-template <class T>
-void fill_normal(Mat<T>& X, Rng& rng) {
-    for (Index i = 0; i < X.size(); ++i) X.data()[i] = static_cast<T>(rng.normal());
+template <class M>
+void fill_normal(M& X, Rng& rng) {
+    for (Index i = 0; i < X.size(); ++i) X.data()[i] = static_cast<typename M::Scalar>(rng.normal());
 }
 
-// Orthonormal basis of range(R) keeping directions with singular value > tol: R = Qr Rr, Rr = Ur S Wr^T.
-// Returns the basis and sets `tail` to the Frobenius norm of what was dropped.
-template <class T, class Derived>
-CM<T> range_basis(const Eigen::MatrixBase<Derived>& R, double tol, double& tail, Index max_cols = -1) {
+// Householder QR in place: R on and above the diagonal, the reflectors' essential parts below it,
+// their coefficients in tau[0 .. min(m, n)). Unblocked (the panels here are at most ~100 columns
+// wide) and allocation-free; `work` holds n entries.
+template <class T>
+void householder_qr(CMap<T> A, T* tau, T* work) {
+    const Index m = A.rows(), n = A.cols();
+    for (Index j = 0; j < std::min(m, n); ++j) {
+        T beta;
+        A.col(j).tail(m - j).makeHouseholderInPlace(tau[j], beta);
+        A(j, j) = beta;
+        A.bottomRightCorner(m - j, n - j - 1).applyHouseholderOnTheLeft(A.col(j).tail(m - j - 1), tau[j], work);
+    }
+}
+
+// The same with column pivoting (largest remaining column first), which reveals rank: the rows of R
+// below the numerical rank are small. Column norms are recomputed at each step rather than
+// downdated - exact, and cheap at the sizes it serves (n <= a few hundred, m <= n).
+template <class T>
+void pivoted_qr(CMap<T> A, T* tau, T* work) {
+    const Index m = A.rows(), n = A.cols();
+    for (Index j = 0; j < std::min(m, n); ++j) {
+        Index best = j;
+        T big = T(-1);
+        for (Index c = j; c < n; ++c) {
+            const T v = A.col(c).tail(m - j).squaredNorm();
+            if (v > big) big = v, best = c;
+        }
+        if (best != j) A.col(j).swap(A.col(best));
+        T beta;
+        A.col(j).tail(m - j).makeHouseholderInPlace(tau[j], beta);
+        A(j, j) = beta;
+        A.bottomRightCorner(m - j, n - j - 1).applyHouseholderOnTheLeft(A.col(j).tail(m - j - 1), tau[j], work);
+    }
+}
+
+// out <- H_0 H_1 ... H_{h-1} out: the orthogonal factor of a factorisation above times out.
+template <class T, class Out>
+void apply_q(const CMap<T>& A, const T* tau, Index h, Out&& out, T* work) {
+    const Index m = A.rows();
+    for (Index j = h - 1; j >= 0; --j)
+        out.bottomRows(m - j).applyHouseholderOnTheLeft(A.col(j).tail(m - j - 1), tau[j], work);
+}
+// out <- H_{h-1} ... H_0 out: its transpose times out.
+template <class T, class Out>
+void apply_qt(const CMap<T>& A, const T* tau, Index h, Out&& out, T* work) {
+    const Index m = A.rows();
+    for (Index j = 0; j < h; ++j)
+        out.bottomRows(m - j).applyHouseholderOnTheLeft(A.col(j).tail(m - j - 1), tau[j], work);
+}
+
+// The fewest leading rows q of an upper-trapezoidal R (r rows, e.g. from pivoted_qr) such that the
+// rows left out are at most tol per row in root mean square: the rank decision of "drop singular
+// values <= tol", made from the R factor (a trailing block of j rows with all singular values <= tol
+// has Frobenius norm <= tol sqrt(j)). Capped at max_cols (< 0: no cap); `tail` is the Frobenius
+// norm of the rows left out, which is exactly what the truncation drops.
+template <class T>
+Index leading_rank(const CMap<T>& R, Index r, double tol, Index max_cols, double& tail) {
     const Index n = R.cols();
-    tail = 0.0;
-    if (n == 0 || R.rows() == 0) return CM<T>(R.rows(), 0);
-    Eigen::HouseholderQR<CM<T>> qr{CM<T>(R)};
-    const Index kk = std::min(R.rows(), n);
-    CM<T> Rr = qr.matrixQR().topRows(kk).template triangularView<Eigen::Upper>();
-    Eigen::JacobiSVD<CM<T>> svd(Rr, Eigen::ComputeFullU);
-    const auto& sv = svd.singularValues();
+    double acc = 0.0;
     Index q = 0;
-    while (q < sv.size() && static_cast<double>(sv(q)) > tol && (max_cols < 0 || q < max_cols)) ++q;
-    for (Index i = q; i < sv.size(); ++i) tail += static_cast<double>(sv(i)) * static_cast<double>(sv(i));
-    tail = std::sqrt(tail);
-    CM<T> thin = CM<T>::Zero(R.rows(), kk);
-    thin.topRows(kk) = svd.matrixU();
-    CM<T> basis = qr.householderQ() * thin;  // Q_qr [U_r; 0]
-    return basis.leftCols(q);
+    for (Index i = r - 1; i >= 0; --i) {
+        const double row = static_cast<double>(R.row(i).tail(n - i).squaredNorm());
+        if (acc + row > tol * tol * static_cast<double>(r - i)) {
+            q = i + 1;
+            break;
+        }
+        acc += row;
+    }
+    if (max_cols >= 0 && q > max_cols) {
+        for (Index i = max_cols; i < q; ++i) acc += static_cast<double>(R.row(i).tail(n - i).squaredNorm());
+        q = max_cols;
+    }
+    tail = std::sqrt(acc);
+    return q;
+}
+
+// Orthonormal basis of range(R) (R: d x m) left column-major in w[kBasis] (d x q); returns q.
+// R = Q1 R1 (Householder), R1 Pi = Q2 R2 (column-pivoted, small), basis = first q columns of
+// Q1 Q2 with q the fewest leaving rows of R2 of root-mean-square norm <= tol (see leading_rank; capped
+// at max_cols). The neglected norm ||R2[q:, :]||_F is exactly ||R - P P^T R||_F, returned in `tail`.
+// No SVD: the basis only has to span the range.
+template <class T>
+Index range_basis(const ConstView<T>& R, double tol, Index max_cols, double& tail, Work<T>& w) {
+    const Index d = R.rows(), m = R.cols(), r = std::min(d, m);
+    tail = 0.0;
+    if (r == 0) return 0;
+    CMap<T> A = cmat(w[kQR], d, m);
+    A = R;
+    T* work = grow(w[kHw], m);
+    T* tau1 = grow(w[kTau1], r);
+    householder_qr(A, tau1, work);
+    CMap<T> S = cmat(w[kSmall], r, m);
+    S = A.topRows(r).template triangularView<Eigen::Upper>();
+    T* tau2 = grow(w[kTau2], r);
+    pivoted_qr(S, tau2, work);
+    const Index q = leading_rank(S, r, tol, max_cols, tail);
+    CMap<T> P = cmat(w[kBasis], d, q);
+    P.setZero();
+    P.topRows(r).setIdentity();
+    apply_q(S, tau2, r, P.topRows(r), work);
+    apply_q(A, tau1, r, P, work);
+    return q;
 }
 
 // Largest principal angle (sine) between span(A) and span(B), orthonormal and of equal width:
@@ -115,6 +230,40 @@ std::vector<double> theory_angles(const Mat<T>& M, const Mat<T>& Th) {
     return {moving, bulk};
 }
 
+// alpha given, the rank-revealing basis of E = Y - alpha Z (left in w[kBasis], q columns returned);
+// alpha refined by least squares on the complement of that basis (the cluster median is only good
+// to ~eps * conditioning).
+template <class T>
+Index split_basis(const ConstView<T>& Y, const ConstView<T>& Z, double& alpha, double tol, double& tail,
+                  Index max_cols, Work<T>& w) {
+    const Index d = Y.rows(), p = Y.cols();
+    MutView<T> E = rmat(w[kEd], d, p);
+    E = Y - static_cast<T>(alpha) * Z;
+    Index q = range_basis<T>(view(E), tol, max_cols, tail, w);
+    MutView<T> Yr = rmat(w[kYr], d, p), Zr = rmat(w[kZr], d, p);
+    // A few alternating steps (basis, then alpha by least squares off the basis); each one shrinks
+    // alpha's error by about (its effect on E) / (the smallest kept singular value of E).
+    for (int it = 0; it < 3; ++it) {
+        const ConstView<T> Ubt = transposed(w[kBasis], d, q);
+        MutView<T> C = rmat(w[kUtY], q, p);
+        Yr = Y;
+        gemm<T>(Op::N, Op::N, T(1), Ubt, Y, T(0), C);
+        gemm<T>(Op::T, Op::N, T(-1), Ubt, view(C), T(1), Yr);
+        Zr = Z;
+        gemm<T>(Op::N, Op::N, T(1), Ubt, Z, T(0), C);
+        gemm<T>(Op::T, Op::N, T(-1), Ubt, view(C), T(1), Zr);
+        const double zz = static_cast<double>(Zr.squaredNorm());
+        if (!(zz > 0.0)) break;
+        const double next = static_cast<double>((Yr.cwiseProduct(Zr)).sum()) / zz;
+        const bool settled = std::abs(next - alpha) <= 4.0 * eps<T>() * std::abs(alpha);
+        alpha = next;
+        E = Y - static_cast<T>(alpha) * Z;
+        q = range_basis<T>(view(E), tol, max_cols, tail, w);
+        if (settled) break;
+    }
+    return q;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------------
@@ -124,6 +273,7 @@ template <class T>
 StructuredTracker<T>::StructuredTracker(Mat<T> Q, double rho, Mat<T> V, Mat<T> D, TrackerOptions options,
                                         std::uint64_t seed)
     : Q_(std::move(Q)), rho_(rho), V_(std::move(V)), D_(std::move(D)), opt_(options), rng_(seed) {
+    static_assert(kSlots <= std::tuple_size<decltype(work_)>::value, "StructuredTracker::work_ needs more slots");
     opt_.validate();
     const Index d = Q_.rows();
     if (d == 0 || Q_.cols() != d) invalid("Q", "expected a non-empty square matrix, got " + shape_str(Q_.rows(), Q_.cols()));
@@ -162,22 +312,39 @@ StructuredTracker<T> StructuredTracker<T>::from_matrix(const ConstView<T>& W, Ma
 
 template <class T>
 double StructuredTracker<T>::orthogonality() const {
-    if (V_.cols() == 0) return 0.0;
-    CM<T> G = V_.transpose() * V_;
-    G -= CM<T>::Identity(G.rows(), G.cols());
-    return static_cast<double>(G.cwiseAbs().maxCoeff());
+    const Index s = V_.cols();
+    if (s == 0) return 0.0;
+    // Cached while V is unchanged; otherwise one BLAS-3 product, O(d s^2), small next to an
+    // update's O(d^2 k).
+    if (ortho_ >= 0.0) return ortho_;
+    MutView<T> G = rmat(work_[kGram], s, s);
+    gemm<T>(Op::T, Op::N, T(1), view(V_), view(V_), T(0), G);
+    G.diagonal().array() -= T(1);
+    ortho_ = static_cast<double>(G.cwiseAbs().maxCoeff());
+    return ortho_;
 }
 
 template <class T>
 void StructuredTracker<T>::reorthonormalise_if_needed(UpdateInfo& info) {
-    if (V_.cols() == 0 || orthogonality() <= opt_.ortho_ulp * eps<T>()) return;
+    const Index d = dim(), s = V_.cols();
+    if (s == 0 || orthogonality() <= opt_.ortho_ulp * eps<T>()) return;
     // V = Qv Rv exactly, so V D V^T = Qv (Rv D Rv^T) Qv^T: the represented matrix does not change.
-    Eigen::HouseholderQR<CM<T>> qr{CM<T>(V_)};
-    const Index s = V_.cols();
-    CM<T> Rv = qr.matrixQR().topRows(s).template triangularView<Eigen::Upper>();
-    CM<T> Qv = qr.householderQ() * CM<T>::Identity(dim(), s);
-    D_ = Rv * D_ * Rv.transpose();
+    CMap<T> A = cmat(work_[kQR], d, s);
+    A = V_;
+    T* work = grow(work_[kHw], std::max(d, s));
+    T* tau = grow(work_[kTau1], s);
+    householder_qr(A, tau, work);
+    CMap<T> Rv = cmat(work_[kSmall], s, s);
+    Rv = A.topRows(s).template triangularView<Eigen::Upper>();
+    CMap<T> RD = cmat(work_[kDU], s, s);
+    RD.noalias() = Rv * D_;
+    D_.noalias() = RD * Rv.transpose();
+    CMap<T> Qv = cmat(work_[kBasis], d, s);
+    Qv.setZero();
+    Qv.topRows(s).setIdentity();
+    apply_q(A, tau, s, Qv, work);
     V_ = Qv;
+    ortho_ = -1.0;
     info.reorthonormalised = true;
     ++reorth_;
 }
@@ -191,104 +358,167 @@ UpdateInfo StructuredTracker<T>::update(const ConstView<T>& A, const ConstView<T
     if (!all_finite(A.data(), A.size())) invalid("A", "contains NaN or Inf");
     if (!all_finite(B.data(), B.size())) invalid("B", "contains NaN or Inf");
     if (!std::isfinite(alpha)) invalid("alpha", "must be finite, got " + std::to_string(alpha));
-    Mat<T> Ap(d, A.cols());
+    MutView<T> Ap = rmat(work_[kAp], d, A.cols());
     gemm<T>(Op::T, Op::N, T(1), view(Q_), A, T(0), Ap);  // the O(d^2 k) part: rotate A into the Q-frame
-    return update_qframe(std::move(Ap), Mat<T>(B), alpha);
+    return update_qframe(view(Ap), B, alpha);
 }
 
 template <class T>
-UpdateInfo StructuredTracker<T>::update_qframe(Mat<T> Ap, Mat<T> B, double alpha) {
+UpdateInfo StructuredTracker<T>::update_qframe(const ConstView<T>& Ap, const ConstView<T>& B, double alpha) {
     UpdateInfo info;
     info.alpha = alpha;
-    const Index d = dim(), s = V_.cols(), k = Ap.cols();
+    const Index d = dim(), s = V_.cols(), k = Ap.cols(), m = 2 * k;
     const double na = static_cast<double>(Ap.norm()), nb = static_cast<double>(B.norm());
     rho_ *= alpha;
     D_ *= static_cast<T>(alpha);
     if (na == 0.0 || nb == 0.0) return info;
     // A B^T = (cA)(B/c)^T: balancing makes one relative threshold mean the same for both factors.
     const T c = static_cast<T>(std::sqrt(nb / na));
-    CM<T> E(d, 2 * k);
+    MutView<T> E = rmat(work_[kE], d, m);
     E.leftCols(k) = Ap * c;
     E.rightCols(k) = B / c;
     const double scale = static_cast<double>(E.norm());
     // Classical Gram-Schmidt against V, twice ("twice is enough"): one pass leaves ~eps ||E|| / ||R||
     // of V in the residual when E lies mostly in span(V), which is the common case here.
-    CM<T> Pv = V_.transpose() * E;
-    CM<T> R = E - V_ * Pv;
-    CM<T> P2 = V_.transpose() * R;
-    R -= V_ * P2;
-    Pv += P2;
-    double tail = 0.0;
-    CM<T> P = range_basis<T>(R, rel_tol<T>(opt_) * scale, tail);
-    const Index q = P.cols();
+    MutView<T> R = rmat(work_[kR], d, m);
+    MutView<T> Pv = rmat(work_[kPv], s, m);
+    R = E;
+    if (s) {
+        MutView<T> P2 = rmat(work_[kP2], s, m);
+        gemm<T>(Op::T, Op::N, T(1), view(V_), view(E), T(0), Pv);
+        gemm<T>(Op::N, Op::N, T(-1), view(V_), view(Pv), T(1), R);
+        gemm<T>(Op::T, Op::N, T(1), view(V_), view(R), T(0), P2);
+        gemm<T>(Op::N, Op::N, T(-1), view(V_), view(P2), T(1), R);
+        Pv += P2;
+    }
+    const double tol = rel_tol<T>(opt_) * scale;
+    double tail = static_cast<double>(R.norm());
+    Index q = 0;
+    // Once the run settles, the update lies in span(V) and R is rounding: every singular value of R
+    // is below ||R||_F <= tol, so no direction is new and no factorisation is needed.
+    if (tail > tol) q = range_basis<T>(view(R), tol, -1, tail, work_);
     info.added = q;
     info.projection_residual = tail / scale;
+    const Index n = s + q;
+    if (n == 0) return info;
     // Coordinates of E in [V, P] and the extended core alpha [D 0; 0 0] + Ea Eb^T.
-    CM<T> C(s + q, 2 * k);
+    CMap<T> C = cmat(work_[kC], n, m);
     C.topRows(s) = Pv;
-    C.bottomRows(q) = P.transpose() * R;
-    CM<T> Dn = CM<T>::Zero(s + q, s + q);
+    const ConstView<T> Pt = transposed(work_[kBasis], d, q);
+    if (q) {
+        MutView<T> PR = rmat(work_[kPR], q, m);
+        gemm<T>(Op::N, Op::N, T(1), Pt, view(R), T(0), PR);
+        C.bottomRows(q) = PR;
+    }
+    CMap<T> Dn = cmat(work_[kDn], n, n);
+    Dn.setZero();
     Dn.topLeftCorner(s, s) = D_;
     Dn.noalias() += C.leftCols(k) * C.rightCols(k).transpose();
     // Rounding in Dn scales with the terms summed, not with their (possibly cancelled) sum.
     const double terms = static_cast<double>(D_.norm() + C.leftCols(k).norm() * C.rightCols(k).norm());
-    // Deflation: directions x of span([V, P]) with D x = D^T x = 0 are where W acts as rho Q; they
-    // are the small left singular vectors of [D, D^T].
-    const Index n = s + q;
-    if (n == 0) return info;
-    CM<T> G(n, 2 * n);
+    // Deflation: directions x of span([V, P]) with Dn x = Dn^T x = 0 are where W acts as rho Q; the
+    // kept directions are a basis of range([Dn, Dn^T]), from a column-pivoted QR of it (O(n^3), no
+    // SVD: the core need not be diagonal). What the basis leaves out is measured exactly.
+    CMap<T> G = cmat(work_[kG], n, 2 * n);
     G.leftCols(n) = Dn;
     G.rightCols(n) = Dn.transpose();
-    Eigen::JacobiSVD<CM<T>> svd(G, Eigen::ComputeFullU);
-    const auto& sg = svd.singularValues();
-    const double ref = std::max({std::abs(rho_), terms, sg.size() ? static_cast<double>(sg(0)) : 0.0});
-    Index keep = 0;
-    while (keep < sg.size() && static_cast<double>(sg(keep)) > rel_tol<T>(opt_) * ref) ++keep;
+    T* work = grow(work_[kHw], std::max(2 * n, m));
+    T* tau = grow(work_[kTau1], n);
+    pivoted_qr(G, tau, work);
+    const double ref = std::max({std::abs(rho_), terms, static_cast<double>(std::abs(G(0, 0)))});
     double dropped = 0.0;
-    for (Index i = keep; i < sg.size(); ++i) dropped += static_cast<double>(sg(i)) * static_cast<double>(sg(i));
-    info.discarded = 2.0 * std::sqrt(dropped);  // ||D - P D P|| <= ||(I-P) D|| + ||D (I-P)||
+    const Index keep = leading_rank(G, n, rel_tol<T>(opt_) * ref, -1, dropped);
+    info.discarded = 2.0 * dropped;  // ||Dn - P Dn P|| <= ||(I-P) Dn|| + ||Dn (I-P)||
     info.deflated = n - keep;
-    CM<T> Uk = svd.matrixU().leftCols(keep);
-    Mat<T> Vn(d, keep);
-    Vn.noalias() = V_ * Uk.topRows(s);
-    Vn.noalias() += P * Uk.bottomRows(q);
-    D_ = Uk.transpose() * Dn * Uk;
-    V_ = std::move(Vn);
+    if (keep == n) {
+        // Nothing to deflate: V grows by P (or stays as it is), the core is Dn as it stands.
+        if (q) {
+            Vn_.resize(d, n);
+            Vn_.leftCols(s) = V_;
+            Vn_.rightCols(q) = CMap<T>(work_[kBasis].data(), d, q);
+            V_.swap(Vn_);
+            Dnext_.resize(n, n);
+            Dnext_ = Dn;
+            D_.swap(Dnext_);
+            ortho_ = -1.0;
+        } else {
+            D_ = Dn;  // same shape: in place, so the spare D keeps the other size of a grow/shrink cycle
+        }
+    } else {
+        // [V, P] Uk and Uk^T Dn Uk, Uk the first `keep` columns of the QR's orthogonal factor.
+        CMap<T> Uk = cmat(work_[kUk], n, keep);
+        Uk.setZero();
+        Uk.topRows(keep).setIdentity();
+        apply_q(G, tau, n, Uk, work);
+        // When s comes back to where it was (the usual case: what an update added is deflated again),
+        // V and D are rewritten in place from scratch slots that E and R no longer need; a new width
+        // goes to the spare V and D, so a run alternating between two widths reuses both.
+        const bool same = keep == s;
+        if (!same) Vn_.resize(d, keep), Dnext_.resize(keep, keep);
+        MutView<T> Vn = same ? rmat(work_[kE], d, keep) : MutView<T>(Vn_.data(), d, keep);
+        MutView<T> Ut = rmat(work_[kUkT], s, keep);
+        Ut = Uk.topRows(s);
+        gemm<T>(Op::N, Op::N, T(1), view(V_), view(Ut), T(0), Vn);  // s = 0 is handled by gemm
+        if (q) {
+            MutView<T> Ub = rmat(work_[kUkB], q, keep);
+            Ub = Uk.bottomRows(q);
+            gemm<T>(Op::T, Op::N, T(1), Pt, view(Ub), T(1), Vn);
+        }
+        CMap<T> DU = cmat(work_[kDU], n, keep);
+        DU.noalias() = Dn * Uk;
+        CMap<T> Dk = cmat(work_[kR], keep, keep);
+        Dk.noalias() = Uk.transpose() * DU;
+        if (same) {
+            V_ = Vn;
+            D_ = Dk;
+        } else {
+            Dnext_ = Dk;
+            D_.swap(Dnext_);
+            V_.swap(Vn_);
+        }
+        ortho_ = -1.0;
+    }
     reorthonormalise_if_needed(info);
     info.over_cap = V_.cols() > opt_.max_rank;
     return info;
 }
 
-namespace {
-
-// The pencil split: find alpha such that Y - alpha Z has rank <= k (Z of full column rank p > 2k).
-// Z^+ Y = alpha I + rank k, so alpha is its eigenvalue of multiplicity >= p - k (a majority).
 template <class T>
-bool find_alpha(const Mat<T>& Y, const Mat<T>& Z, Index k, double& alpha, std::string& reason) {
-    const Index p = Z.cols();
-    Eigen::HouseholderQR<CM<T>> qr{CM<T>(Z)};
-    CM<T> Rz = qr.matrixQR().topRows(p).template triangularView<Eigen::Upper>();
-    const double rmax = Rz.diagonal().cwiseAbs().maxCoeff();
-    if (!(Rz.diagonal().cwiseAbs().minCoeff() > 1e3 * eps<T>() * rmax)) {
+bool StructuredTracker<T>::find_alpha(const ConstView<T>& Y, const ConstView<T>& Z, Index k, double& alpha,
+                                      std::string& reason) {
+    // The pencil split: alpha such that Y - alpha Z has rank <= k (Z of full column rank p > 2k).
+    // Z^+ Y = alpha I + rank k, so alpha is its eigenvalue of multiplicity >= p - k (a majority).
+    const Index d = Z.rows(), p = Z.cols();
+    CMap<T> A = cmat(work_[kQR], d, p);
+    A = Z;
+    T* work = grow(work_[kHw], std::max(d, p));
+    T* tau = grow(work_[kTau1], p);
+    householder_qr(A, tau, work);
+    const auto diag = A.diagonal().head(p).cwiseAbs();
+    if (!(static_cast<double>(diag.minCoeff()) > 1e3 * eps<T>() * static_cast<double>(diag.maxCoeff()))) {
         reason = "the tracked matrix is numerically singular on the probes";
         return false;
     }
-    CM<T> QtY = (qr.householderQ().transpose() * CM<T>(Y)).topRows(p);
-    CM<T> M = Rz.template triangularView<Eigen::Upper>().solve(QtY);
-    Eigen::EigenSolver<CM<T>> es(M, false);
-    if (es.info() != Eigen::Success) {
+    CMap<T> QtY = cmat(work_[kEd], d, p);
+    QtY = Y;
+    apply_qt(A, tau, p, QtY, work);
+    CMap<T> M = cmat(work_[kSmall], p, p);
+    M = QtY.topRows(p);
+    A.topLeftCorner(p, p).template triangularView<Eigen::Upper>().solveInPlace(M);
+    pencil_.compute(M, false);
+    if (pencil_.info() != Eigen::Success) {
         reason = "eigenvalues of the probe pencil did not converge";
         return false;
     }
-    const auto ev = es.eigenvalues();
+    const auto& ev = pencil_.eigenvalues();
     double big = 0.0;
     for (Index i = 0; i < p; ++i) big = std::max(big, static_cast<double>(std::abs(ev(i))));
     // Loose on purpose: it only picks the cluster; alpha is refined from the residual afterwards.
-    const double tau = std::max(1e-7, 1e4 * eps<T>()) * std::max(big, std::numeric_limits<double>::min());
+    const double tau_c = std::max(1e-7, 1e4 * eps<T>()) * std::max(big, std::numeric_limits<double>::min());
     Index best = -1, best_count = 0;
     for (Index i = 0; i < p; ++i) {
         Index c = 0;
-        for (Index j = 0; j < p; ++j) c += std::abs(ev(i) - ev(j)) <= tau;
+        for (Index j = 0; j < p; ++j) c += std::abs(ev(i) - ev(j)) <= tau_c;
         if (c > best_count) best = i, best_count = c;
     }
     if (best_count < p - k) {
@@ -301,57 +531,39 @@ bool find_alpha(const Mat<T>& Y, const Mat<T>& Z, Index k, double& alpha, std::s
     // The median of the cluster, not its mean: late in training a step's low-rank part is tiny, so
     // up to k eigenvalues alpha + lambda(C F) fall inside the loose cluster; the p - k > k exact
     // copies of alpha still hold the middle of it.
-    std::vector<double> members;
+    cluster_.clear();
+    cluster_.reserve(static_cast<std::size_t>(p));  // once per p: the cluster never holds more
     for (Index j = 0; j < p; ++j)
-        if (std::abs(ev(best) - ev(j)) <= tau) members.push_back(static_cast<double>(ev(j).real()));
-    std::sort(members.begin(), members.end());
-    const std::size_t n = members.size();
-    alpha = n % 2 ? members[n / 2] : 0.5 * (members[n / 2 - 1] + members[n / 2]);
+        if (std::abs(ev(best) - ev(j)) <= tau_c) cluster_.push_back(static_cast<double>(ev(j).real()));
+    std::sort(cluster_.begin(), cluster_.end());
+    const std::size_t n = cluster_.size();
+    alpha = n % 2 ? cluster_[n / 2] : 0.5 * (cluster_[n / 2 - 1] + cluster_[n / 2]);
     return true;
 }
-
-// alpha given, the rank-revealing basis of E = Y - alpha Z; alpha refined once by least squares on
-// the complement of that basis (the cluster mean is only good to ~eps * conditioning).
-template <class T>
-CM<T> split_basis(const Mat<T>& Y, const Mat<T>& Z, double& alpha, double tol, double& tail, Index max_cols = -1) {
-    CM<T> E = Y - static_cast<T>(alpha) * Z;
-    CM<T> Ub = range_basis<T>(E, tol, tail, max_cols);
-    // A few alternating steps (basis, then alpha by least squares off the basis); each one shrinks
-    // alpha's error by about (its effect on E) / (the smallest kept singular value of E).
-    for (int it = 0; it < 3; ++it) {
-        CM<T> Yr = Y - Ub * (Ub.transpose() * Y);
-        CM<T> Zr = Z - Ub * (Ub.transpose() * Z);
-        const double zz = static_cast<double>(Zr.squaredNorm());
-        if (!(zz > 0.0)) break;
-        const double next = static_cast<double>((Yr.cwiseProduct(Zr)).sum()) / zz;
-        const bool settled = std::abs(next - alpha) <= 4.0 * eps<T>() * std::abs(alpha);
-        alpha = next;
-        E = Y - static_cast<T>(alpha) * Z;
-        Ub = range_basis<T>(E, tol, tail, max_cols);
-        if (settled) break;
-    }
-    return Ub;
-}
-
-}  // namespace
 
 template <class T>
 UpdateInfo StructuredTracker<T>::update_dense(const ConstView<T>& W_after, Index max_update_rank) {
     check_matrix(W_after, "W_after");
     if (max_update_rank < 1) invalid("max_update_rank", "must be >= 1");
-    const Index d = dim(), p = std::min<Index>(d, 2 * max_update_rank + 2);
+    const Index d = dim(), s = V_.cols(), p = std::min<Index>(d, 2 * max_update_rank + 2);
     UpdateInfo info;
     // A layer smaller than 2k + 2 gets d probes, which see everything; k shrinks so p - k stays a majority.
     const Index k = std::min<Index>(max_update_rank, (p - 1) / 2);
     if (X_.rows() != d || X_.cols() != p) X_.resize(d, p), WX_.resize(d, p), Y_.resize(d, p);
     fill_normal(X_, rng_);
     // Z = Q^T W X from the representation (O(d s p)); Y = Q^T W' X (two O(d^2 p) products).
-    Mat<T> Z = static_cast<T>(rho_) * X_;
-    if (V_.cols()) Z.noalias() += V_ * (D_ * (V_.transpose() * X_));
+    MutView<T> Z = rmat(work_[kZ], d, p);
+    Z = static_cast<T>(rho_) * X_;
+    if (s) {
+        MutView<T> T1 = rmat(work_[kT1], s, p), T2 = rmat(work_[kT2], s, p);
+        gemm<T>(Op::T, Op::N, T(1), view(V_), view(X_), T(0), T1);
+        gemm<T>(Op::N, Op::N, T(1), view(D_), view(T1), T(0), T2);
+        gemm<T>(Op::N, Op::N, T(1), view(V_), view(T2), T(1), Z);
+    }
     gemm<T>(Op::N, Op::N, T(1), W_after, view(X_), T(0), WX_);
     gemm<T>(Op::T, Op::N, T(1), view(Q_), view(WX_), T(0), Y_);
     double alpha = 0.0;
-    if (rho_ == 0.0 || !find_alpha<T>(Y_, Z, k, alpha, info.reason)) {
+    if (rho_ == 0.0 || !find_alpha(view(Y_), view(Z), k, alpha, info.reason)) {
         if (rho_ == 0.0) info.reason = "rho = 0: the split needs W to be invertible";
         info.split_failed = true;
         return info;
@@ -362,7 +574,7 @@ UpdateInfo StructuredTracker<T>::update_dense(const ConstView<T>& W_after, Index
     // (~1e-13 relative after many steps, full rank), which the next step sees again - the split
     // re-anchors on the live W' every step, so that tail does not accumulate. A tail above
     // 1e3 x the direction tolerance means the step really is not alpha W + rank <= k.
-    CM<T> Ab = split_basis<T>(Y_, Z, alpha, rel_tol<T>(opt_) * ynorm, tail, k);
+    const Index q = split_basis<T>(view(Y_), view(Z), alpha, rel_tol<T>(opt_) * ynorm, tail, k, work_);
     if (tail > 1e3 * rel_tol<T>(opt_) * ynorm) {
         std::ostringstream o;
         o << "the low-rank part has rank > update_rank " << k << " (relative tail " << tail / ynorm << ")";
@@ -371,16 +583,21 @@ UpdateInfo StructuredTracker<T>::update_dense(const ConstView<T>& W_after, Index
         return info;
     }
     // B = (W' - alpha W)^T Q A' = W'^T (Q A') - alpha (rho A' + V D^T V^T A').
-    Mat<T> Ap = Ab;
-    Mat<T> QA(d, Ap.cols()), B(d, Ap.cols());
-    if (Ap.cols()) {
+    MutView<T> Ap = rmat(work_[kAp], d, q), B = rmat(work_[kBd], d, q);
+    Ap = CMap<T>(work_[kBasis].data(), d, q);
+    if (q) {
+        MutView<T> QA = rmat(work_[kQA], d, q);
         gemm<T>(Op::N, Op::N, T(1), view(Q_), view(Ap), T(0), QA);
         gemm<T>(Op::T, Op::N, T(1), W_after, view(QA), T(0), B);
-        Mat<T> WtA = static_cast<T>(rho_) * Ap;
-        if (V_.cols()) WtA.noalias() += V_ * (D_.transpose() * (V_.transpose() * Ap));
-        B -= static_cast<T>(alpha) * WtA;
+        B -= static_cast<T>(alpha * rho_) * Ap;
+        if (s) {
+            MutView<T> T1 = rmat(work_[kT1], s, q), T2 = rmat(work_[kT2], s, q);
+            gemm<T>(Op::T, Op::N, T(1), view(V_), view(Ap), T(0), T1);
+            gemm<T>(Op::T, Op::N, T(1), view(D_), view(T1), T(0), T2);
+            gemm<T>(Op::N, Op::N, static_cast<T>(-alpha), view(V_), view(T2), T(1), B);
+        }
     }
-    UpdateInfo u = update_qframe(std::move(Ap), std::move(B), alpha);
+    UpdateInfo u = update_qframe(view(Ap), view(B), alpha);
     u.range_residual = ynorm > 0.0 ? tail / ynorm : 0.0;
     return u;
 }
@@ -396,31 +613,34 @@ double StructuredTracker<T>::restart(const ConstView<T>& W, std::optional<double
     double rho = known_rho.value_or(0.0);
     std::string reason;
     const Index k = std::min<Index>(cap, (p - 1) / 2);
-    if (!known_rho && !find_alpha<T>(Y, X, k, rho, reason)) return -1.0;
+    if (!known_rho && !find_alpha(view(Y), view(X), k, rho, reason)) return -1.0;
     double tail = 0.0;
     const double ynorm = static_cast<double>(Y.norm());
-    CM<T> Ec;
+    Index qe = 0;
     if (known_rho) {
-        Ec = range_basis<T>(CM<T>(Y - static_cast<T>(rho) * X), rel_tol<T>(opt_) * ynorm, tail);
+        const Mat<T> E = Y - static_cast<T>(rho) * X;
+        qe = range_basis<T>(view(E), rel_tol<T>(opt_) * ynorm, -1, tail, work_);
     } else {
-        Ec = split_basis<T>(Y, X, rho, rel_tol<T>(opt_) * ynorm, tail);  // column space of L
+        qe = split_basis<T>(view(Y), view(X), rho, rel_tol<T>(opt_) * ynorm, tail, -1, work_);  // column space of L
     }
+    const CM<T> Ec = CMap<T>(work_[kBasis].data(), d, qe);
     // Row space of L from L^T X = W^T Q X - rho X.
     Mat<T> QX(d, p), F(d, p);
     gemm<T>(Op::N, Op::N, T(1), view(Q_), view(X), T(0), QX);
     gemm<T>(Op::T, Op::N, T(1), W, view(QX), T(0), F);
+    // Thresholds relative to ||W^T Q X|| (not ||F||): F is pure rounding noise when L = 0.
+    const double fnorm = static_cast<double>(F.norm());
     F -= static_cast<T>(rho) * X;
     double tail_f = 0.0, tail2 = 0.0;
-    // Thresholds relative to ||W^T Q X|| (not ||F||): F is pure rounding noise when L = 0.
-    CM<T> Fb = range_basis<T>(F, rel_tol<T>(opt_) * static_cast<double>((F + static_cast<T>(rho) * X).norm()), tail_f);
-    CM<T> both(d, Ec.cols() + Fb.cols());
-    both.leftCols(Ec.cols()) = Ec;
-    both.rightCols(Fb.cols()) = Fb;
+    const Index qf = range_basis<T>(view(F), rel_tol<T>(opt_) * fnorm, -1, tail_f, work_);
+    Mat<T> both(d, qe + qf);
+    both.leftCols(qe) = Ec;
+    both.rightCols(qf) = CMap<T>(work_[kBasis].data(), d, qf);
     // Two orthonormal bases: a shared direction gives singular values sqrt(2) and ~0.
-    CM<T> Vb = range_basis<T>(both, rel_tol<T>(opt_) * std::sqrt(2.0), tail2);
-    if (Vb.cols() > k) return -1.0;
-    Mat<T> V = Vb, WV(d, Vb.cols()), QtWV(d, Vb.cols());
-    if (V.cols()) {
+    const Index q = range_basis<T>(view(both), rel_tol<T>(opt_) * std::sqrt(2.0), -1, tail2, work_);
+    if (q > k) return -1.0;
+    Mat<T> V = CMap<T>(work_[kBasis].data(), d, q), WV(d, q), QtWV(d, q);
+    if (q) {
         gemm<T>(Op::N, Op::N, T(1), W, view(V), T(0), WV);
         gemm<T>(Op::T, Op::N, T(1), view(Q_), view(WV), T(0), QtWV);
     }
@@ -429,20 +649,31 @@ double StructuredTracker<T>::restart(const ConstView<T>& W, std::optional<double
     rho_ = rho;
     V_ = std::move(V);
     D_ = std::move(D);
+    ortho_ = -1.0;
     return ynorm > 0.0 ? tail / ynorm : 0.0;
 }
 
 template <class T>
 double StructuredTracker<T>::certificate(const ConstView<T>& W) const {
     check_matrix(W, "W");
-    Mat<T> C = W - static_cast<T>(rho_) * Q_;  // O(d^2) temporary: certificates are not per-step work
-    if (V_.cols()) {
-        Mat<T> CV(dim(), V_.cols());
-        gemm<T>(Op::N, Op::N, T(1), view(C), view(V_), T(0), CV);
-        C.noalias() -= CV * V_.transpose();
+    const Index d = dim(), s = V_.cols();
+    // Row blocks of C = W - rho Q, each times (I - V V^T): two BLAS-3 products per block and no
+    // d x d temporary (128 MB at d = 4000).
+    const Index b = std::min<Index>(d, 256);
+    double sum = 0.0;
+    for (Index i = 0; i < d; i += b) {
+        const Index h = std::min(b, d - i);
+        MutView<T> C = rmat(work_[kCert], h, d);
+        C = W.middleRows(i, h) - static_cast<T>(rho_) * Q_.middleRows(i, h);
+        if (s) {
+            MutView<T> CV = rmat(work_[kCertV], h, s);
+            gemm<T>(Op::N, Op::N, T(1), view(C), view(V_), T(0), CV);
+            gemm<T>(Op::N, Op::T, T(-1), view(CV), view(V_), T(1), C);
+        }
+        sum += static_cast<double>(C.squaredNorm());
     }
     const double w = static_cast<double>(W.norm());
-    return w > 0.0 ? static_cast<double>(C.norm()) / w : static_cast<double>(C.norm());
+    return w > 0.0 ? std::sqrt(sum) / w : std::sqrt(sum);
 }
 
 template <class T>
@@ -534,6 +765,17 @@ Triplets<T> StructuredTracker<T>::triplets(Index first, Index count) const {
 // ---------------------------------------------------------------------------------------------------
 // BrandTracker
 
+namespace {
+// The range finder with scratch of its own (the generic tracker is not the allocation-free path).
+template <class T>
+CM<T> basis_of(const CM<T>& R, double tol, double& tail) {
+    Work<T> w;
+    const Mat<T> Rr = R;
+    const Index q = range_basis<T>(view(Rr), tol, -1, tail, w);
+    return CMap<T>(w[kBasis].data(), R.rows(), q);
+}
+}  // namespace
+
 template <class T>
 BrandTracker<T>::BrandTracker(const ConstView<T>& W, TrackerOptions options, std::uint64_t seed)
     : m_(W.rows()), n_(W.cols()), opt_(options), rng_(seed) {
@@ -606,8 +848,8 @@ UpdateInfo BrandTracker<T>::update(const ConstView<T>& A, const ConstView<T>& B,
     Rb -= V_ * t;
     Pb += t;
     double ta = 0.0, tb = 0.0;
-    CM<T> Qa = range_basis<T>(Ra, rel_tol<T>(opt_) * static_cast<double>(Ab.norm()), ta);
-    CM<T> Qb = range_basis<T>(Rb, rel_tol<T>(opt_) * static_cast<double>(Bb.norm()), tb);
+    CM<T> Qa = basis_of<T>(Ra, rel_tol<T>(opt_) * static_cast<double>(Ab.norm()), ta);
+    CM<T> Qb = basis_of<T>(Rb, rel_tol<T>(opt_) * static_cast<double>(Bb.norm()), tb);
     const Index qa = Qa.cols(), qb = Qb.cols();
     CM<T> Ca(s + qa, k), Cb(s + qb, k);
     Ca.topRows(s) = Pa;

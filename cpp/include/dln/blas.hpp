@@ -13,6 +13,15 @@ enum class Op { N, T };
 template <class T>
 void gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, Mat<T>& C);
 
+// A writable row-major view, e.g. of a workspace that outlives the call, so that callers with
+// varying shapes can reuse one buffer instead of resizing a matrix.
+template <class T>
+using MutView = Eigen::Map<Mat<T>>;
+
+// The same product into a view (C's shape must match op(A) op(B)). Allocates nothing.
+template <class T>
+void gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, MutView<T> C);
+
 // Threads used by the products (process-wide setting of the backend).
 // Returns the previous setting so callers can restore it.
 int set_gemm_threads(int n);
@@ -24,6 +33,10 @@ std::string gemm_backend_config();
 
 template <class T>
 ConstView<T> view(const Mat<T>& m) {
+    return ConstView<T>(m.data(), m.rows(), m.cols());
+}
+template <class T>
+ConstView<T> view(const MutView<T>& m) {
     return ConstView<T>(m.data(), m.rows(), m.cols());
 }
 

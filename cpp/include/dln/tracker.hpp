@@ -18,6 +18,9 @@
 #include "dln/trainer.hpp"
 #include "dln/types.hpp"
 
+#include <Eigen/Eigenvalues>
+
+#include <array>
 #include <optional>
 #include <string>
 #include <vector>
@@ -97,7 +100,9 @@ public:
     void reseed(std::uint64_t seed) { rng_ = Rng(seed); }
 
 private:
-    UpdateInfo update_qframe(Mat<T> Ap, Mat<T> B, double alpha);
+    // Ap = Q^T A and B must not live in the scratch slots update_qframe uses itself.
+    UpdateInfo update_qframe(const ConstView<T>& Ap, const ConstView<T>& B, double alpha);
+    bool find_alpha(const ConstView<T>& Y, const ConstView<T>& Z, Index k, double& alpha, std::string& reason);
     void check_matrix(const ConstView<T>& W, const char* name) const;
     void reorthonormalise_if_needed(UpdateInfo& info);
 
@@ -107,8 +112,19 @@ private:
     TrackerOptions opt_;
     Rng rng_;
     long long reorth_ = 0;
-    // Buffers of the dense split, sized on first use (d x p; p only changes with max_update_rank).
+    // Probe buffers of the dense split (d x p; p only changes with max_update_rank).
     Mat<T> X_, WX_, Y_;
+    // max |V^T V - I|, kept while V does not change (most steady-state updates leave V as it is).
+    mutable double ortho_ = -1.0;
+    // Scratch memory, grown to the largest shapes seen and never shrunk, so that the updates of a
+    // run at fixed s and k allocate nothing; the slots are named in tracker.cpp. Mutable because
+    // const queries (certificate, orthogonality) use it too: a tracker is not shared across threads.
+    mutable std::array<std::vector<T>, 32> work_;
+    mutable std::vector<Index> perm_;
+    std::vector<double> cluster_;
+    // The next V and D, swapped in: a run whose s goes up and down between two values reuses both.
+    Mat<T> Vn_, Dnext_;
+    Eigen::EigenSolver<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>> pencil_;
 };
 
 template <class T>
