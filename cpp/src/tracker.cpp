@@ -1212,7 +1212,7 @@ void TrackObserver<T>::record_end_to_end(const std::vector<Mat<T>>& weights) {
     // Orthonormal columns: a direction shared by j of them has singular value sqrt(j), one held by
     // none only rounding, so the threshold is that of one basis.
     double tail = 0.0;
-    const CM<T> B = range_basis<T>(all, rel_tol<T>(spec_.tracker), tail);
+    const CM<T> B = basis_of<T>(all, rel_tol<T>(spec_.tracker), tail);
     const Index b = B.cols();
     CM<T> K = CM<T>::Identity(b, b);
     for (std::size_t l = 0; l < L; ++l) {
