@@ -58,24 +58,26 @@ enum Slot : int {
 };
 
 template <class T>
-using Work = std::array<std::vector<T>, 32>;
+using Buffer = std::vector<T, Eigen::aligned_allocator<T>>;  // see StructuredTracker::work_
+template <class T>
+using Work = std::array<Buffer<T>, 32>;
 
 template <class T>
-T* grow(std::vector<T>& b, Index n) {
+T* grow(Buffer<T>& b, Index n) {
     if (b.size() < static_cast<std::size_t>(n)) b.resize(static_cast<std::size_t>(n));
     return b.data();
 }
 template <class T>
-CMap<T> cmat(std::vector<T>& b, Index rows, Index cols) {
+CMap<T> cmat(Buffer<T>& b, Index rows, Index cols) {
     return CMap<T>(grow(b, rows * cols), rows, cols);
 }
 template <class T>
-MutView<T> rmat(std::vector<T>& b, Index rows, Index cols) {
+MutView<T> rmat(Buffer<T>& b, Index rows, Index cols) {
     return MutView<T>(grow(b, rows * cols), rows, cols);
 }
 // A column-major d x q matrix read as the row-major q x d matrix it is in memory (its transpose).
 template <class T>
-ConstView<T> transposed(const std::vector<T>& b, Index rows, Index cols) {
+ConstView<T> transposed(const Buffer<T>& b, Index rows, Index cols) {
     return ConstView<T>(b.data(), cols, rows);
 }
 

@@ -119,7 +119,10 @@ private:
     // Scratch memory, grown to the largest shapes seen and never shrunk, so that the updates of a
     // run at fixed s and k allocate nothing; the slots are named in tracker.cpp. Mutable because
     // const queries (certificate, orthogonality) use it too: a tracker is not shared across threads.
-    mutable std::array<std::vector<T>, 32> work_;
+    // Aligned like Eigen's own storage: vectorised reductions over a map start their packets at the
+    // first aligned element, so a buffer whose address alignment varied from run to run would sum in
+    // a different order and break bitwise reproducibility.
+    mutable std::array<std::vector<T, Eigen::aligned_allocator<T>>, 32> work_;
     mutable std::vector<Index> perm_;
     std::vector<double> cluster_;
     // The next V and D, swapped in: a run whose s goes up and down between two values reuses both.
