@@ -157,3 +157,27 @@ def _make_problem_data(kind, d_in, d_out, rng, n_samples=None):
 def make_problem_data():
     """``make_problem_data(kind, d_in, d_out, rng, n_samples=None)`` -> dict of arrays."""
     return _make_problem_data
+
+
+# --- helpers shared by the tracker tests ---------------------------------------------------------
+
+
+def gesvd(w):
+    """The SVD the tracker tests compare against (LAPACK gesvd, float64)."""
+    import scipy.linalg
+
+    return scipy.linalg.svd(np.asarray(w, dtype=np.float64), lapack_driver="gesvd")
+
+
+def haar(d, rng):
+    """A Haar-distributed d x d orthogonal matrix."""
+    q, r = np.linalg.qr(rng.standard_normal((d, d)))
+    return q * np.sign(np.diag(r))
+
+
+def sine(a, b):
+    """Largest principal angle (sine) of span(a) against span(b), orthonormal, a not wider than b."""
+    assert a.shape[1] <= b.shape[1]
+    if a.shape[1] == 0:
+        return 0.0
+    return float(np.linalg.norm(a - b @ (b.T @ a), 2))

@@ -14,26 +14,11 @@ import pytest
 import scipy.linalg
 
 import dln
+from conftest import gesvd, haar, sine
 
 SV_TOL = 1e-12
 RES_TOL = 1e-12
 ORTH_TOL = 1e-13
-
-
-def gesvd(w):
-    return scipy.linalg.svd(np.asarray(w, dtype=np.float64), lapack_driver="gesvd")
-
-
-def haar(d, rng):
-    q, r = np.linalg.qr(rng.standard_normal((d, d)))
-    return q * np.sign(np.diag(r))
-
-
-def sine(a, b):
-    """Largest principal angle (sine) between the column spans of orthonormal a and b (equal width)."""
-    if a.shape[1] == 0:
-        return 0.0
-    return float(np.linalg.norm(a - b @ (b.T @ a), 2))
 
 
 def check_against(tr, W, steps=0, p=None):

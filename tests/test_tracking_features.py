@@ -10,30 +10,13 @@ subspace angles of the bulk below 1e-10 (SCIENCE.md 7.2).
 
 import numpy as np
 import pytest
-import scipy.linalg
 
 import dln
+from conftest import gesvd, haar, sine
 
 SV_TOL = 1e-12
 ANGLE_TOL = 1e-10
 CERT_TOL = 1e-12
-
-
-def gesvd(w):
-    return scipy.linalg.svd(np.asarray(w, dtype=np.float64), lapack_driver="gesvd")
-
-
-def haar(d, rng):
-    q, r = np.linalg.qr(rng.standard_normal((d, d)))
-    return q * np.sign(np.diag(r))
-
-
-def sine(a, b):
-    """Largest principal angle (sine) of span(a) against span(b), orthonormal, a not wider than b."""
-    assert a.shape[1] <= b.shape[1]
-    if a.shape[1] == 0:
-        return 0.0
-    return float(np.linalg.norm(a - b @ (b.T @ a), 2))
 
 
 def rank_r_target(d, r, rng):
