@@ -1,14 +1,15 @@
 """One tracked SVD update vs numpy.linalg.svd of the same matrix, and the cost of tracking a run.
 
-    python bench/bench_tracker.py [--sizes 1000 2000 4000] [--ranks 20 40] [--run-d 4000] [--run-steps 3]
+    python bench/bench_tracker.py [--sizes 1000 2000 4000] [--ranks 20 40] [--run-d 1000 2000 4000] [--run-steps 3]
 
 Issue 4's performance table. Ratios are measured in the same process. The update counts all its
 work: rotating A into the Q-frame (O(d^2 k)), the Brand update and the deflation; `update_dense`
 also finds alpha and the low-rank factors from the dense new matrix (what dln.train does each
 step). Every timed result is checked: the tracker's spectrum against the full SVD.
 
-The run section trains a d x d factorisation (L layers) plainly, tracked every step, and plainly
-again; the overhead is the tracked time over the mean of the two plain ones.
+The run section trains a d x d factorisation (L layers) plainly and tracked every step, alternating,
+a few times; the overhead is the median tracked time over the median plain one (the loop's own
+clock, setup included: the tracker's initial probe and copy of Q count against it).
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def update_table(sizes, ranks, repeat):
                   f"{err:>10.1e} {load1():>5.1f}", flush=True)
 
 
-def run_overhead(d, depth, steps, threads):
+def run_overhead(d, depth, steps, threads, repeat):
     rng = np.random.default_rng(1)
     r = 10
     u, s, vt = np.linalg.svd(rng.standard_normal((d, d)))
@@ -104,22 +105,29 @@ def run_overhead(d, depth, steps, threads):
     problem = dln.Factorization(phi)
     lr = 1e3
     spec = dln.TrackSpec(every=1, block_r=r, update_rank=2 * r)
-    plain = dln.train(net, problem, lr=lr, steps=steps, n_threads=threads)
-    tracked = dln.train(net, problem, lr=lr, steps=steps, track_svd=spec, n_threads=threads)
-    plain2 = dln.train(net, problem, lr=lr, steps=steps, n_threads=threads)
-    assert tracked.svd.events == [], tracked.svd.events
-    assert np.array_equal(tracked.network.weights[0], plain.network.weights[0])  # tracking observes only
-    base = 0.5 * (plain.seconds + plain2.seconds)
-    over = tracked.seconds / base - 1
-    angle = np.nanmax(tracked.svd.angles_right[:, :, 1]) if steps > 1 else float("nan")
-    print(f"run d={d} L={depth} steps={steps}, tracked every step (update_rank {2 * r}, block_r {r}):")
-    print(f"  plain {plain.seconds:.2f} s and {plain2.seconds:.2f} s, tracked {tracked.seconds:.2f} s: "
+    plain, tracked = [], []
+    for _ in range(repeat):  # alternating, so that a drift in the machine's load hits both alike
+        plain.append(dln.train(net, problem, lr=lr, steps=steps, n_threads=threads))
+        tracked.append(dln.train(net, problem, lr=lr, steps=steps, track_svd=spec, n_threads=threads))
+    t = tracked[-1]
+    assert t.svd.events == [], t.svd.events
+    for a, b in zip(plain[-1].network.weights, t.network.weights):
+        assert np.array_equal(a, b)  # tracking observes only
+    base = statistics.median(p.seconds for p in plain)
+    with_tracking = statistics.median(x.seconds for x in tracked)
+    over = with_tracking / base - 1
+    angle = np.nanmax(t.svd.angles_right[:, :, 1]) if steps > 1 else float("nan")
+    print(f"run d={d} L={depth} steps={steps}, tracked every step (update_rank {2 * r}, block_r {r}), "
+          f"median of {repeat} alternating runs:")
+    print(f"  plain {base:.2f} s, tracked {with_tracking:.2f} s: "
           f"overhead {100 * over:.1f}% (goal <= {100 * GOAL_OVERHEAD:.0f}%"
           f"{'' if over <= GOAL_OVERHEAD else ' MISSED'}); tracking alone "
-          f"{(tracked.seconds - base) / steps / depth * 1e3:.0f} ms per layer per step")
-    print(f"  certificate max {tracked.svd.certificate.max():.1e}, orthogonality max "
-          f"{tracked.svd.orthogonality.max():.1e}, s = {tracked.svd.rank[-1].tolist()}, "
-          f"bulk angle max {angle:.1e}, load {load1():.1f}")
+          f"{(with_tracking - base) / steps / depth * 1e3:.0f} ms per layer per step "
+          f"(runs: plain {' '.join(f'{p.seconds:.2f}' for p in plain)}, "
+          f"tracked {' '.join(f'{x.seconds:.2f}' for x in tracked)})")
+    print(f"  certificate max {t.svd.certificate.max():.1e}, orthogonality max "
+          f"{t.svd.orthogonality.max():.1e}, s = {t.svd.rank[-1].tolist()}, "
+          f"bulk angle max {angle:.1e}, load {load1():.1f}", flush=True)
 
 
 def main():
@@ -127,9 +135,10 @@ def main():
     ap.add_argument("--sizes", type=int, nargs="*", default=[1000, 2000, 4000])
     ap.add_argument("--ranks", type=int, nargs="+", default=[20, 40])
     ap.add_argument("--repeat", type=int, default=7, help="timed updates per row (median and min shown)")
-    ap.add_argument("--run-d", type=int, default=4000)
+    ap.add_argument("--run-d", type=int, nargs="*", default=[4000], help="sizes of the tracked-run section")
     ap.add_argument("--run-depth", type=int, default=3)
     ap.add_argument("--run-steps", type=int, default=3)
+    ap.add_argument("--run-repeat", type=int, default=3, help="alternating plain / tracked runs (medians shown)")
     ap.add_argument("--threads", type=int, default=None,
                     help="threads for NumPy's BLAS and dln (default: each library's own, all cores)")
     args = ap.parse_args()
@@ -143,8 +152,8 @@ def main():
         print(line)
     if args.sizes:
         update_table(args.sizes, args.ranks, args.repeat)
-    if args.run_d:
-        run_overhead(args.run_d, args.run_depth, args.run_steps, _THREADS)
+    for d in args.run_d:
+        run_overhead(d, args.run_depth, args.run_steps, _THREADS, args.run_repeat)
 
 
 if __name__ == "__main__":

@@ -231,7 +231,11 @@ def blocks(w, r):
 
 @pytest.mark.parametrize("kind,depth,d,steps,every", [("factorization", 3, 120, 600, 150),
                                                       ("regression", 2, 60, 400, 100),
-                                                      ("factorization", 5, 40, 400, 200)])
+                                                      ("factorization", 5, 40, 400, 200),
+                                                      # the largest size, L = 2..4
+                                                      ("factorization", 4, 400, 40, 20),
+                                                      ("regression", 2, 400, 60, 20),
+                                                      ("regression", 3, 400, 40, 20)])
 def test_training_matches_gesvd_at_checkpoints(kind, depth, d, steps, every):
     rng = np.random.default_rng(11)
     r = 3

@@ -34,19 +34,47 @@ py::tuple triplets_tuple(Triplets<T>&& t) {
                           std::move(t.V));
 }
 
+// What both trackers offer, bound once: the low-rank update, the certificate, spectrum and triplets.
+template <class T, class Tracker>
+void bind_shared(py::class_<Tracker>& c) {
+    c.def("update",
+          [](Tracker& self, const CArray<T>& A, const CArray<T>& B, double alpha) {
+              const ConstView<T> a = view_of(A, "A"), b = view_of(B, "B");
+              UpdateInfo i;
+              {
+                  py::gil_scoped_release release;
+                  i = self.update(a, b, alpha);
+              }
+              return info_dict(i);
+          },
+          py::arg("A").noconvert(), py::arg("B").noconvert(), py::arg("alpha"))
+        .def("certificate",
+             [](const Tracker& self, const CArray<T>& W) {
+                 const ConstView<T> w = view_of(W, "W");
+                 py::gil_scoped_release release;
+                 return self.certificate(w);
+             },
+             py::arg("W").noconvert())
+        .def("spectrum", [](const Tracker& self) { auto s = self.spectrum(); return py::array_t<double>(static_cast<py::ssize_t>(s.size()), s.data()); })
+        .def("triplets", [](const Tracker& self, Index first, Index count) { return triplets_tuple(self.triplets(first, count)); },
+             py::arg("first"), py::arg("count"))
+        .def("orthogonality", &Tracker::orthogonality)
+        .def_property_readonly("rank", &Tracker::rank);
+}
+
 template <class T>
 void bind_dtype(py::module_& m, const std::string& suffix) {
     using ST = StructuredTracker<T>;
     using BT = BrandTracker<T>;
     // Products of O(d^2 k) and more release the GIL; the small accessors do not need to.
-    py::class_<ST>(m, ("StructuredTracker" + suffix).c_str())
-        .def(py::init([](const CArray<T>& Q, double rho, const CArray<T>& V, const CArray<T>& D, Index max_rank,
-                         double direction_tol, double ortho_ulp, std::uint64_t seed) {
-                 return ST(Mat<T>(view_of(Q, "Q")), rho, Mat<T>(view_of(V, "V")), Mat<T>(view_of(D, "D")),
-                           options_of(max_rank, direction_tol, ortho_ulp), seed);
-             }),
-             py::arg("Q").noconvert(), py::arg("rho"), py::arg("V").noconvert(), py::arg("D").noconvert(),
-             py::arg("max_rank"), py::arg("direction_tol"), py::arg("ortho_ulp"), py::arg("seed"))
+    py::class_<ST> st(m, ("StructuredTracker" + suffix).c_str());
+    st.def(py::init([](const CArray<T>& Q, double rho, const CArray<T>& V, const CArray<T>& D, Index max_rank,
+                       double direction_tol, double ortho_ulp, std::uint64_t seed) {
+               return ST(Mat<T>(view_of(Q, "Q")), rho, Mat<T>(view_of(V, "V")), Mat<T>(view_of(D, "D")),
+                         options_of(max_rank, direction_tol, ortho_ulp), seed);
+           }),
+           py::arg("Q").noconvert(), py::arg("rho"), py::arg("V").noconvert(), py::arg("D").noconvert(),
+           py::arg("max_rank"), py::arg("direction_tol"), py::arg("ortho_ulp"), py::arg("seed"))
         .def_static(
             "from_matrix",
             [](const CArray<T>& W, const CArray<T>& Q, std::optional<double> rho, Index max_rank, double direction_tol,
@@ -64,17 +92,6 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
             },
             py::arg("W").noconvert(), py::arg("Q").noconvert(), py::arg("rho"), py::arg("max_rank"),
             py::arg("direction_tol"), py::arg("ortho_ulp"), py::arg("seed"))
-        .def("update",
-             [](ST& self, const CArray<T>& A, const CArray<T>& B, double alpha) {
-                 const ConstView<T> a = view_of(A, "A"), b = view_of(B, "B");
-                 UpdateInfo i;
-                 {
-                     py::gil_scoped_release release;
-                     i = self.update(a, b, alpha);
-                 }
-                 return info_dict(i);
-             },
-             py::arg("A").noconvert(), py::arg("B").noconvert(), py::arg("alpha"))
         .def("update_dense",
              [](ST& self, const CArray<T>& W, Index k) {
                  const ConstView<T> w = view_of(W, "W_after");
@@ -93,13 +110,6 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
                  return self.restart(w);
              },
              py::arg("W").noconvert())
-        .def("certificate",
-             [](const ST& self, const CArray<T>& W) {
-                 const ConstView<T> w = view_of(W, "W");
-                 py::gil_scoped_release release;
-                 return self.certificate(w);
-             },
-             py::arg("W").noconvert())
         .def("representation_error",
              [](const ST& self, const CArray<T>& W) {
                  const ConstView<T> w = view_of(W, "W");
@@ -107,50 +117,24 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
                  return self.representation_error(w);
              },
              py::arg("W").noconvert())
-        .def("spectrum", [](const ST& self) { auto s = self.spectrum(); return py::array_t<double>(static_cast<py::ssize_t>(s.size()), s.data()); })
-        .def("triplets", [](const ST& self, Index first, Index count) { return triplets_tuple(self.triplets(first, count)); },
-             py::arg("first"), py::arg("count"))
         .def("matrix", &ST::matrix)
-        .def("orthogonality", &ST::orthogonality)
         .def_property_readonly("rho", &ST::rho)
-        .def_property_readonly("rank", &ST::rank)
         .def_property_readonly("dim", &ST::dim)
         .def_property_readonly("V", &ST::V)
         .def_property_readonly("D", &ST::D)
         .def_property_readonly("reorthonormalisations", &ST::reorthonormalisations);
+    bind_shared<T>(st);
 
-    py::class_<BT>(m, ("BrandTracker" + suffix).c_str())
-        .def(py::init([](const CArray<T>& W, Index max_rank, double direction_tol, double ortho_ulp, std::uint64_t seed) {
-                 const ConstView<T> w = view_of(W, "W");
-                 const TrackerOptions o = options_of(max_rank, direction_tol, ortho_ulp);
-                 py::gil_scoped_release release;
-                 return BT(w, o, seed);
-             }),
-             py::arg("W").noconvert(), py::arg("max_rank"), py::arg("direction_tol"), py::arg("ortho_ulp"), py::arg("seed"))
-        .def("update",
-             [](BT& self, const CArray<T>& A, const CArray<T>& B, double alpha) {
-                 const ConstView<T> a = view_of(A, "A"), b = view_of(B, "B");
-                 UpdateInfo i;
-                 {
-                     py::gil_scoped_release release;
-                     i = self.update(a, b, alpha);
-                 }
-                 return info_dict(i);
-             },
-             py::arg("A").noconvert(), py::arg("B").noconvert(), py::arg("alpha"))
-        .def("certificate",
-             [](const BT& self, const CArray<T>& W) {
-                 const ConstView<T> w = view_of(W, "W");
-                 py::gil_scoped_release release;
-                 return self.certificate(w);
-             },
-             py::arg("W").noconvert())
-        .def("spectrum", [](const BT& self) { auto s = self.spectrum(); return py::array_t<double>(static_cast<py::ssize_t>(s.size()), s.data()); })
-        .def("triplets", [](const BT& self, Index first, Index count) { return triplets_tuple(self.triplets(first, count)); },
-             py::arg("first"), py::arg("count"))
-        .def("orthogonality", &BT::orthogonality)
-        .def_property_readonly("discarded", &BT::discarded)
-        .def_property_readonly("rank", &BT::rank);
+    py::class_<BT> bt(m, ("BrandTracker" + suffix).c_str());
+    bt.def(py::init([](const CArray<T>& W, Index max_rank, double direction_tol, double ortho_ulp, std::uint64_t seed) {
+               const ConstView<T> w = view_of(W, "W");
+               const TrackerOptions o = options_of(max_rank, direction_tol, ortho_ulp);
+               py::gil_scoped_release release;
+               return BT(w, o, seed);
+           }),
+           py::arg("W").noconvert(), py::arg("max_rank"), py::arg("direction_tol"), py::arg("ortho_ulp"), py::arg("seed"))
+        .def_property_readonly("discarded", &BT::discarded);
+    bind_shared<T>(bt);
 }
 
 }  // namespace

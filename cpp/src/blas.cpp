@@ -117,46 +117,36 @@ std::string gemm_backend_config() { return scipy_openblas_get_config(); }
 #else
 
 namespace {
-template <class T, class XA, class XB>
-void product(T alpha, const XA& a, const XB& b, T beta, Mat<T>& C) {
+template <class T, class XA, class XB, class Out>
+void product(T alpha, const XA& a, const XB& b, T beta, Out& C) {
     if (beta == T(0)) {
         C.noalias() = alpha * (a * b);
     } else {
         C *= beta;
         C.noalias() += alpha * (a * b);
     }
+}
+// The four transpose cases on Eigen's own GEMM, into a matrix or a view.
+template <class T, class Out>
+void eigen_gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, Out& C) {
+    if (opA == Op::N && opB == Op::N) product(alpha, A, B, beta, C);
+    else if (opA == Op::N) product(alpha, A, B.transpose(), beta, C);
+    else if (opB == Op::N) product(alpha, A.transpose(), B, beta, C);
+    else product(alpha, A.transpose(), B.transpose(), beta, C);
 }
 }  // namespace
 
 template <class T>
 void gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, Mat<T>& C) {
     if (tiny_square(opA, opB, alpha, A, B, beta, C)) return;
-    if (opA == Op::N && opB == Op::N) product(alpha, A, B, beta, C);
-    else if (opA == Op::N) product(alpha, A, B.transpose(), beta, C);
-    else if (opB == Op::N) product(alpha, A.transpose(), B, beta, C);
-    else product(alpha, A.transpose(), B.transpose(), beta, C);
+    eigen_gemm(opA, opB, alpha, A, B, beta, C);
 }
 template void gemm<float>(Op, Op, float, const ConstView<float>&, const ConstView<float>&, float, Mat<float>&);
 template void gemm<double>(Op, Op, double, const ConstView<double>&, const ConstView<double>&, double, Mat<double>&);
 
-namespace {
-template <class T, class XA, class XB>
-void product_into(T alpha, const XA& a, const XB& b, T beta, MutView<T>& C) {
-    if (beta == T(0)) {
-        C.noalias() = alpha * (a * b);
-    } else {
-        C *= beta;
-        C.noalias() += alpha * (a * b);
-    }
-}
-}  // namespace
-
 template <class T>
 void gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, MutView<T> C) {
-    if (opA == Op::N && opB == Op::N) product_into(alpha, A, B, beta, C);
-    else if (opA == Op::N) product_into(alpha, A, B.transpose(), beta, C);
-    else if (opB == Op::N) product_into(alpha, A.transpose(), B, beta, C);
-    else product_into(alpha, A.transpose(), B.transpose(), beta, C);
+    eigen_gemm(opA, opB, alpha, A, B, beta, C);
 }
 template void gemm<float>(Op, Op, float, const ConstView<float>&, const ConstView<float>&, float, MutView<float>);
 template void gemm<double>(Op, Op, double, const ConstView<double>&, const ConstView<double>&, double, MutView<double>);

@@ -53,6 +53,7 @@ enum Slot : int {
     kQR, kTau1, kTau2, kSmall, kBasis, kHw,  // range finder
     kE, kR, kPv, kP2, kPR, kC, kDn, kG, kUk, kUkT, kUkB, kDU,  // Brand step in the Q-frame
     kZ, kT1, kT2, kEd, kYr, kZr, kUtY, kAp, kBd, kQA,  // dense split
+    kZqr, kZtau, kYb, kYbtau, kYc, kZc, kLift,         // the split's small coordinates
     kCert, kCertV, kGram,  // certificate and orthogonality
     kSlots
 };
@@ -60,7 +61,7 @@ enum Slot : int {
 template <class T>
 using Buffer = std::vector<T, Eigen::aligned_allocator<T>>;  // see StructuredTracker::work_
 template <class T>
-using Work = std::array<Buffer<T>, 32>;
+using Work = std::array<Buffer<T>, 40>;
 
 template <class T>
 T* grow(Buffer<T>& b, Index n) {
@@ -291,10 +292,10 @@ StructuredTracker<T>::StructuredTracker(Mat<T> Q, double rho, Mat<T> V, Mat<T> D
 }
 
 template <class T>
-void StructuredTracker<T>::check_matrix(const ConstView<T>& W, const char* name) const {
+void StructuredTracker<T>::check_matrix(const ConstView<T>& W, const char* name, bool finite_checked) const {
     if (W.rows() != dim() || W.cols() != dim())
         invalid(name, "expected shape " + shape_str(dim(), dim()) + ", got " + shape_str(W.rows(), W.cols()));
-    if (!all_finite(W.data(), W.size())) invalid(name, "contains NaN or Inf");
+    if (!finite_checked && !all_finite(W.data(), W.size())) invalid(name, "contains NaN or Inf");
 }
 
 template <class T>
@@ -491,10 +492,10 @@ bool StructuredTracker<T>::find_alpha(const ConstView<T>& Y, const ConstView<T>&
     // The pencil split: alpha such that Y - alpha Z has rank <= k (Z of full column rank p > 2k).
     // Z^+ Y = alpha I + rank k, so alpha is its eigenvalue of multiplicity >= p - k (a majority).
     const Index d = Z.rows(), p = Z.cols();
-    CMap<T> A = cmat(work_[kQR], d, p);
+    CMap<T> A = cmat(work_[kZqr], d, p);  // Z = H [R; 0] and H^T Y (kEd) stay for update_dense
     A = Z;
     T* work = grow(work_[kHw], std::max(d, p));
-    T* tau = grow(work_[kTau1], p);
+    T* tau = grow(work_[kZtau], p);
     householder_qr(A, tau, work);
     const auto diag = A.diagonal().head(p).cwiseAbs();
     if (!(static_cast<double>(diag.minCoeff()) > 1e3 * eps<T>() * static_cast<double>(diag.maxCoeff()))) {
@@ -544,8 +545,8 @@ bool StructuredTracker<T>::find_alpha(const ConstView<T>& Y, const ConstView<T>&
 }
 
 template <class T>
-UpdateInfo StructuredTracker<T>::update_dense(const ConstView<T>& W_after, Index max_update_rank) {
-    check_matrix(W_after, "W_after");
+UpdateInfo StructuredTracker<T>::update_dense(const ConstView<T>& W_after, Index max_update_rank, bool finite_checked) {
+    check_matrix(W_after, "W_after", finite_checked);
     if (max_update_rank < 1) invalid("max_update_rank", "must be >= 1");
     const Index d = dim(), s = V_.cols(), p = std::min<Index>(d, 2 * max_update_rank + 2);
     UpdateInfo info;
@@ -572,11 +573,33 @@ UpdateInfo StructuredTracker<T>::update_dense(const ConstView<T>& W_after, Index
     }
     double tail = 0.0;
     const double ynorm = static_cast<double>(Y_.norm());
+    // The split in small coordinates: find_alpha left Z = H [Rz; 0] (Householder) and H^T Y; one more
+    // QR of the part of H^T Y below row p, H^T Y = [Yt; Hb [Rb; 0]], gives an orthonormal
+    // U = H diag(I, Hb) (d x c, c <= 2p) with Y = U [Yt; Rb] and Z = U [Rz; 0]. Norms, ranks and the
+    // tail are those of the c x p coordinates, so the rank decisions and the refinement of alpha
+    // (split_basis) run on 2p x p matrices instead of d x p, and only the chosen basis is lifted.
+    const Index m = d - p, cb = std::min(m, p), c = p + cb;
+    T* work = grow(work_[kHw], std::max(d, 2 * p));
+    CMap<T> Yb = cmat(work_[kYb], m, p);
+    T* btau = grow(work_[kYbtau], std::max<Index>(cb, 1));
+    {
+        const CMap<T> HtY = cmat(work_[kEd], d, p), Zqr = cmat(work_[kZqr], d, p);
+        if (m) {
+            Yb = HtY.bottomRows(m);
+            householder_qr(Yb, btau, work);
+        }
+        MutView<T> Yc = rmat(work_[kYc], c, p), Zc = rmat(work_[kZc], c, p);
+        Yc.topRows(p) = HtY.topRows(p);
+        if (cb) Yc.bottomRows(cb) = Yb.topRows(cb).template triangularView<Eigen::Upper>();
+        Zc.setZero();
+        Zc.topRows(p) = Zqr.topRows(p).template triangularView<Eigen::Upper>();
+    }
     // At most k directions: beyond them E holds only rounding and the representation's own error
     // (~1e-13 relative after many steps, full rank), which the next step sees again - the split
     // re-anchors on the live W' every step, so that tail does not accumulate. A tail above
     // 1e3 x the direction tolerance means the step really is not alpha W + rank <= k.
-    const Index q = split_basis<T>(view(Y_), view(Z), alpha, rel_tol<T>(opt_) * ynorm, tail, k, work_);
+    const Index q = split_basis<T>(ConstView<T>(work_[kYc].data(), c, p), ConstView<T>(work_[kZc].data(), c, p), alpha,
+                                   rel_tol<T>(opt_) * ynorm, tail, k, work_);
     if (tail > 1e3 * rel_tol<T>(opt_) * ynorm) {
         std::ostringstream o;
         o << "the low-rank part has rank > update_rank " << k << " (relative tail " << tail / ynorm << ")";
@@ -584,9 +607,21 @@ UpdateInfo StructuredTracker<T>::update_dense(const ConstView<T>& W_after, Index
         info.reason = o.str();
         return info;
     }
-    // B = (W' - alpha W)^T Q A' = W'^T (Q A') - alpha (rho A' + V D^T V^T A').
+    // A' = U Pc: the basis in coordinates (kBasis, c x q) lifted by the two reflector sequences.
     MutView<T> Ap = rmat(work_[kAp], d, q), B = rmat(work_[kBd], d, q);
-    Ap = CMap<T>(work_[kBasis].data(), d, q);
+    if (q) {
+        CMap<T> Lf = cmat(work_[kLift], d, q);
+        const CMap<T> Pc = cmat(work_[kBasis], c, q);
+        Lf.setZero();
+        Lf.topRows(p) = Pc.topRows(p);
+        if (cb) {
+            Lf.middleRows(p, cb) = Pc.bottomRows(cb);
+            apply_q(Yb, btau, cb, Lf.bottomRows(m), work);
+        }
+        apply_q(cmat(work_[kZqr], d, p), work_[kZtau].data(), p, Lf, work);
+        Ap = Lf;
+    }
+    // B = (W' - alpha W)^T Q A' = W'^T (Q A') - alpha (rho A' + V D^T V^T A').
     if (q) {
         MutView<T> QA = rmat(work_[kQA], d, q);
         gemm<T>(Op::N, Op::N, T(1), view(Q_), view(Ap), T(0), QA);
@@ -656,17 +691,20 @@ double StructuredTracker<T>::restart(const ConstView<T>& W, std::optional<double
 }
 
 template <class T>
-double StructuredTracker<T>::certificate(const ConstView<T>& W) const {
-    check_matrix(W, "W");
+double StructuredTracker<T>::certificate(const ConstView<T>& W, bool finite_checked) const {
+    check_matrix(W, "W", finite_checked);
     const Index d = dim(), s = V_.cols();
     // Row blocks of C = W - rho Q, each times (I - V V^T): two BLAS-3 products per block and no
-    // d x d temporary (128 MB at d = 4000).
-    const Index b = std::min<Index>(d, 256);
-    double sum = 0.0;
+    // d x d temporary (128 MB at d = 4000). W and Q are read once from memory, while a block is
+    // formed (||W|| is summed there too); a block is small enough (<= 64 rows) that the products and
+    // the norm find it in cache.
+    const Index b = std::min<Index>(d, std::max<Index>(8, std::min<Index>(64, (Index(1) << 16) / std::max<Index>(d, 1))));
+    double sum = 0.0, wsum = 0.0;
     for (Index i = 0; i < d; i += b) {
         const Index h = std::min(b, d - i);
         MutView<T> C = rmat(work_[kCert], h, d);
         C = W.middleRows(i, h) - static_cast<T>(rho_) * Q_.middleRows(i, h);
+        wsum += static_cast<double>(W.middleRows(i, h).squaredNorm());
         if (s) {
             MutView<T> CV = rmat(work_[kCertV], h, s);
             gemm<T>(Op::N, Op::N, T(1), view(C), view(V_), T(0), CV);
@@ -674,7 +712,7 @@ double StructuredTracker<T>::certificate(const ConstView<T>& W) const {
         }
         sum += static_cast<double>(C.squaredNorm());
     }
-    const double w = static_cast<double>(W.norm());
+    const double w = std::sqrt(wsum);
     return w > 0.0 ? std::sqrt(sum) / w : std::sqrt(sum);
 }
 
@@ -714,7 +752,7 @@ std::vector<double> StructuredTracker<T>::spectrum() const {
 }
 
 template <class T>
-Triplets<T> StructuredTracker<T>::triplets(Index first, Index count) const {
+Triplets<T> StructuredTracker<T>::triplets(Index first, Index count, bool q_frame) const {
     const Index d = dim(), s = V_.cols();
     if (first < 0 || count < 0 || first + count > d)
         invalid("p", "triplets " + std::to_string(first) + " .. " + std::to_string(first + count) + " outside [0, " + std::to_string(d) + "]");
@@ -759,6 +797,10 @@ Triplets<T> StructuredTracker<T>::triplets(Index first, Index count) const {
         }
     }
     out.V = std::move(Vr);
+    if (q_frame) {
+        out.U = std::move(Vl);
+        return out;
+    }
     out.U.resize(d, count);
     if (count) gemm<T>(Op::N, Op::N, T(1), view(Q_), view(Vl), T(0), out.U);  // left = Q times the Q-frame vectors
     return out;
@@ -1100,10 +1142,17 @@ void TrackObserver<T>::on_step(long long k, double, const std::vector<Mat<T>>& w
 template <class T>
 void TrackObserver<T>::on_update(long long k, const std::vector<Mat<T>>& before, const std::vector<Mat<T>>& after) {
     for (std::size_t l = 0; l < after.size(); ++l) {
+        // The one pass over the layer's weights for NaN / Inf this step (the tracker's own calls skip
+        // theirs). A non-finite step ends the run at the next loss (the loop hands back the weights
+        // before it), so the tracker stays where it was, which is what the run returns.
+        if (!all_finite(after[l].data(), after[l].size())) {
+            event(k + 1, l, "non-finite weights after the update; not tracked (the run stops at this step)");
+            continue;
+        }
         if (structured_[l]) {
             auto& t = *structured_[l];
             t.reseed(probe_seed(spec_.seed, l, k, 1));
-            UpdateInfo info = t.update_dense(view(after[l]), spec_.update_rank);
+            UpdateInfo info = t.update_dense(view(after[l]), spec_.update_rank, true);
             if (info.split_failed) {
                 // Try to rebuild from the live weights; if they are not rho Q + low rank either, the
                 // structure is gone and the generic tracker takes over.
@@ -1277,7 +1326,9 @@ void TrackObserver<T>::record_step(long long k, const std::vector<Mat<T>>& weigh
         const Mat<T>& W = weights[l];
         if (structured_[l]) {
             auto& t = *structured_[l];
-            cert[l] = t.certificate(view(W));
+            // Weights reach a record finite: initial and restored ones are checked when built, later
+            // ones by on_update (a non-finite certificate here would say so rather than throw).
+            cert[l] = t.certificate(view(W), true);
             if (cert[l] > spec_.certificate_tol) {
                 t.reseed(probe_seed(spec_.seed, l, k, 4));
                 const double before = cert[l];
@@ -1318,7 +1369,9 @@ void TrackObserver<T>::record_step(long long k, const std::vector<Mat<T>>& weigh
             const double gap_tol = 1e-12 * std::max(s[0], std::numeric_limits<double>::min());
             const bool top_ok = s[r - 1] - s[r] > gap_tol, bot_ok = s[n - r - 1] - s[n - r] > gap_tol;
             auto& t = *structured_[l];
-            Triplets<T> tt = t.triplets(0, r), bt = t.triplets(n - r, r);
+            // Left vectors stay in the Q-frame (no O(d^2 r) product by Q): Q is orthogonal and fixed
+            // for the tracker's life, so the angles are those of the left subspaces themselves.
+            Triplets<T> tt = t.triplets(0, r, true), bt = t.triplets(n - r, r, true);
             if (set_reference) {
                 ref_top_r_[l] = tt.V, ref_top_l_[l] = tt.U, ref_bot_r_[l] = bt.V, ref_bot_l_[l] = bt.U;
             }

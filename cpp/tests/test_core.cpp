@@ -1,6 +1,6 @@
 // C++ unit tests of the core's invariants, no Python involved. A minimal harness keeps the project
 // free of test-framework dependencies.
-#include "dln/dln.hpp"
+#include "harness.hpp"
 
 #include <Eigen/SVD>
 
@@ -11,51 +11,11 @@
 #include <string>
 #include <vector>
 
-#ifndef DLN_NO_MALLOC_COUNTER
-namespace dln_test {
-extern std::atomic<long> allocations;
-}
-#endif
-
 namespace {
-
-int failures = 0;
-int checks = 0;
-
-#define CHECK(cond)                                                                               \
-    do {                                                                                          \
-        ++checks;                                                                                 \
-        if (!(cond)) {                                                                            \
-            ++failures;                                                                           \
-            std::cerr << __FILE__ << ":" << __LINE__ << ": CHECK failed: " #cond << std::endl;   \
-        }                                                                                         \
-    } while (0)
-
-#define CHECK_THROWS_NAMING(expr, name)                                                          \
-    do {                                                                                          \
-        ++checks;                                                                                 \
-        bool thrown = false;                                                                      \
-        try {                                                                                     \
-            (void)(expr);                                                                               \
-        } catch (const std::invalid_argument& e) {                                               \
-            thrown = std::string(e.what()).rfind(name, 0) == 0;                                   \
-            if (!thrown) std::cerr << "message does not start with " << name << ": " << e.what() << "\n"; \
-        }                                                                                         \
-        if (!thrown) {                                                                            \
-            ++failures;                                                                           \
-            std::cerr << __FILE__ << ":" << __LINE__ << ": expected invalid_argument naming " << name << "\n"; \
-        }                                                                                         \
-    } while (0)
 
 using dln::Index;
 using M = dln::Mat<double>;
-
-M random_matrix(Index r, Index c, std::uint64_t seed) {
-    dln::Rng rng(seed);
-    M m(r, c);
-    for (Index i = 0; i < m.size(); ++i) m.data()[i] = rng.normal();
-    return m;
-}
+using dln_test::random_matrix;
 
 // Largest relative error of all gradients against central finite differences of the loss.
 double fd_error(const dln::Problem<double>& problem, const dln::Network<double>& net) {
@@ -456,11 +416,5 @@ int main() {
         {"no_allocation_per_step", test_no_allocation_per_step},
         {"validation", test_validation},
     };
-    for (const auto& [name, fn] : tests) {
-        const int before = failures;
-        fn();
-        std::cout << (failures == before ? "ok   " : "FAIL ") << name << "\n";
-    }
-    std::cout << checks << " checks, " << failures << " failures (gemm backend: " << dln::gemm_backend() << ")\n";
-    return failures == 0 ? 0 : 1;
+    return dln_test::run_tests(tests);
 }

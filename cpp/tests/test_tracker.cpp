@@ -2,7 +2,7 @@
 // represent: singular values, triplet residuals, orthogonality, exactness after many updates, NaN
 // refused with the tracker unchanged, and no heap allocation in a steady-state update.
 // Invariants only (values, residuals, orthogonality), never sign-ambiguous vectors.
-#include "dln/dln.hpp"
+#include "harness.hpp"
 
 #include <Eigen/QR>
 #include <Eigen/SVD>
@@ -16,57 +16,16 @@
 #include <string>
 #include <vector>
 
-#ifndef DLN_NO_MALLOC_COUNTER
-namespace dln_test {
-extern std::atomic<long> allocations;
-}
-#endif
-
 namespace {
-
-int failures = 0;
-int checks = 0;
-
-#define CHECK(cond)                                                                             \
-    do {                                                                                        \
-        ++checks;                                                                               \
-        if (!(cond)) {                                                                          \
-            ++failures;                                                                         \
-            std::cerr << __FILE__ << ":" << __LINE__ << ": CHECK failed: " #cond << std::endl; \
-        }                                                                                       \
-    } while (0)
-
-// Passes when `expr` throws std::invalid_argument whose message starts with `name`.
-#define CHECK_THROWS_NAMING(expr, name)                                                         \
-    do {                                                                                        \
-        ++checks;                                                                               \
-        bool thrown = false;                                                                    \
-        try {                                                                                   \
-            (void)(expr);                                                                       \
-        } catch (const std::invalid_argument& e) {                                             \
-            thrown = std::string(e.what()).rfind(name, 0) == 0;                                 \
-            if (!thrown) std::cerr << "message does not start with " << name << ": " << e.what() << "\n"; \
-        }                                                                                       \
-        if (!thrown) {                                                                          \
-            ++failures;                                                                         \
-            std::cerr << __FILE__ << ":" << __LINE__ << ": expected invalid_argument naming " << name << "\n"; \
-        }                                                                                       \
-    } while (0)
 
 using dln::Index;
 using M = dln::Mat<double>;
+using dln_test::random_matrix;
 using Tracker = dln::StructuredTracker<double>;
 
 // The bounds (tests/test_tracker.py uses the same): values 1e-12 sigma_1, residuals 1e-12,
 // orthogonality 1e-13.
 constexpr double kSv = 1e-12, kRes = 1e-12, kOrth = 1e-13;
-
-M random_matrix(Index r, Index c, std::uint64_t seed) {
-    dln::Rng rng(seed);
-    M m(r, c);
-    for (Index i = 0; i < m.size(); ++i) m.data()[i] = rng.normal();
-    return m;
-}
 
 M orthogonal(Index d, std::uint64_t seed) {
     Eigen::HouseholderQR<Eigen::MatrixXd> qr(random_matrix(d, d, seed));
@@ -325,11 +284,5 @@ int main() {
         {"no_allocation_per_update", test_no_allocation_per_update},
         {"float32", test_float32},
     };
-    for (const auto& [name, fn] : tests) {
-        const int before = failures;
-        fn();
-        std::cout << (failures == before ? "ok   " : "FAIL ") << name << "\n";
-    }
-    std::cout << checks << " checks, " << failures << " failures (gemm backend: " << dln::gemm_backend() << ")\n";
-    return failures == 0 ? 0 : 1;
+    return dln_test::run_tests(tests);
 }

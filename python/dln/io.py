@@ -38,7 +38,7 @@ from ._progress import Progress
 from .network import Network, _suffix
 
 FORMAT = "dln-checkpoint"
-VERSION = 1
+VERSION = 2  # 2: the SVD tracker's left reference blocks are kept in each layer's Q-frame
 _META = "meta.json"
 _META_MAX = 1 << 20  # a header is a few kB; anything near this is not ours
 _FINAL = ("converged", "max_steps", "diverged")

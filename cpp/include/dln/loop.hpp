@@ -51,11 +51,13 @@ TrainResult<T> run_loop(Eval& evaluator, const Network<T>& net, const OptimizerC
     const long long k0 = k;
     double loss = 0.0, initial = resuming ? resume->initial_loss : 0.0, last_good = 0.0;
     bool have_previous = false;  // `next` holds the weights of step k - 1
+    bool final_gradients = false;
+    for (const auto* o : observers) final_gradients = final_gradients || o->wants_final_gradients();
     for (;; ++k) {
         // The last state needs its loss only: no update follows, so its gradients would be wasted
-        // (2L-2 of the 3L-3 products); observers still get them.
+        // (2L-2 of the 3L-3 products) unless an observer reads them.
         const bool last = k == options.steps;
-        loss = evaluator.evaluate(current, last && observers.empty() ? nullptr : &grads);
+        loss = evaluator.evaluate(current, last && !final_gradients ? nullptr : &grads);
         if (k == 0) initial = loss;
         const bool finite = std::isfinite(loss);
         const bool exploded = finite && k > 0 && initial > 0.0 && loss > options.divergence_factor * initial;

@@ -71,21 +71,25 @@ public:
     // wrong shape) before any change.
     UpdateInfo update(const ConstView<T>& A, const ConstView<T>& B, double alpha);
     // W <- W_after, assumed alpha W + (rank <= max_update_rank); alpha is found. On failure
-    // (split_failed) the tracker is unchanged.
-    UpdateInfo update_dense(const ConstView<T>& W_after, Index max_update_rank);
+    // (split_failed) the tracker is unchanged. `finite_checked`: the caller has already checked
+    // W_after for NaN / Inf (the training observer does, once per step), which saves a pass over d^2.
+    UpdateInfo update_dense(const ConstView<T>& W_after, Index max_update_rank, bool finite_checked = false);
     // Rebuild from the live W (same Q); returns the relative residual of the range finder, or a
     // negative value when W is not rho Q + rank <= max_rank (tracker unchanged).
     // rho is found from the probes unless given.
     double restart(const ConstView<T>& W, std::optional<double> rho = std::nullopt);
 
     // ||(W - rho Q)(I - V V^T)||_F / ||W||_F (the certificate of SCIENCE.md section 4), O(d^2 s).
-    double certificate(const ConstView<T>& W) const;
+    // With finite_checked (see update_dense) a non-finite W gives NaN instead of an exception.
+    double certificate(const ConstView<T>& W, bool finite_checked = false) const;
     // ||W - Q (rho I + V D V^T)||_F / ||W||_F: the whole representation against W, O(d^2 s).
     double representation_error(const ConstView<T>& W) const;
     double orthogonality() const;  // max |V^T V - I|
 
     std::vector<double> spectrum() const;               // all d singular values, descending
-    Triplets<T> triplets(Index first, Index count) const;  // singular triplets first .. first+count-1 (descending order)
+    // Singular triplets first .. first+count-1 (descending order). With q_frame, U holds the left
+    // vectors in the Q-frame (Q^T U): what subspace angles need, without the O(d^2 count) product by Q.
+    Triplets<T> triplets(Index first, Index count, bool q_frame = false) const;
     Mat<T> matrix() const;                               // Q (rho I + V D V^T), for tests
 
     Index dim() const { return Q_.rows(); }
@@ -103,7 +107,7 @@ private:
     // Ap = Q^T A and B must not live in the scratch slots update_qframe uses itself.
     UpdateInfo update_qframe(const ConstView<T>& Ap, const ConstView<T>& B, double alpha);
     bool find_alpha(const ConstView<T>& Y, const ConstView<T>& Z, Index k, double& alpha, std::string& reason);
-    void check_matrix(const ConstView<T>& W, const char* name) const;
+    void check_matrix(const ConstView<T>& W, const char* name, bool finite_checked = false) const;
     void reorthonormalise_if_needed(UpdateInfo& info);
 
     Mat<T> Q_;
@@ -122,7 +126,7 @@ private:
     // Aligned like Eigen's own storage: vectorised reductions over a map start their packets at the
     // first aligned element, so a buffer whose address alignment varied from run to run would sum in
     // a different order and break bitwise reproducibility.
-    mutable std::array<std::vector<T, Eigen::aligned_allocator<T>>, 32> work_;
+    mutable std::array<std::vector<T, Eigen::aligned_allocator<T>>, 40> work_;
     mutable std::vector<Index> perm_;
     std::vector<double> cluster_;
     // The next V and D, swapped in: a run whose s goes up and down between two values reuses both.
@@ -221,7 +225,7 @@ struct TrackObserverState {
     std::vector<std::vector<double>> S;                 // generic: singular values (structured: empty)
     bool have_reference = false;
     long long reference_step = -1;
-    std::vector<Mat<T>> ref_top_r, ref_bot_r, ref_top_l, ref_bot_l;  // empty matrices where unset
+    std::vector<Mat<T>> ref_top_r, ref_bot_r, ref_top_l, ref_bot_l;  // empty where unset; left ones in the Q-frame
     std::vector<Mat<T>> theory_right, theory_left;      // empty unless reference = "theory"
     std::string mode_e2e;                               // "", "chained" or "own"
     Mat<T> e2e_U, e2e_V;                                // own end-to-end tracker
@@ -242,6 +246,7 @@ public:
                  const std::vector<Mat<T>>& grads) override;
     void on_update(long long k, const std::vector<Mat<T>>& before, const std::vector<Mat<T>>& after) override;
     void on_finish(Status status, long long steps) override;
+    bool wants_final_gradients() const override { return false; }  // the tracker reads weights only
     TrackRecord<T>& record() { return rec_; }
     // Save / restore the state (see TrackObserverState). restore() checks it against the layer
     // widths and the spec (std::invalid_argument naming "state") and must come before the run.
@@ -261,7 +266,8 @@ private:
     std::vector<std::optional<StructuredTracker<T>>> structured_;
     std::vector<std::optional<BrandTracker<T>>> generic_;
     std::vector<double> range_since_, discarded_;
-    // Reference blocks (top, bottom) at the reference step, right and left, per layer.
+    // Reference blocks (top, bottom) at the reference step, right and left, per layer; the left ones
+    // in the layer's Q-frame (Q^T U), where the angles are taken: sin(QA, QB) = sin(A, B).
     std::vector<Mat<T>> ref_top_r_, ref_bot_r_, ref_top_l_, ref_bot_l_;
     bool have_reference_ = false, initialised_ = false;
     long long seen_ = -1, skip_ = -1;  // last step whose on_step ran; a restored run skips that step once

@@ -40,7 +40,8 @@ template <class T>
 class Observer {
 public:
     virtual ~Observer() = default;
-    // Step k accepted (finite loss, not exploded): its weights, loss and gradients, before the update.
+    // Step k accepted (finite loss, not exploded): its weights, loss and gradients, before the update
+    // (at the last step the gradients are computed only if wants_final_gradients(); else stale).
     virtual void on_step(long long k, double loss, const std::vector<Mat<T>>& weights,
                          const std::vector<Mat<T>>& grads) {
         (void)k, (void)loss, (void)weights, (void)grads;
@@ -51,6 +52,9 @@ public:
     }
     // The run ended at `steps` updates with `status` (after a divergence the weights are those of `steps`).
     virtual void on_finish(Status status, long long steps) { (void)status, (void)steps; }
+    // Whether on_step reads `grads` at the last step. The loop skips that step's gradients (2L - 2
+    // products, a whole backward pass) when no observer does.
+    virtual bool wants_final_gradients() const { return true; }
 };
 
 // Where a resumed run starts: the step count, the initial loss (the divergence test compares with
