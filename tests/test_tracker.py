@@ -374,3 +374,17 @@ def test_steady_state_update_keeps_basis():
         assert info["added"] == 0 and info["deflated"] == 0 and not info["reorthonormalised"]
     assert np.array_equal(tr._core.V, V)
     check_against(tr, W, p=d)
+
+
+def test_non_finite_step_keeps_run_and_record():
+    """A step to Inf/NaN weights ends the run at the last finite state; the tracker records it, no error."""
+    rng = np.random.default_rng(21)
+    d, r = 20, 2
+    target = 1e3 * rng.standard_normal((d, r)) @ rng.standard_normal((r, d))
+    net = dln.Network.orthogonal([d] * 4, scale=3.0, seed=1)
+    res = dln.train(net, dln.Factorization(target), lr=1e308, steps=5, track_svd=dln.TrackSpec(every=1, block_r=r))
+    assert res.status == "diverged" and res.steps == 0
+    assert all(np.array_equal(a, b) for a, b in zip(res.network.weights, net.weights))
+    tr = res.svd
+    assert list(tr.steps) == [0] and tr.modes == ["structured"] * 3
+    assert len(tr.events) == 3 and all("non-finite weights" in e for e in tr.events)
