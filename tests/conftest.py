@@ -181,3 +181,29 @@ def sine(a, b):
     if a.shape[1] == 0:
         return 0.0
     return float(np.linalg.norm(a - b @ (b.T @ a), 2))
+
+
+def reference_problem_from(kind, data, reduction):
+    """The independent NumPy problem (dln.reference) of one kind on generated data."""
+    from dln import reference as ref
+
+    if kind == "factorization":
+        return ref.Factorization(data["target"], reduction)
+    if kind == "regression":
+        return ref.Regression(data["X"], data["Y"], reduction)
+    return ref.Completion(data["target"], data["mask"], reduction)
+
+
+def central_differences(weights, loss, h):
+    """Central differences of ``loss(weights)`` entry by entry (exact for quadratics)."""
+    grads = []
+    for l, w in enumerate(weights):
+        g = np.empty_like(w)
+        for idx in np.ndindex(w.shape):
+            plus = [x.copy() for x in weights]
+            minus = [x.copy() for x in weights]
+            plus[l][idx] += h
+            minus[l][idx] -= h
+            g[idx] = (loss(plus) - loss(minus)) / (2 * h)
+        grads.append(g)
+    return grads

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import dln
 from dln import reference as ref
+from conftest import central_differences, reference_problem_from
 
 KINDS = ("factorization", "regression", "completion")
 INITS = {"orthogonal": ref.orthogonal, "gaussian": ref.gaussian, "uniform": ref.uniform}
@@ -48,26 +49,7 @@ def engine_problem(kind, data, reduction, form="auto", layout="C"):
 def reference_problem(kind, data, reduction, dtype):
     """Reference problem on the data as the engine sees them: rounded to ``dtype``, held in float64."""
     data = {k: (v if k == "mask" else v.astype(dtype).astype(np.float64)) for k, v in data.items()}
-    if kind == "factorization":
-        return ref.Factorization(data["target"], reduction)
-    if kind == "regression":
-        return ref.Regression(data["X"], data["Y"], reduction)
-    return ref.Completion(data["target"], data["mask"], reduction)
-
-
-def central_differences(weights, loss, h):
-    """Central differences of ``loss(weights)`` entry by entry (exact for quadratics)."""
-    grads = []
-    for l, w in enumerate(weights):
-        g = np.empty_like(w)
-        for idx in np.ndindex(w.shape):
-            plus = [x.copy() for x in weights]
-            minus = [x.copy() for x in weights]
-            plus[l][idx] += h
-            minus[l][idx] -= h
-            g[idx] = (loss(plus) - loss(minus)) / (2 * h)
-        grads.append(g)
-    return grads
+    return reference_problem_from(kind, data, reduction)
 
 
 @st.composite

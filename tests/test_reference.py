@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dln import reference as ref
+from conftest import central_differences, reference_problem_from
 
 KINDS = ("factorization", "regression", "completion")
 INITS = {"orthogonal": ref.orthogonal, "gaussian": ref.gaussian, "uniform": ref.uniform}
@@ -25,30 +26,7 @@ def build(kind, widths, seed, make_problem_data, reduction="mean", init="orthogo
     rng = np.random.default_rng(seed)
     weights = INITS[init](widths, scale, rng)
     data = make_problem_data(kind, widths[0], widths[-1], rng)
-    return weights, problem_from(kind, data, reduction)
-
-
-def problem_from(kind, data, reduction):
-    if kind == "factorization":
-        return ref.Factorization(data["target"], reduction)
-    if kind == "regression":
-        return ref.Regression(data["X"], data["Y"], reduction)
-    return ref.Completion(data["target"], data["mask"], reduction)
-
-
-def central_differences(weights, loss, h):
-    """Central differences of ``loss(weights)`` entry by entry (exact for quadratics)."""
-    grads = []
-    for l, w in enumerate(weights):
-        g = np.empty_like(w)
-        for idx in np.ndindex(w.shape):
-            plus = [x.copy() for x in weights]
-            minus = [x.copy() for x in weights]
-            plus[l][idx] += h
-            minus[l][idx] -= h
-            g[idx] = (loss(plus) - loss(minus)) / (2 * h)
-        grads.append(g)
-    return grads
+    return weights, reference_problem_from(kind, data, reduction)
 
 
 # --------------------------------------------------------------------------------------------
