@@ -183,6 +183,13 @@ def sine(a, b):
     return float(np.linalg.norm(a - b @ (b.T @ a), 2))
 
 
+def reference_problem(kind, data, reduction, dtype=np.float64):
+    """The independent NumPy problem (dln.reference) on the data as the engine sees them: rounded to
+    ``dtype``, held in float64."""
+    data = {k: (v if k == "mask" else v.astype(dtype).astype(np.float64)) for k, v in data.items()}
+    return reference_problem_from(kind, data, reduction)
+
+
 def reference_problem_from(kind, data, reduction):
     """The independent NumPy problem (dln.reference) of one kind on generated data."""
     from dln import reference as ref

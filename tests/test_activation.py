@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 import dln
 from dln import reference as ref
+from conftest import reference_problem
 
 KINDS = ("factorization", "regression", "completion")
 ACTIVATIONS = ("linear", "relu", "leaky_relu", "tanh")
@@ -51,16 +52,6 @@ def engine_problem(kind, data, reduction):
     if kind == "regression":
         return dln.Regression(data["X"], data["Y"], reduction=reduction)
     return dln.Completion(data["target"], data["mask"], reduction=reduction)
-
-
-def reference_problem(kind, data, reduction, dtype):
-    """Reference problem on the data as the engine sees them: rounded to ``dtype``, held in float64."""
-    data = {k: (v if k == "mask" else v.astype(dtype).astype(np.float64)) for k, v in data.items()}
-    if kind == "factorization":
-        return ref.Factorization(data["target"], reduction)
-    if kind == "regression":
-        return ref.Regression(data["X"], data["Y"], reduction)
-    return ref.Completion(data["target"], data["mask"], reduction)
 
 
 def inputs_of(rp, d_in):

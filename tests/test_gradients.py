@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import dln
 from dln import reference as ref
-from conftest import central_differences, reference_problem_from
+from conftest import central_differences, reference_problem
 
 KINDS = ("factorization", "regression", "completion")
 INITS = {"orthogonal": ref.orthogonal, "gaussian": ref.gaussian, "uniform": ref.uniform}
@@ -44,12 +44,6 @@ def engine_problem(kind, data, reduction, form="auto", layout="C"):
     return dln.Completion(
         with_layout(data["target"], layout), with_layout(data["mask"], layout), reduction=reduction
     )
-
-
-def reference_problem(kind, data, reduction, dtype):
-    """Reference problem on the data as the engine sees them: rounded to ``dtype``, held in float64."""
-    data = {k: (v if k == "mask" else v.astype(dtype).astype(np.float64)) for k, v in data.items()}
-    return reference_problem_from(kind, data, reduction)
 
 
 @st.composite
