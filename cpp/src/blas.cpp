@@ -47,29 +47,25 @@ bool tiny_square(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView
 
 namespace {
 CBLAS_TRANSPOSE op(Op o) { return o == Op::N ? CblasNoTrans : CblasTrans; }
-}  // namespace
 
-template <>
-void gemm<double>(Op opA, Op opB, double alpha, const ConstView<double>& A, const ConstView<double>& B,
-                  double beta, Mat<double>& C) {
-    if (tiny_square(opA, opB, alpha, A, B, beta, C)) return;
-    const auto K = static_cast<blasint>(opA == Op::N ? A.cols() : A.rows());
-    scipy_cblas_dgemm(CblasRowMajor, op(opA), op(opB), static_cast<blasint>(C.rows()),
-                      static_cast<blasint>(C.cols()), K, alpha, A.data(), static_cast<blasint>(A.cols()),
-                      B.data(), static_cast<blasint>(B.cols()), beta, C.data(), static_cast<blasint>(C.cols()));
+// One row-major product through the library's dgemm / sgemm (C: m x n at c).
+void blas_gemm(Op opA, Op opB, blasint m, blasint n, blasint k, double alpha, const double* a, blasint lda,
+               const double* b, blasint ldb, double beta, double* c, blasint ldc) {
+    scipy_cblas_dgemm(CblasRowMajor, op(opA), op(opB), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+void blas_gemm(Op opA, Op opB, blasint m, blasint n, blasint k, float alpha, const float* a, blasint lda,
+               const float* b, blasint ldb, float beta, float* c, blasint ldc) {
+    scipy_cblas_sgemm(CblasRowMajor, op(opA), op(opB), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-template <>
-void gemm<float>(Op opA, Op opB, float alpha, const ConstView<float>& A, const ConstView<float>& B,
-                 float beta, Mat<float>& C) {
-    if (tiny_square(opA, opB, alpha, A, B, beta, C)) return;
+template <class T, class Out>
+void library_gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, Out& C) {
     const auto K = static_cast<blasint>(opA == Op::N ? A.cols() : A.rows());
-    scipy_cblas_sgemm(CblasRowMajor, op(opA), op(opB), static_cast<blasint>(C.rows()),
-                      static_cast<blasint>(C.cols()), K, alpha, A.data(), static_cast<blasint>(A.cols()),
-                      B.data(), static_cast<blasint>(B.cols()), beta, C.data(), static_cast<blasint>(C.cols()));
+    blas_gemm(opA, opB, static_cast<blasint>(C.rows()), static_cast<blasint>(C.cols()), K, alpha, A.data(),
+              static_cast<blasint>(A.cols()), B.data(), static_cast<blasint>(B.cols()), beta, C.data(),
+              static_cast<blasint>(C.cols()));
 }
 
-namespace {
 // BLAS rejects leading dimensions of 0, so empty operands (a tracker with s = 0, say) are handled here.
 template <class T>
 bool empty_product(const ConstView<T>& A, Op opA, T beta, MutView<T>& C) {
@@ -83,25 +79,21 @@ bool empty_product(const ConstView<T>& A, Op opA, T beta, MutView<T>& C) {
 }
 }  // namespace
 
-template <>
-void gemm<double>(Op opA, Op opB, double alpha, const ConstView<double>& A, const ConstView<double>& B,
-                  double beta, MutView<double> C) {
-    if (empty_product(A, opA, beta, C)) return;
-    const auto K = static_cast<blasint>(opA == Op::N ? A.cols() : A.rows());
-    scipy_cblas_dgemm(CblasRowMajor, op(opA), op(opB), static_cast<blasint>(C.rows()),
-                      static_cast<blasint>(C.cols()), K, alpha, A.data(), static_cast<blasint>(A.cols()),
-                      B.data(), static_cast<blasint>(B.cols()), beta, C.data(), static_cast<blasint>(C.cols()));
+template <class T>
+void gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, Mat<T>& C) {
+    if (tiny_square(opA, opB, alpha, A, B, beta, C)) return;
+    library_gemm(opA, opB, alpha, A, B, beta, C);
 }
+template void gemm<float>(Op, Op, float, const ConstView<float>&, const ConstView<float>&, float, Mat<float>&);
+template void gemm<double>(Op, Op, double, const ConstView<double>&, const ConstView<double>&, double, Mat<double>&);
 
-template <>
-void gemm<float>(Op opA, Op opB, float alpha, const ConstView<float>& A, const ConstView<float>& B,
-                 float beta, MutView<float> C) {
+template <class T>
+void gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, MutView<T> C) {
     if (empty_product(A, opA, beta, C)) return;
-    const auto K = static_cast<blasint>(opA == Op::N ? A.cols() : A.rows());
-    scipy_cblas_sgemm(CblasRowMajor, op(opA), op(opB), static_cast<blasint>(C.rows()),
-                      static_cast<blasint>(C.cols()), K, alpha, A.data(), static_cast<blasint>(A.cols()),
-                      B.data(), static_cast<blasint>(B.cols()), beta, C.data(), static_cast<blasint>(C.cols()));
+    library_gemm(opA, opB, alpha, A, B, beta, C);
 }
+template void gemm<float>(Op, Op, float, const ConstView<float>&, const ConstView<float>&, float, MutView<float>);
+template void gemm<double>(Op, Op, double, const ConstView<double>&, const ConstView<double>&, double, MutView<double>);
 
 int set_gemm_threads(int n) {
     // Process-wide for this copy of OpenBLAS (NumPy's own copy is not affected); the wheel does
