@@ -17,18 +17,18 @@ using dln::Index;
 using M = dln::Mat<double>;
 using dln_test::random_matrix;
 
-// Largest relative error of all gradients against central finite differences of the loss.
-double fd_error(const dln::Problem<double>& problem, const dln::Network<double>& net) {
+// Largest relative error of all gradients against central finite differences (step h) of the loss.
+double fd_error(const dln::Problem<double>& problem, const dln::Network<double>& net, double h = 1e-6) {
     const auto G = problem.gradients(net);
     double worst = 0.0;
     for (Index l = 0; l < net.depth(); ++l) {
         const double gnorm = G[l].norm() + 1e-300;
         for (Index i = 0; i < G[l].size(); ++i) {
             auto plus = net.weights(), minus = net.weights();
-            const double h = 1e-6;
             plus[l].data()[i] += h;
             minus[l].data()[i] -= h;
-            const double fd = (problem.loss(dln::Network<double>(plus)) - problem.loss(dln::Network<double>(minus))) / (2 * h);
+            const double fd = (problem.loss(dln::Network<double>(plus, net.activation())) -
+                               problem.loss(dln::Network<double>(minus, net.activation()))) / (2 * h);
             worst = std::max(worst, std::abs(fd - G[l].data()[i]) / gnorm);
         }
     }
@@ -82,20 +82,7 @@ double fd_error_nonlinear(const dln::Problem<double>& problem, const dln::Networ
         CHECK(margin > 1e-9);  // the construction below needs a margin
         h = std::min(h, 0.25 * margin / bound);
     }
-    const auto G = problem.gradients(net);
-    double worst = 0.0;
-    for (Index l = 0; l < net.depth(); ++l) {
-        const double gnorm = G[l].norm() + 1e-300;
-        for (Index i = 0; i < G[l].size(); ++i) {
-            auto plus = net.weights(), minus = net.weights();
-            plus[l].data()[i] += h;
-            minus[l].data()[i] -= h;
-            const double fd = (problem.loss(dln::Network<double>(plus, net.activation())) -
-                               problem.loss(dln::Network<double>(minus, net.activation()))) / (2 * h);
-            worst = std::max(worst, std::abs(fd - G[l].data()[i]) / gnorm);
-        }
-    }
-    return worst;
+    return fd_error(problem, net, h);
 }
 
 void test_nonlinear_gradients() {
