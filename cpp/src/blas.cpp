@@ -27,18 +27,43 @@ void fixed_product(Op opA, Op opB, const T* a, const T* b, T* c) {
     else C.noalias() = A.transpose() * B.transpose();
 }
 
-template <class T>
-bool tiny_square(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, Mat<T>& C) {
-    const Index n = C.rows();
-    if (alpha != T(1) || beta != T(0) || C.cols() != n || A.rows() != n || A.cols() != n || B.rows() != n ||
-        B.cols() != n)
-        return false;
-    switch (n) {
-        case 4: fixed_product<T, 4>(opA, opB, A.data(), B.data(), C.data()); return true;
-        case 8: fixed_product<T, 8>(opA, opB, A.data(), B.data(), C.data()); return true;
-        case 16: fixed_product<T, 16>(opA, opB, A.data(), B.data(), C.data()); return true;
-        default: return false;
+// Products whose every dimension is at most this go through dln's own coefficient-based kernel
+// (Eigen's lazy product on the row-major views): no library call, whose dispatch costs more than such
+// a product, and no heap allocation by construction -- the kernel has no packing buffers, so whether a
+// BLAS build allocates scratch for small shapes on some CPU cannot reach a step of small layers. The
+// choice depends on the shapes only, so a run gives the same bits on any thread count (kSmallProduct
+// is in blas.hpp).
+
+template <class T, class XA, class XB, class Out>
+void lazy_product(T alpha, const XA& a, const XB& b, T beta, Out& C) {
+    // beta == 0 ignores C's contents (NaN included), as BLAS does.
+    if (beta == T(0)) {
+        if (alpha == T(1)) C.noalias() = a.lazyProduct(b);
+        else C.noalias() = alpha * a.lazyProduct(b);
+    } else {
+        C.noalias() = beta * C + alpha * a.lazyProduct(b);
     }
+}
+
+// The tiny fixed sizes first, then the small dynamic kernel; false when the product is for the library.
+template <class T, class Out>
+bool small_product(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, Out& C) {
+    const Index k = opA == Op::N ? A.cols() : A.rows();
+    if (C.rows() > kSmallProduct || C.cols() > kSmallProduct || k > kSmallProduct) return false;
+    const Index n = C.rows();
+    if (alpha == T(1) && beta == T(0) && C.cols() == n && k == n && A.rows() == n && B.rows() == n) {
+        switch (n) {
+            case 4: fixed_product<T, 4>(opA, opB, A.data(), B.data(), C.data()); return true;
+            case 8: fixed_product<T, 8>(opA, opB, A.data(), B.data(), C.data()); return true;
+            case 16: fixed_product<T, 16>(opA, opB, A.data(), B.data(), C.data()); return true;
+            default: break;
+        }
+    }
+    if (opA == Op::N && opB == Op::N) lazy_product(alpha, A, B, beta, C);
+    else if (opA == Op::N) lazy_product(alpha, A, B.transpose(), beta, C);
+    else if (opB == Op::N) lazy_product(alpha, A.transpose(), B, beta, C);
+    else lazy_product(alpha, A.transpose(), B.transpose(), beta, C);
+    return true;
 }
 
 }  // namespace
@@ -81,7 +106,7 @@ bool empty_product(const ConstView<T>& A, Op opA, T beta, MutView<T>& C) {
 
 template <class T>
 void gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, Mat<T>& C) {
-    if (tiny_square(opA, opB, alpha, A, B, beta, C)) return;
+    if (small_product(opA, opB, alpha, A, B, beta, C)) return;
     library_gemm(opA, opB, alpha, A, B, beta, C);
 }
 template void gemm<float>(Op, Op, float, const ConstView<float>&, const ConstView<float>&, float, Mat<float>&);
@@ -89,7 +114,7 @@ template void gemm<double>(Op, Op, double, const ConstView<double>&, const Const
 
 template <class T>
 void gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, MutView<T> C) {
-    if (empty_product(A, opA, beta, C)) return;
+    if (empty_product(A, opA, beta, C) || small_product(opA, opB, alpha, A, B, beta, C)) return;
     library_gemm(opA, opB, alpha, A, B, beta, C);
 }
 template void gemm<float>(Op, Op, float, const ConstView<float>&, const ConstView<float>&, float, MutView<float>);
@@ -130,7 +155,7 @@ void eigen_gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<
 
 template <class T>
 void gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, Mat<T>& C) {
-    if (tiny_square(opA, opB, alpha, A, B, beta, C)) return;
+    if (small_product(opA, opB, alpha, A, B, beta, C)) return;
     eigen_gemm(opA, opB, alpha, A, B, beta, C);
 }
 template void gemm<float>(Op, Op, float, const ConstView<float>&, const ConstView<float>&, float, Mat<float>&);
@@ -138,6 +163,7 @@ template void gemm<double>(Op, Op, double, const ConstView<double>&, const Const
 
 template <class T>
 void gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, MutView<T> C) {
+    if (small_product(opA, opB, alpha, A, B, beta, C)) return;
     eigen_gemm(opA, opB, alpha, A, B, beta, C);
 }
 template void gemm<float>(Op, Op, float, const ConstView<float>&, const ConstView<float>&, float, MutView<float>);

@@ -8,8 +8,13 @@ namespace dln {
 
 enum class Op { N, T };
 
+// Products whose dimensions (rows and columns of C, inner dimension) are all at most this run on dln's
+// own kernel: no library call and no heap allocation, by construction, on any CPU and BLAS build.
+inline constexpr Index kSmallProduct = 32;
+
 // C = alpha * op(A) * op(B) + beta * C on row-major matrices; C must already have the right shape.
-// Allocates nothing (OpenBLAS and Eigen may use their internal blocking buffers).
+// dln allocates nothing; above kSmallProduct the library (OpenBLAS, or Eigen's GEMM) may use internal
+// scratch of its own, outside dln's control.
 template <class T>
 void gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, Mat<T>& C);
 
@@ -18,7 +23,7 @@ void gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B,
 template <class T>
 using MutView = Eigen::Map<Mat<T>>;
 
-// The same product into a view (C's shape must match op(A) op(B)). Allocates nothing.
+// The same product into a view (C's shape must match op(A) op(B)). The same allocation rules.
 template <class T>
 void gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, MutView<T> C);
 
