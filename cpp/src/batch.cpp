@@ -34,7 +34,7 @@ std::vector<TrainResult<T>> train_batch(const std::vector<Job<T>>& jobs, const B
     const int pool = std::max(1, std::min<int>(options.n_threads > 0 ? options.n_threads : default_threads(),
                                                static_cast<int>(jobs.size())));
     // One job per thread, products single-threaded: set once here, not per job (the setting is global).
-    const int previous = set_gemm_threads(1);
+    std::optional<GemmThreadLease> lease(std::in_place, 1);
     std::vector<std::optional<TrainResult<T>>> results(jobs.size());
     std::vector<std::exception_ptr> errors(jobs.size());
     std::atomic<std::size_t> next{0};
@@ -60,7 +60,7 @@ std::vector<TrainResult<T>> train_batch(const std::vector<Job<T>>& jobs, const B
     for (int t = 1; t < pool; ++t) threads.emplace_back(worker);
     worker();
     for (auto& t : threads) t.join();
-    set_gemm_threads(previous);
+    lease.reset();
 
     for (std::size_t i = 0; i < jobs.size(); ++i) {
         if (!errors[i]) continue;

@@ -1,5 +1,6 @@
 #include "dln/blas.hpp"
 
+#include <mutex>
 #include <thread>
 
 #if DLN_WITH_OPENBLAS
@@ -185,5 +186,25 @@ std::string gemm_backend_config() {
 }
 
 #endif
+
+namespace {
+std::mutex& lease_mutex() {
+    static std::mutex m;
+    return m;
+}
+thread_local int lease_depth = 0;
+}  // namespace
+
+GemmThreadLease::GemmThreadLease(int n) : owner_(lease_depth == 0) {
+    if (owner_) lease_mutex().lock();
+    ++lease_depth;
+    previous_ = set_gemm_threads(n);
+}
+
+GemmThreadLease::~GemmThreadLease() {
+    set_gemm_threads(previous_);
+    --lease_depth;
+    if (owner_) lease_mutex().unlock();
+}
 
 }  // namespace dln

@@ -31,12 +31,6 @@ std::vector<Index> balanced_split(const std::vector<std::int64_t>& ptr, int n) {
     return split;
 }
 
-struct GemmThreads {  // the dense products here are d x k x k: one thread, restored afterwards
-    int previous;
-    GemmThreads() : previous(set_gemm_threads(1)) {}
-    ~GemmThreads() { set_gemm_threads(previous); }
-};
-
 }  // namespace
 
 template <class T>
@@ -251,7 +245,7 @@ TrainResult<T> train_sparse(const Network<T>& net, const SparseCompletion<T>& pr
     opt.validate(net.depth());
     problem.check_network(net.widths());
     detail::check_resume(resume, options);
-    GemmThreads gemm_threads;
+    GemmThreadLease lease(1);  // the dense products here are d x k x k: one thread
     SparseEvaluator<T> evaluator(problem, net.widths(), options.n_threads);
     return detail::run_loop(evaluator, net, opt, options, resume, observers, RegressionForm::Auto,
                             evaluator.n_threads());

@@ -33,15 +33,6 @@ int effective_threads(const Problem<T>& problem, const std::vector<Index>& width
     return per_product < 2.0 * 256.0 * 256.0 * 256.0 ? 1 : n;
 }
 
-namespace {
-// Restores the calling thread's GEMM thread count when a run ends, however it ends.
-struct ThreadScope {
-    int previous;
-    explicit ThreadScope(int n) : previous(set_gemm_threads(n)) {}
-    ~ThreadScope() { set_gemm_threads(previous); }
-};
-}  // namespace
-
 template <class T>
 TrainResult<T> train(const Network<T>& net, const Problem<T>& problem, const OptimizerConfig& opt,
                      const TrainOptions& options, const TrainState<T>* resume,
@@ -55,8 +46,9 @@ TrainResult<T> train(const Network<T>& net, const Problem<T>& problem, const Opt
 
     const int threads = options.manage_threads ? effective_threads(problem, net.widths(), options.n_threads)
                                                : std::max(1, options.n_threads);
-    std::optional<ThreadScope> thread_scope;
-    if (options.manage_threads) thread_scope.emplace(threads);
+    // Restores the GEMM thread count when the run ends, however it ends; runs on other threads wait.
+    std::optional<GemmThreadLease> lease;
+    if (options.manage_threads) lease.emplace(threads);
 
     Evaluator<T> evaluator(problem, net.widths(), net.activation());
     TrainResult<T> result = detail::run_loop(evaluator, net, opt, options, resume, observers, evaluator.form(), threads);

@@ -90,6 +90,10 @@ class Network:
         net._slope = negative_slope
         return net
 
+    def __reduce__(self) -> tuple:
+        # Rebuilt through the constructor, so an unpickled network is validated and read-only again.
+        return (Network, (list(self._weights), self._dtype, self._activation, self._slope))
+
     def _like(self, weights: list[np.ndarray], dtype: Optional[np.dtype] = None) -> "Network":
         """A network with these (trusted) weights and this network's activation."""
         return Network._from_trusted(weights, self._dtype if dtype is None else dtype, self._activation, self._slope)

@@ -86,6 +86,16 @@ class Problem:
         """Floating-point operations of those products."""
         return float(self._net_core(net).flops_per_step(net.widths))
 
+    # Pickling (Dask, multiprocessing) keeps the data and settings; the C++ problems are rebuilt, from
+    # the same arrays, on the receiving side.
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_cores"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._cores = {}
+        self._core(common_dtype(*self._arrays.values()))
+
     def __repr__(self) -> str:
         shapes = ", ".join(f"{k}={v.shape}" for k, v in self._arrays.items())
         return f"{type(self).__name__}({shapes}, reduction={self.reduction!r})"

@@ -32,6 +32,22 @@ void gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B,
 int set_gemm_threads(int n);
 int gemm_threads();
 
+// Holds the process-wide GEMM thread count at n for one run and restores it at the end. The backend's
+// count is global, so two runs on different threads that each set it would change each other's
+// products (and bits): leases taken on different threads wait for each other, so concurrent runs give
+// the bits of sequential ones. A lease taken on a thread that already holds one only sets the count.
+class GemmThreadLease {
+public:
+    explicit GemmThreadLease(int n);
+    ~GemmThreadLease();
+    GemmThreadLease(const GemmThreadLease&) = delete;
+    GemmThreadLease& operator=(const GemmThreadLease&) = delete;
+
+private:
+    int previous_;
+    bool owner_;
+};
+
 // Name of the backend ("openblas" or "eigen") and its own configuration string.
 const char* gemm_backend();
 std::string gemm_backend_config();
