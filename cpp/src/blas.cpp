@@ -28,22 +28,34 @@ void fixed_product(Op opA, Op opB, const T* a, const T* b, T* c) {
     else C.noalias() = A.transpose() * B.transpose();
 }
 
-// Products whose every dimension is at most this go through dln's own coefficient-based kernel
-// (Eigen's lazy product on the row-major views): no library call, whose dispatch costs more than such
-// a product, and no heap allocation by construction -- the kernel has no packing buffers, so whether a
-// BLAS build allocates scratch for small shapes on some CPU cannot reach a step of small layers. The
-// choice depends on the shapes only, so a run gives the same bits on any thread count (kSmallProduct
-// is in blas.hpp).
-
-template <class T, class XA, class XB, class Out>
-void lazy_product(T alpha, const XA& a, const XB& b, T beta, Out& C) {
+// Products whose every dimension is at most kSmallProduct (blas.hpp) go through Eigen's own product
+// on the row-major views instead of the library: no library call, whose dispatch costs about as much as
+// such a product, and no heap allocation by construction -- Eigen's packing buffers for operands of at
+// most 16 x 16 (2 KB) live on the stack (EIGEN_STACK_ALLOCATION_LIMIT is 128 KB), so whether a BLAS
+// build allocates scratch for small shapes on some CPU cannot reach a step of small layers. The choice
+// depends on the shapes only, so a run gives the same bits on any thread count.
+// Vector-shaped results (one row or column) take the coefficient-based product: Eigen's matrix-vector
+// path may copy an operand to the heap, the lazy product never does.
+template <bool Lazy, class T, class XA, class XB, class Out>
+void product(T alpha, const XA& a, const XB& b, T beta, Out& C) {
     // beta == 0 ignores C's contents (NaN included), as BLAS does.
-    if (beta == T(0)) {
-        if (alpha == T(1)) C.noalias() = a.lazyProduct(b);
-        else C.noalias() = alpha * a.lazyProduct(b);
+    if constexpr (Lazy) {
+        if (beta == T(0)) C.noalias() = alpha * a.lazyProduct(b);
+        else C.noalias() = beta * C + alpha * a.lazyProduct(b);
+    } else if (beta == T(0)) {
+        C.noalias() = alpha * (a * b);
     } else {
-        C.noalias() = beta * C + alpha * a.lazyProduct(b);
+        C *= beta;
+        C.noalias() += alpha * (a * b);
     }
+}
+// The four transpose cases on Eigen's own product, into a matrix or a view.
+template <bool Lazy = false, class T, class Out>
+void eigen_gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, Out& C) {
+    if (opA == Op::N && opB == Op::N) product<Lazy>(alpha, A, B, beta, C);
+    else if (opA == Op::N) product<Lazy>(alpha, A, B.transpose(), beta, C);
+    else if (opB == Op::N) product<Lazy>(alpha, A.transpose(), B, beta, C);
+    else product<Lazy>(alpha, A.transpose(), B.transpose(), beta, C);
 }
 
 // The tiny fixed sizes first, then the small dynamic kernel; false when the product is for the library.
@@ -60,10 +72,8 @@ bool small_product(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstVi
             default: break;
         }
     }
-    if (opA == Op::N && opB == Op::N) lazy_product(alpha, A, B, beta, C);
-    else if (opA == Op::N) lazy_product(alpha, A, B.transpose(), beta, C);
-    else if (opB == Op::N) lazy_product(alpha, A.transpose(), B, beta, C);
-    else lazy_product(alpha, A.transpose(), B.transpose(), beta, C);
+    if (C.rows() == 1 || C.cols() == 1) eigen_gemm<true>(opA, opB, alpha, A, B, beta, C);
+    else eigen_gemm(opA, opB, alpha, A, B, beta, C);
     return true;
 }
 
@@ -133,26 +143,6 @@ const char* gemm_backend() { return "openblas"; }
 std::string gemm_backend_config() { return scipy_openblas_get_config(); }
 
 #else
-
-namespace {
-template <class T, class XA, class XB, class Out>
-void product(T alpha, const XA& a, const XB& b, T beta, Out& C) {
-    if (beta == T(0)) {
-        C.noalias() = alpha * (a * b);
-    } else {
-        C *= beta;
-        C.noalias() += alpha * (a * b);
-    }
-}
-// The four transpose cases on Eigen's own GEMM, into a matrix or a view.
-template <class T, class Out>
-void eigen_gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, Out& C) {
-    if (opA == Op::N && opB == Op::N) product(alpha, A, B, beta, C);
-    else if (opA == Op::N) product(alpha, A, B.transpose(), beta, C);
-    else if (opB == Op::N) product(alpha, A.transpose(), B, beta, C);
-    else product(alpha, A.transpose(), B.transpose(), beta, C);
-}
-}  // namespace
 
 template <class T>
 void gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, Mat<T>& C) {

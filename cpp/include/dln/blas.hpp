@@ -10,7 +10,7 @@ enum class Op { N, T };
 
 // Products whose dimensions (rows and columns of C, inner dimension) are all at most this run on dln's
 // own kernel: no library call and no heap allocation, by construction, on any CPU and BLAS build.
-inline constexpr Index kSmallProduct = 32;
+inline constexpr Index kSmallProduct = 16;
 
 // C = alpha * op(A) * op(B) + beta * C on row-major matrices; C must already have the right shape.
 // dln allocates nothing; above kSmallProduct the library (OpenBLAS, or Eigen's GEMM) may use internal
