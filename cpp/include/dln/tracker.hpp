@@ -18,14 +18,15 @@
 #include "dln/trainer.hpp"
 #include "dln/types.hpp"
 
-#include <Eigen/Eigenvalues>
-
 #include <array>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace dln {
+
+// Scratch slots of a StructuredTracker (named in cpp/src/tracker/detail.hpp).
+inline constexpr int kWorkSlots = 44;
 
 struct TrackerOptions {
     Index max_rank = 64;             // cap on s (structured: flagged, the owner restarts; generic: truncation)
@@ -109,6 +110,7 @@ private:
     bool find_alpha(const ConstView<T>& Y, const ConstView<T>& Z, Index k, double& alpha, std::string& reason);
     void check_matrix(const ConstView<T>& W, const char* name, bool finite_checked = false) const;
     void reorthonormalise_if_needed(UpdateInfo& info);
+    void reserve_dense(Index p);  // see structured.ipp
 
     Mat<T> Q_;
     double rho_;
@@ -126,12 +128,11 @@ private:
     // Aligned like Eigen's own storage: vectorised reductions over a map start their packets at the
     // first aligned element, so a buffer whose address alignment varied from run to run would sum in
     // a different order and break bitwise reproducibility.
-    mutable std::array<std::vector<T, Eigen::aligned_allocator<T>>, 40> work_;
+    mutable std::array<std::vector<T, Eigen::aligned_allocator<T>>, kWorkSlots> work_;
     mutable std::vector<Index> perm_;
     std::vector<double> cluster_;
     // The next V and D, swapped in: a run whose s goes up and down between two values reuses both.
     Mat<T> Vn_, Dnext_;
-    Eigen::EigenSolver<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>> pencil_;
 };
 
 template <class T>

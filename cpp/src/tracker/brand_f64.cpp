@@ -1,0 +1,5 @@
+#include "brand.ipp"
+
+namespace dln {
+template class BrandTracker<double>;
+}  // namespace dln

@@ -1,0 +1,5 @@
+#include "observer.ipp"
+
+namespace dln {
+template class TrackObserver<double>;
+}  // namespace dln

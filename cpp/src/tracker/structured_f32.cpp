@@ -1,0 +1,5 @@
+#include "structured.ipp"
+
+namespace dln {
+template class StructuredTracker<float>;
+}  // namespace dln
