@@ -170,8 +170,11 @@ Index range_basis(const ConstView<T>& R, double tol, Index max_cols, double& tai
 // Eigenvalues of a general real n x n matrix A (column-major, overwritten), real parts in wr[0 .. n),
 // imaginary parts in wi[0 .. n) (complex pairs adjacent, positive imaginary part first); `work` holds
 // n entries. Householder reduction to Hessenberg form, then the implicit double-shift (Francis) QR
-// iteration on the active window only, since no vectors are wanted. Returns false if some eigenvalue
-// took more than 30 iterations (wr, wi then hold what was found; the rest is unspecified).
+// iteration on the active window only, since no vectors are wanted. A defective or tightly clustered
+// eigenvalue (alpha I plus a small nilpotent part, as late-training pencils are) converges only
+// linearly, so no per-eigenvalue cap: an exceptional shift every 10 iterations without a split, in two
+// kinds taken in turn, and a budget of 30 max(10, n) iterations for the whole matrix (LAPACK's).
+// Returns false if that budget runs out (wr, wi then hold what was found; the rest is unspecified).
 template <class T>
 bool eigenvalues(CMap<T> A, T* wr, T* wi, T* work) {
     const Index n = A.rows();
@@ -193,7 +196,7 @@ bool eigenvalues(CMap<T> A, T* wr, T* wi, T* work) {
         for (Index i = 0; i <= std::min(j + 1, n - 1); ++i) norm += abs(A(i, j));
     const T ulp = std::numeric_limits<T>::epsilon();
     T shift = T(0);  // accumulated exceptional shifts
-    Index hi = n - 1, its = 0;
+    Index hi = n - 1, its = 0, budget = 30 * std::max<Index>(10, n);
     while (hi >= 0) {
         // Start of the unreduced block ending at hi: the last negligible subdiagonal entry.
         Index lo = hi;
@@ -228,11 +231,15 @@ bool eigenvalues(CMap<T> A, T* wr, T* wi, T* work) {
             hi -= 2, its = 0;
             continue;
         }
-        if (its >= 30) return false;
-        if (its == 10 || its == 20) {  // exceptional shift: breaks cycles of the standard one
-            shift += x;
-            for (Index i = 0; i <= hi; ++i) A(i, i) -= x;  // all of it: eigenvalues above lo get the shift back too
-            const T s = abs(A(hi, hi - 1)) + abs(A(hi - 1, hi - 2));
+        if (budget-- == 0) return false;
+        if (its > 0 && its % 10 == 0) {  // exceptional shift: breaks cycles of the standard one
+            // A complex pair around a diagonal entry plus 3/4 of two subdiagonal entries, at the
+            // bottom of the window and at its top in turn (both ends feed the bulge).
+            const bool top = its % 20 == 10;
+            const T sigma = top ? A(lo, lo) : x;
+            const T s = top ? abs(A(lo + 1, lo)) + abs(A(lo + 2, lo + 1)) : abs(A(hi, hi - 1)) + abs(A(hi - 1, hi - 2));
+            shift += sigma;
+            for (Index i = 0; i <= hi; ++i) A(i, i) -= sigma;  // all of it: eigenvalues above lo get the shift back too
             x = y = T(0.75) * s;
             w = T(-0.4375) * s * s;
         }
