@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
@@ -22,22 +21,33 @@ def _tool(name: str) -> str | None:
     return str(local) if local.exists() else shutil.which(name)
 
 
-@pytest.mark.skipif(not (ROOT / "CMakeLists.txt").exists(), reason="needs the source tree")
+def _cmakedir() -> str:
+    out = subprocess.run([sys.executable, "-m", "dln", "--cmakedir"], check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def _werror() -> list[str]:
+    return ["-DDLN_WERROR=ON"] if os.environ.get("DLN_WERROR") == "1" else []
+
+
+@pytest.mark.skipif(not (ROOT / "cpp" / "tests" / "CMakeLists.txt").exists(), reason="needs the source tree")
 def test_ctest(tmp_path_factory):
+    """The C++ tests, built on their own against the installed core (the library pip built, not a
+    second compile of it), and run by ctest."""
     cmake, ctest = _tool("cmake"), _tool("ctest")
     assert cmake and ctest, "cmake is part of the test dependencies (pip install '.[test]')"
-    build = tmp_path_factory.mktemp("cpp-build")
-    site = sysconfig.get_paths()["purelib"]  # cmeel-eigen and scipy-openblas32 live here
+    build = tmp_path_factory.mktemp("cpp-tests")
     gen = ["-G", "Ninja"] if _tool("ninja") else []
     env = dict(os.environ, CMAKE_BUILD_PARALLEL_LEVEL=str(os.cpu_count() or 2))
-    subprocess.run([cmake, "-S", str(ROOT), "-B", str(build), *gen, f"-DCMAKE_PREFIX_PATH={site}",
-                    "-DDLN_TESTS=ON", "-DCMAKE_BUILD_TYPE=Release"], check=True, env=env,
-                   capture_output=True, text=True)
+    conf = subprocess.run([cmake, "-S", str(ROOT / "cpp" / "tests"), "-B", str(build), *gen,
+                           f"-Ddln_DIR={_cmakedir()}", "-DCMAKE_BUILD_TYPE=Release", *_werror()],
+                          env=env, capture_output=True, text=True)
+    assert conf.returncode == 0, conf.stdout[-4000:] + conf.stderr[-4000:]
     out = subprocess.run([cmake, "--build", str(build)], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
     run = subprocess.run([ctest, "--output-on-failure"], cwd=build, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
-    assert "100% tests passed" in run.stdout
+    assert "100% tests passed, 0 tests failed out of 3" in run.stdout, run.stdout[-2000:]
 
 
 def _python_example() -> list[str]:
@@ -62,8 +72,7 @@ def test_example_against_installed_package(tmp_path):
     """cpp/examples builds against the pip-installed package and prints what Python computes."""
     cmake = _tool("cmake")
     assert cmake
-    cmakedir = subprocess.run([sys.executable, "-m", "dln", "--cmakedir"], check=True, capture_output=True,
-                              text=True).stdout.strip()
+    cmakedir = _cmakedir()
     assert (Path(cmakedir) / "dlnConfig.cmake").exists(), cmakedir
     gen = ["-G", "Ninja"] if _tool("ninja") else []
     conf = subprocess.run([cmake, "-S", str(ROOT / "cpp" / "examples"), "-B", str(tmp_path), *gen,
