@@ -47,7 +47,7 @@ def test_ctest(tmp_path_factory):
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
     run = subprocess.run([ctest, "--output-on-failure"], cwd=build, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
-    assert "100% tests passed, 0 tests failed out of 3" in run.stdout, run.stdout[-2000:]
+    assert "100% tests passed, 0 tests failed out of 4" in run.stdout, run.stdout[-2000:]
 
 
 def _python_example() -> list[str]:

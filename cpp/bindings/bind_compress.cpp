@@ -1,6 +1,8 @@
-// The compression fast paths: the sparse completion problem and its training loop.
+// Compression: the C++ chain and lift (dln/compress.hpp), and the fast paths: the sparse completion
+// problem and its training loop.
 #include "bindings.hpp"
 
+#include "dln/compress.hpp"
 #include "dln/sparse.hpp"
 
 namespace dln::py_bind {
@@ -49,6 +51,44 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
         .def_property_readonly("memory_bytes", &SC::memory_bytes)
         .def_property_readonly("input_dim", &SC::input_dim)
         .def_property_readonly("output_dim", &SC::output_dim);
+
+    using C = Compressed<T>;
+    py::class_<C>(m, ("Compressed" + suffix).c_str())
+        .def_property_readonly("chain", [](const C& c) { return c.chain.weights(); })
+        .def_readonly("rank", &C::rank)
+        .def_readonly("basis", &C::basis)
+        .def_readonly("outer_lr_scale", &C::outer_lr_scale)
+        .def_readonly("scale", &C::scale)
+        .def_readonly("exact", &C::exact)
+        .def_property_readonly("lr_scale", &C::lr_scale)
+        .def(
+            "lift",
+            [](const C& c, std::vector<Mat<T>> wide_init, std::vector<Mat<T>> trained, double rho) {
+                Network<T> w0(std::move(wide_init)), tr(std::move(trained));
+                py::gil_scoped_release release;
+                return lift(c, w0, tr, rho).weights();
+            },
+            py::arg("wide_init"), py::arg("trained"), py::arg("rho"));
+    m.def(
+        ("compress_" + suffix).c_str(),
+        [](std::vector<Mat<T>> weights, const BoundProblem<T>& problem, Index rank, double outer_lr_scale,
+           const std::string& method) {
+            Network<T> net(std::move(weights));
+            const SubspaceMethod sm = parse_subspace_method(method);
+            py::gil_scoped_release release;
+            return compress(net, *problem.problem, rank, outer_lr_scale, sm);
+        },
+        py::arg("weights"), py::arg("problem"), py::arg("rank"), py::arg("outer_lr_scale") = 0.0,
+        py::arg("method") = "auto");
+    m.def(
+        ("invariant_subspace_" + suffix).c_str(),
+        [](std::vector<Mat<T>> weights, const BoundProblem<T>& problem, Index rank, const std::string& method) {
+            Network<T> net(std::move(weights));
+            const SubspaceMethod sm = parse_subspace_method(method);
+            py::gil_scoped_release release;
+            return invariant_subspace(net, *problem.problem, rank, sm);
+        },
+        py::arg("weights"), py::arg("problem"), py::arg("rank"), py::arg("method") = "auto");
 
     m.def(
         ("train_sparse_" + suffix).c_str(),

@@ -15,7 +15,9 @@
 
 #ifndef DLN_NO_MALLOC_COUNTER
 namespace dln_test {
-extern std::atomic<long> allocations;  // malloc_counter.cpp: every heap allocation of the process
+extern std::atomic<long> allocations;          // malloc_counter.cpp: dln's heap allocations (all but OpenBLAS's)
+extern std::atomic<long> backend_allocations;  // the OpenBLAS library's own scratch, counted apart
+extern std::atomic<bool> trace_allocations;    // when set, each counted allocation prints its stack to stderr
 }
 #endif
 

@@ -220,9 +220,11 @@ void test_no_allocation_per_update() {
     long allocations = 0;
     long by_kind[4] = {0, 0, 0, 0};
     // Only the tracker calls are counted; the dense bookkeeping of the test allocates in between.
+    long backend = 0;
     auto counted = [&](int kind, const std::function<void()>& call) {
-        const long before = dln_test::allocations.load();
+        const long before = dln_test::allocations.load(), backend_before = dln_test::backend_allocations.load();
         call();
+        backend += dln_test::backend_allocations.load() - backend_before;
         allocations += dln_test::allocations.load() - before;
         by_kind[kind] += dln_test::allocations.load() - before;
     };
@@ -234,7 +236,7 @@ void test_no_allocation_per_update() {
         CHECK(!info.split_failed);
     };
     for (int r = 0; r < 6; ++r) {
-        if (r == 1) allocations = 0, std::fill(by_kind, by_kind + 4, 0L);  // round 0 sizes the workspace
+        if (r == 1) allocations = backend = 0, std::fill(by_kind, by_kind + 4, 0L);  // round 0 sizes the workspace
         counted(0, in_span);
         W = 0.999 * W + A * B.transpose();
         counted(1, grow);
@@ -245,12 +247,24 @@ void test_no_allocation_per_update() {
     dln::set_gemm_threads(previous);
     // Neither update() (in span, growing, deflating) nor update_dense allocates: the first dense
     // update sizes every slot of the dense path (reserve_dense), and the pencil's eigenvalues come
-    // from dln's own kernel on that memory.
+    // from dln's own kernel on that memory. (dln's allocations: OpenBLAS's own scratch, which its
+    // AVX-512 dgemm takes from malloc per call, is outside dln's control and counted apart.)
     CHECK(by_kind[0] + by_kind[1] + by_kind[2] == 0);
     CHECK(by_kind[3] == 0);
-    if (allocations != 0)
+    std::cout << "  no_allocation_per_update: dln " << allocations << ", OpenBLAS's own scratch " << backend
+              << " in 20 updates\n";
+    if (allocations != 0) {
         std::cerr << "  " << allocations << " allocations in 20 updates (in span, grow, shrink, dense: " << by_kind[0]
-                  << ", " << by_kind[1] << ", " << by_kind[2] << ", " << by_kind[3] << ")\n";
+                  << ", " << by_kind[1] << ", " << by_kind[2] << ", " << by_kind[3] << "); their stacks:\n";
+        dln_test::trace_allocations = true;  // one more round, each allocation printed where it happens
+        t.update(cv(x), cv(y), 1.0);
+        t.update(cv(mx), cv(y), 1.0);
+        dln_test::trace_allocations = false;
+        W = 0.997 * W + A * B.transpose();
+        dln_test::trace_allocations = true;
+        (void)t.update_dense(cv(W), 4);
+        dln_test::trace_allocations = false;
+    }
     CHECK(t.rank() == s);
     CHECK(t.representation_error(cv(W)) <= kRes);
 #endif

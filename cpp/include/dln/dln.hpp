@@ -4,6 +4,7 @@
 #include "dln/batch.hpp"
 #include "dln/blas.hpp"
 #include "dln/build_info.hpp"
+#include "dln/compress.hpp"
 #include "dln/init.hpp"
 #include "dln/network.hpp"
 #include "dln/optimizer.hpp"
