@@ -63,298 +63,322 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 # ==============================================================================================
-# Worker: runs in a subprocess with every library pinned to `T` threads; prints one JSON line.
+# The implementations, importable (bench/run_all.py uses them). The libraries load in load_libs(),
+# after the thread pools have been configured.
+
+np = dln = torch = jax = jnp = lax = None
+_POOLS = None
 
 
-def worker(args: argparse.Namespace, T: int) -> dict:
-    note = common.configure_threads(T)  # before numpy/torch/jax load their pools
-    import numpy as np
+def load_libs(T: int, configure: bool = True) -> str:
+    """Pin every library to `T` threads (unless `configure=False`: the caller did), import them.
 
-    import dln
-    import torch
-    import jax
-    jax.config.update("jax_enable_x64", True)
-    import jax.numpy as jnp
-    from jax import lax
+    Returns the thread note. Call before anything else in the process imports NumPy/torch/JAX.
+    """
+    global np, dln, torch, jax, jnp, lax, _POOLS
+    note = common.configure_threads(T) if configure else ""
+    import numpy
+    import dln as dln_
+    import torch as torch_
+    import jax as jax_
+    jax_.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp_
+    from jax import lax as lax_
 
+    np, dln, torch, jax, jnp, lax = numpy, dln_, torch_, jax_, jnp_, lax_
     torch.set_num_threads(T)
-    pools = common.limit_loaded_pools(T)  # noqa: F841  (keep alive)
-    med = common.median
-    out: dict = {"T": T, "thread_note": note}
-    out["versions"] = {"python": sys.version.split()[0], "numpy": np.__version__,
-                       "torch": torch.__version__, "jax": jax.__version__,
-                       "dln": getattr(dln, "__version__", "?")}
-    info = dln.build_info()
-    out["gemm_backend"] = str(info.get("gemm_backend", "?"))
-    out["pools"] = common.blas_lines()
-    out["gemm_gflops"] = common.gemm_gflops(np.float64, n=1000, repeats=3 if args.quick else 7)
+    _POOLS = common.limit_loaded_pools(T)
+    return note
 
-    # ------------------------------------------------------------------ shared problem data
-    rng = np.random.default_rng(0)
-    widths = [D] * (L + 1)
-    Phi = common.low_rank(D, D, RANK, rng)
-    c = 1.0 / (D * D)
-    lr = 0.1 / L / c  # mean units; = 0.1/L in sum units, far from divergence at orthogonal init
-    nets = [dln.Network.orthogonal(widths, seed=i) for i in range(BATCH)]
-    W0 = [np.stack([n.weights[l] for n in nets]) for l in range(L)]  # each (BATCH, D, D)
-    problem = dln.Factorization(Phi, reduction="mean")
-    S = args.steps
 
-    def ref_losses(Ws) -> list:
+def versions() -> dict:
+    return {"python": sys.version.split()[0], "numpy": np.__version__, "torch": torch.__version__,
+            "jax": jax.__version__, "dln": getattr(dln, "__version__", "?")}
+
+
+class BatchData:
+    """`n` nets d x d, L = 3, each its own orthogonal init (seed i), one shared rank-`rank` target.
+
+    `k = lr * c` is the step in sum units (mean-unit lr times c = 1/d^2): the gradients are linear
+    in the residual, so every implementation folds it in once.
+    """
+
+    def __init__(self, n: int = BATCH, d: int = D, rank: int = RANK, seed: int = 0):
+        rng = np.random.default_rng(seed)
+        self.widths = [d] * (L + 1)
+        self.Phi = common.low_rank(d, d, rank, rng)
+        self.c = 1.0 / (d * d)
+        self.lr = 0.1 / L / self.c  # mean units; = 0.1/L in sum units, far from divergence
+        self.k = self.lr * self.c
+        self.nets = [dln.Network.orthogonal(self.widths, seed=i) for i in range(n)]
+        self.W0 = [np.stack([net.weights[l] for net in self.nets]) for l in range(L)]  # (n, d, d)
+        self.problem = dln.Factorization(self.Phi, reduction="mean")
+
+    def losses(self, Ws) -> list:
+        """The float64 reference loss of each net (stacked weights, first layer first)."""
         Ws = [np.asarray(w, np.float64) for w in Ws]
-        E = Ws[2] @ Ws[1] @ Ws[0]
-        R = E - Phi
-        return (0.5 * c * np.einsum("bij,bij->b", R, R)).tolist()
+        R = Ws[2] @ Ws[1] @ Ws[0] - self.Phi
+        return (0.5 * self.c * np.einsum("...ij,...ij->...", R, R)).reshape(-1).tolist()
 
-    out["init_loss_mean"] = float(np.mean(ref_losses(W0)))
 
-    # ------------------------------------------------------------------ 1. the batch
-    class NumpyBatch:
-        label = "numpy stacked @"
+class NumpyChain3:
+    """GD on W3 W2 W1 ~ Phi with `out=` buffers: stacked (b, d, d) weights or a single (d, d) net.
 
-        def __init__(self, W0, Phi, steps):
-            self.W0, self.Phi, self.steps = W0, Phi, steps
-            b, d = W0[0].shape[0], W0[0].shape[1]
-            self.P1, self.P2, self.R, self.Bk, self.G = (np.empty((b, d, d)) for _ in range(5))
+    One `run()` is `calls` calls of `steps` steps each, continuing from the previous state.
+    """
 
-        def reset(self):
-            self.W = [w.copy() for w in self.W0]
+    def __init__(self, W0, Phi, k, steps, calls=1, label="numpy stacked @"):
+        self.W0, self.Phi, self.k, self.steps, self.calls, self.label = W0, Phi, k, steps, calls, label
+        self.P1, self.P2, self.R, self.Bk, self.G = (np.empty(W0[0].shape) for _ in range(5))
 
-        def run(self):
-            W1, W2, W3 = self.W
-            P1, P2, R, Bk, G = self.P1, self.P2, self.R, self.Bk, self.G
-            k = lr * c  # gradients are linear in R: fold the step size in once
-            for _ in range(self.steps):
-                np.matmul(W2, W1, out=P1)
-                np.matmul(W3, P1, out=P2)
-                np.subtract(P2, self.Phi, out=R)
-                R *= k
-                np.matmul(W3.transpose(0, 2, 1), R, out=Bk)   # B = W3^T R (before W3 changes)
-                np.matmul(R, P1.transpose(0, 2, 1), out=G)    # G3 = R P1^T
-                W3 -= G
-                np.matmul(W2.transpose(0, 2, 1), Bk, out=G)   # G1 = W2^T B (before W2 changes)
-                np.matmul(Bk, W1.transpose(0, 2, 1), out=P2)  # G2 = B W1^T (P2 reused)
-                W1 -= G
-                W2 -= P2
+    def reset(self):
+        self.W = [w.copy() for w in self.W0]
 
-        def weights(self):
-            return self.W
+    def step_many(self, steps):
+        W1, W2, W3 = self.W
+        P1, P2, R, Bk, G = self.P1, self.P2, self.R, self.Bk, self.G
+        T = lambda a: a.swapaxes(-1, -2)  # noqa: E731
+        for _ in range(steps):
+            np.matmul(W2, W1, out=P1)
+            np.matmul(W3, P1, out=P2)
+            np.subtract(P2, self.Phi, out=R)
+            R *= self.k
+            np.matmul(T(W3), R, out=Bk)   # B = W3^T R (before W3 changes)
+            np.matmul(R, T(P1), out=G)    # G3 = R P1^T
+            W3 -= G
+            np.matmul(T(W2), Bk, out=G)   # G1 = W2^T B (before W2 changes)
+            np.matmul(Bk, T(W1), out=P2)  # G2 = B W1^T (P2 reused)
+            W1 -= G
+            W2 -= P2
 
-    class TorchBatch:
-        label = "torch bmm"
+    def run(self):
+        for _ in range(self.calls):
+            self.step_many(self.steps)
 
-        def __init__(self, W0, Phi, steps):
-            self.W0 = [torch.from_numpy(w.copy()) for w in W0]
-            self.Phi, self.steps = torch.from_numpy(np.ascontiguousarray(Phi)), steps
-            b, d = W0[0].shape[0], W0[0].shape[1]
-            self.P1, self.P2, self.R, self.Bk, self.G = (
-                torch.empty((b, d, d), dtype=torch.float64) for _ in range(5))
+    def weights(self):
+        return self.W
 
-        def reset(self):
-            self.W = [w.clone() for w in self.W0]
 
-        def run(self):
-            W1, W2, W3 = self.W
-            P1, P2, R, Bk, G = self.P1, self.P2, self.R, self.Bk, self.G
-            k = lr * c
-            with torch.no_grad():
-                for _ in range(self.steps):
-                    torch.bmm(W2, W1, out=P1)
-                    torch.bmm(W3, P1, out=P2)
-                    torch.sub(P2, self.Phi, out=R)
-                    R.mul_(k)
-                    torch.bmm(W3.transpose(1, 2), R, out=Bk)
-                    torch.bmm(R, P1.transpose(1, 2), out=G)
-                    W3.sub_(G)
-                    torch.bmm(W2.transpose(1, 2), Bk, out=G)
-                    torch.bmm(Bk, W1.transpose(1, 2), out=P2)
-                    W1.sub_(G)
-                    W2.sub_(P2)
+class TorchBatch:
+    label = "torch bmm"
 
-        def weights(self):
-            return [w.numpy() for w in self.W]
+    def __init__(self, W0, Phi, k, steps, calls=1):
+        self.W0 = [torch.from_numpy(w.copy()) for w in W0]
+        self.Phi, self.k = torch.from_numpy(np.ascontiguousarray(Phi)), k
+        self.steps, self.calls = steps, calls
+        self.P1, self.P2, self.R, self.Bk, self.G = (
+            torch.empty(W0[0].shape, dtype=torch.float64) for _ in range(5))
 
-    def jax_step(W1, W2, W3, Phi):
-        P1 = W2 @ W1
-        P2 = W3 @ P1
-        R = (lr * c) * (P2 - Phi)
-        G3 = R @ P1.T
-        B = W3.T @ R
-        G2 = B @ W1.T
-        G1 = W2.T @ B
-        return W1 - G1, W2 - G2, W3 - G3
+    def reset(self):
+        self.W = [w.clone() for w in self.W0]
 
-    class JaxLoop:
-        """jit(fori_loop(step)) for `steps` steps; `batched` vmaps the step over the leading axis."""
+    def run(self):
+        W1, W2, W3 = self.W
+        P1, P2, R, Bk, G = self.P1, self.P2, self.R, self.Bk, self.G
+        with torch.no_grad():
+            for _ in range(self.calls * self.steps):
+                torch.bmm(W2, W1, out=P1)
+                torch.bmm(W3, P1, out=P2)
+                torch.sub(P2, self.Phi, out=R)
+                R.mul_(self.k)
+                torch.bmm(W3.transpose(1, 2), R, out=Bk)
+                torch.bmm(R, P1.transpose(1, 2), out=G)
+                W3.sub_(G)
+                torch.bmm(W2.transpose(1, 2), Bk, out=G)
+                torch.bmm(Bk, W1.transpose(1, 2), out=P2)
+                W1.sub_(G)
+                W2.sub_(P2)
 
-        def __init__(self, W0, Phi, steps, batched, label):
-            self.label = label
-            self.W0 = [jnp.asarray(w) for w in W0]
-            self.Phi, self.steps = jnp.asarray(Phi), steps
-            step = jax.vmap(jax_step, in_axes=(0, 0, 0, None)) if batched else jax_step
+    def weights(self):
+        return [w.numpy() for w in self.W]
 
-            def loop(W1, W2, W3, Phi):
-                body = lambda _, ws: step(*ws, Phi)  # noqa: E731
-                return lax.fori_loop(0, steps, body, (W1, W2, W3))
 
-            self.fn = jax.jit(loop)
+def jax_step(W1, W2, W3, Phi, k):
+    """One GD step of W3 W2 W1 ~ Phi, k = lr in sum units; pure, for jit/vmap."""
+    P1 = W2 @ W1
+    P2 = W3 @ P1
+    R = k * (P2 - Phi)
+    G3 = R @ P1.T
+    B = W3.T @ R
+    G2 = B @ W1.T
+    G1 = W2.T @ B
+    return W1 - G1, W2 - G2, W3 - G3
 
-        def reset(self):
-            pass  # inputs are immutable
 
-        def run(self):
-            self.W = self.fn(*self.W0, self.Phi)
-            jax.block_until_ready(self.W)
+class JaxLoop:
+    """jit(fori_loop(step)) for `steps` steps per call, `calls` calls per run (each continuing from
+    the last); `batched` vmaps the step over the leading axis."""
 
-        def weights(self):
-            return [np.asarray(w) for w in self.W]
+    def __init__(self, W0, Phi, k, steps, batched, label, calls=1):
+        self.label, self.calls = label, calls
+        self.W0 = tuple(jnp.asarray(w) for w in W0)
+        self.Phi = jnp.asarray(Phi)
+        step = jax.vmap(jax_step, in_axes=(0, 0, 0, None, None)) if batched else jax_step
 
-    class DlnBatch:
-        def __init__(self, nets, problem, steps, n_threads):
-            self.label = f"dln train_batch"
-            self.jobs = [(n, problem, dict(lr=lr, steps=steps, record_every=steps)) for n in nets]
-            self.n_threads, self.steps = n_threads, steps
+        def loop(W1, W2, W3, Phi):
+            body = lambda _, ws: step(*ws, Phi, k)  # noqa: E731
+            return lax.fori_loop(0, steps, body, (W1, W2, W3))
 
-        def reset(self):
-            pass
+        self.fn = jax.jit(loop)
 
-        def run(self):
-            self.res = dln.train_batch(self.jobs, n_threads=self.n_threads, progress=False)
+    def reset(self):
+        self.W = self.W0  # inputs are immutable
 
-        def weights(self):
-            return [np.stack([r.network.weights[l] for r in self.res]) for l in range(L)]
+    def run(self):
+        W = self.W
+        for _ in range(self.calls):
+            W = self.fn(*W, self.Phi)
+        jax.block_until_ready(W)
+        self.W = W
 
-    def time_all(runners, repeats, steps) -> dict:
-        ts = {r.label: [] for r in runners}
-        for r in runners:  # warm-up: JIT compile, first touch, pool start-up
-            r.reset()
-            r.run()
-            time.sleep(0.05)
-        for _ in range(repeats):
-            for r in runners:
-                r.reset()
-                time.sleep(0.05)
-                t0 = time.perf_counter()
-                r.run()
-                ts[r.label].append((time.perf_counter() - t0) / steps)
-        return ts
+    def weights(self):
+        return [np.asarray(w) for w in self.W]
 
-    runners = [NumpyBatch(W0, Phi, S), TorchBatch(W0, Phi, S),
-               JaxLoop(W0, Phi, S, True, "jax jit(vmap) fori_loop"), DlnBatch(nets, problem, S, T)]
-    t_jit = time.perf_counter()
-    runners[2].run()
-    out["jax_compile_s"] = time.perf_counter() - t_jit
-    ts = time_all(runners, args.repeats, S)
-    out["batch"] = {r.label: {"times": ts[r.label], "losses": ref_losses(r.weights())}
-                    for r in runners}
-    out["batch"]["dln train_batch"]["core_final_loss"] = [x.final_loss for x in runners[3].res]
-    out["batch"]["dln train_batch"]["status"] = sorted({x.status for x in runners[3].res})
 
-    # ------------------------------------------------------------------ 2. one tiny net
+class DlnBatch:
+    """dln.train_batch of one job per net, `steps` steps per call; `calls` calls per run, each
+    starting from the networks the previous call returned (what a user stepping a batch does)."""
+
+    def __init__(self, nets, problem, lr, steps, n_threads, calls=1, label="dln train_batch"):
+        self.label, self.nets, self.problem, self.lr = label, nets, problem, lr
+        self.steps, self.calls, self.n_threads = steps, calls, n_threads
+        self.kw = dict(lr=lr, steps=steps, record_every=steps)
+
+    def reset(self):
+        pass
+
+    def run(self):
+        nets = self.nets
+        for _ in range(self.calls):
+            self.res = dln.train_batch([(n, self.problem, self.kw) for n in nets],
+                                       n_threads=self.n_threads, progress=False)
+            nets = [r.network for r in self.res]
+
+    def weights(self):
+        return [np.stack([r.network.weights[l] for r in self.res]) for l in range(L)]
+
+
+def batch_runners(data: BatchData, steps: int, calls: int, T: int, torch_peer: bool = True) -> list:
+    """numpy stacked, (torch bmm), jax jit(vmap) and dln.train_batch on the same batch."""
+    runners = [NumpyChain3(data.W0, data.Phi, data.k, steps, calls)]
+    if torch_peer:
+        runners.append(TorchBatch(data.W0, data.Phi, data.k, steps, calls))
+    runners += [JaxLoop(data.W0, data.Phi, data.k, steps, True, "jax jit(vmap) fori_loop", calls),
+                DlnBatch(data.nets, data.problem, data.lr, steps, T, calls)]
+    return runners
+
+
+def batch_case(data: BatchData, steps: int, calls: int, repeats: int, T: int,
+               torch_peer: bool = True) -> dict:
+    """Time per GD step of the whole batch, each library doing `calls` calls of `steps` steps.
+
+    Returns {"times": label -> [s/step], "losses": label -> 256 final reference losses,
+    "jax_compile_s", "core_final_loss", "status"}.
+    """
+    runners = batch_runners(data, steps, calls, T, torch_peer)
+    jx = next(r for r in runners if isinstance(r, JaxLoop))
+    t0 = time.perf_counter()
+    jx.reset()
+    jx.run()
+    compile_s = time.perf_counter() - t0
+    ts = common.time_runners(runners, repeats, steps * calls)
+    d = runners[-1]
+    return {"times": ts, "losses": {r.label: data.losses(r.weights()) for r in runners},
+            "jax_compile_s": compile_s, "core_final_loss": [x.final_loss for x in d.res],
+            "status": sorted({x.status for x in d.res})}
+
+
+class TinyDln:
+    label = "dln train (n_threads=1)"
+
+    def __init__(self, net, problem, lr, steps):
+        self.net, self.problem, self.lr, self.steps = net, problem, lr, steps
+
+    def reset(self):
+        pass
+
+    def run(self):
+        self.res = dln.train(self.net, self.problem, lr=self.lr, steps=self.steps, n_threads=1,
+                             record_every=self.steps, progress=False)
+
+    def weights(self):
+        return self.res.network.weights
+
+
+def tiny_case(steps: int, np_steps: int, repeats: int) -> dict:
+    """One net d = TINY_D, L = 3: time per GD step inside a loop; dln and JAX run `steps` steps per
+    call (compiled loops), NumPy `np_steps` (a Python loop). Checked after `np_steps` steps."""
     tw = [TINY_D] * (L + 1)
     trng = np.random.default_rng(1)
     tPhi = common.low_rank(TINY_D, TINY_D, RANK, trng)
     tc = 1.0 / (TINY_D * TINY_D)
-    tlr_sum = 0.1 / L
+    k = 0.1 / L  # sum units
     tnet = dln.Network.orthogonal(tw, seed=0)
     tprob = dln.Factorization(tPhi, reduction="mean")
     tW0 = tnet.weights
-    ns, js, nps = args.tiny_steps, args.tiny_steps, args.tiny_np_steps
-
-    class TinyNumpy:
-        label = "numpy python loop"
-
-        def reset(self):
-            self.W = [w.copy() for w in tW0]
-
-        def run(self):
-            W1, W2, W3 = self.W
-            k = tlr_sum  # = lr_mean * c
-            for _ in range(nps):
-                P1 = W2 @ W1
-                R = k * (W3 @ P1 - tPhi)
-                G3 = R @ P1.T
-                B = W3.T @ R
-                G2 = B @ W1.T
-                G1 = W2.T @ B
-                W1 -= G1
-                W2 -= G2
-                W3 -= G3
-
-    class TinyDln:
-        label = "dln train (n_threads=1)"
-
-        def reset(self):
-            pass
-
-        def run(self):
-            self.res = dln.train(tnet, tprob, lr=tlr_sum / tc, steps=ns, n_threads=1,
-                                 record_every=ns, progress=False)
-
-    # the JAX tiny loop uses jax_step, whose lr*c is the batch's; rebuild with the tiny constants
-    def tiny_jax_step(W1, W2, W3, Phi):
-        P1 = W2 @ W1
-        R = tlr_sum * (W3 @ P1 - Phi)
-        G3 = R @ P1.T
-        B = W3.T @ R
-        return W1 - W2.T @ B, W2 - B @ W1.T, W3 - G3
-
-    class TinyJax:
-        label = "jax jit fori_loop"
-
-        def __init__(self):
-            self.W0 = [jnp.asarray(w) for w in tW0]
-            self.fn = jax.jit(lambda a, b, d, P: lax.fori_loop(
-                0, js, lambda _, ws: tiny_jax_step(*ws, P), (a, b, d)))
-            self.P = jnp.asarray(tPhi)
-
-        def reset(self):
-            pass
-
-        def run(self):
-            self.W = self.fn(*self.W0, self.P)
-            jax.block_until_ready(self.W)
-
-    tiny = [TinyDln(), TinyJax(), TinyNumpy()]
-    steps_of = {"dln train (n_threads=1)": ns, "jax jit fori_loop": js, "numpy python loop": nps}
+    tiny = [TinyDln(tnet, tprob, k / tc, steps),
+            JaxLoop(tW0, tPhi, k, steps, False, "jax jit fori_loop"),
+            NumpyChain3(tW0, tPhi, k, np_steps, label="numpy python loop")]
+    steps_of = {tiny[0].label: steps, tiny[1].label: steps, tiny[2].label: np_steps}
     tts = {r.label: [] for r in tiny}
     for r in tiny:
         r.reset()
         r.run()
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         for r in tiny:
             r.reset()
             time.sleep(0.05)
             t0 = time.perf_counter()
             r.run()
             tts[r.label].append((time.perf_counter() - t0) / steps_of[r.label])
-    tts["dln train (result.seconds)"] = [tiny[0].res.seconds / ns]  # last repeat, C++ loop only
-    # one check that the three agree (NumPy after nps steps vs a dln run of nps steps)
-    chk = dln.train(tnet, tprob, lr=tlr_sum / tc, steps=nps, n_threads=1, record_every=nps,
-                    progress=False)
-    tiny[2].reset()
-    tiny[2].run()
-    jchk = jax.jit(lambda a, b, d, P: lax.fori_loop(
-        0, nps, lambda _, ws: tiny_jax_step(*ws, P), (a, b, d)))(*tiny[1].W0, tiny[1].P)
+    tts["dln train (result.seconds)"] = [tiny[0].res.seconds / steps]  # last repeat, C++ loop only
+
+    # one check that the three agree, after np_steps steps each
+    chk = [TinyDln(tnet, tprob, k / tc, np_steps),
+           JaxLoop(tW0, tPhi, k, np_steps, False, "jax check"), tiny[2]]
+    for r in chk:
+        r.reset()
+        r.run()
 
     def tloss(Ws):
         E = np.asarray(Ws[2]) @ np.asarray(Ws[1]) @ np.asarray(Ws[0]) - tPhi
         return 0.5 * tc * float(np.vdot(E, E))
 
-    lref = tloss(chk.network.weights)
-    out["tiny"] = {"times": tts, "steps": steps_of,
-                   "check_steps": nps, "check_loss": lref,
-                   "check_reldiff": max(abs(tloss(tiny[2].W) - lref), abs(tloss(jchk) - lref))
-                   / abs(lref)}
+    lref = tloss(chk[0].weights())
+    rel = {r.label: abs(tloss(r.weights()) - lref) / abs(lref) for r in chk}
+    return {"times": tts, "steps": steps_of, "check_steps": np_steps, "check_loss": lref,
+            "check_rel": {tiny[0].label: rel[chk[0].label], tiny[1].label: rel["jax check"],
+                          tiny[2].label: rel[tiny[2].label]},
+            "check_reldiff": max(rel.values())}
 
-    # ------------------------------------------------------------------ 3. scaling (T=2 worker)
-    if T >= 2:
-        snets = nets[:SCALE_BATCH]
-        sr = [DlnBatch(snets, problem, args.scale_steps, 1), DlnBatch(snets, problem, args.scale_steps, 2)]
-        sr[0].label, sr[1].label = "n_threads=1", "n_threads=2"
-        out["scaling"] = time_all(sr, args.repeats, args.scale_steps)
-        a, b = sr[0].weights(), sr[1].weights()
-        out["scaling_identical"] = all(np.array_equal(x, y) for x, y in zip(a, b))
+
+# ==============================================================================================
+# Worker: runs in a subprocess with every library pinned to `T` threads; prints one JSON line.
+
+
+def worker(args: argparse.Namespace, T: int) -> dict:
+    note = load_libs(T)
+    out: dict = {"T": T, "thread_note": note, "versions": versions()}
+    out["gemm_backend"] = str(dln.build_info().get("gemm_backend", "?"))
+    out["pools"] = common.blas_lines()
+    out["gemm_gflops"] = common.gemm_gflops(np.float64, n=1000, repeats=3 if args.quick else 7)
+
+    data = BatchData()
+    out["init_loss_mean"] = float(np.mean(data.losses(data.W0)))
+    b = batch_case(data, args.steps, 1, args.repeats, T)
+    out["jax_compile_s"] = b["jax_compile_s"]
+    out["batch"] = {lab: {"times": b["times"][lab], "losses": b["losses"][lab]} for lab in b["times"]}
+    out["batch"]["dln train_batch"]["core_final_loss"] = b["core_final_loss"]
+    out["batch"]["dln train_batch"]["status"] = b["status"]
+    out["tiny"] = tiny_case(args.tiny_steps, args.tiny_np_steps, args.repeats)
+
+    if T >= 2:  # scaling
+        snets = data.nets[:SCALE_BATCH]
+        sr = [DlnBatch(snets, data.problem, data.lr, args.scale_steps, 1, label="n_threads=1"),
+              DlnBatch(snets, data.problem, data.lr, args.scale_steps, 2, label="n_threads=2")]
+        out["scaling"] = common.time_runners(sr, args.repeats, args.scale_steps)
+        a, b2 = sr[0].weights(), sr[1].weights()
+        out["scaling_identical"] = all(np.array_equal(x, y) for x, y in zip(a, b2))
     return out
 
 

@@ -9,14 +9,19 @@
 """
 
 import argparse
+import os
 import platform
 import resource
+import sys
 import time
 
 import numpy as np
 
 import dln
 from dln.compression import SparseCompletion, train_compressed
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
 
 
 def low_rank(d, r, seed):
@@ -113,6 +118,197 @@ def big(d, frac=0.01, r=5, L=3, steps=5, seed=5):
     print(f"  d={d:>6} observed={sp.observed:.3g}: data {t_data:.1f} s, index build {t_build:.1f} s, "
           f"{res.seconds / steps * 1e3:.1f} ms/step ({res.n_threads} threads), problem {sp.memory_bytes / 2**30:.2f} GiB, "
           f"peak RSS {rss_gib():.2f} GiB; a wide d x d layer would be {d * d * 8 / 2**30:.0f} GiB")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Importable cases with peers (bench/run_all.py). The caller has configured the threads and called
+# bench_batch.load_libs (JAX, torch) before importing this module.
+
+
+def chain_step(C, Phi, M, k, scales):
+    """One GD step of the chain C[-1] ... C[0] ~ Phi (masked by M unless None), pure.
+
+    Written with `@`, `.T` and elementwise operations only, so the same code runs on NumPy arrays,
+    torch tensors and (jitted) JAX arrays. `k` is the step in sum units (mean-unit lr times c),
+    `scales[l]` the layer's lr_scale; the first factor's input is the identity.
+    """
+    P = [C[0]]
+    for w in C[1:-1]:
+        P.append(w @ P[-1])
+    R = C[-1] @ P[-1] - Phi
+    if M is not None:
+        R = R * M
+    B = k * R
+    new = list(C)
+    for l in range(len(C) - 1, 0, -1):
+        G = B @ P[l - 1].T
+        B = C[l].T @ B
+        new[l] = C[l] - scales[l] * G
+    new[0] = C[0] - scales[0] * B
+    return new
+
+
+def end_to_end(C):
+    E = np.asarray(C[0], np.float64)
+    for w in C[1:]:
+        E = np.asarray(w, np.float64) @ E
+    return E
+
+
+class ChainLoop:
+    """`steps` chain_step's per run: `lib` "numpy" or "torch" (a Python loop), "jax" (jit fori_loop)."""
+
+    def __init__(self, lib, C0, Phi, M, k, scales, steps, variant):
+        import bench_batch as bb
+
+        self.lib, self.variant, self.steps, self.label = lib, variant, steps, f"{lib}[{variant}]"
+        if lib == "jax":
+            jnp, lax = bb.jnp, bb.lax
+            self.C0 = [jnp.asarray(c) for c in C0]
+            args = (jnp.asarray(Phi), None if M is None else jnp.asarray(M))
+            self.fn = bb.jax.jit(lambda C, Phi, M: lax.fori_loop(
+                0, steps, lambda _, c: chain_step(c, Phi, M, k, scales), C))
+            self.run_fn = lambda C: self.fn(C, *args)  # noqa: E731
+        elif lib == "torch":
+            t = lambda a: None if a is None else bb.torch.from_numpy(np.ascontiguousarray(a))  # noqa: E731
+            self.C0 = [t(c) for c in C0]
+            Pt, Mt = t(Phi), t(M)
+
+            def run_fn(C):
+                with bb.torch.no_grad():
+                    for _ in range(steps):
+                        C = chain_step(C, Pt, Mt, k, scales)
+                return C
+
+            self.run_fn = run_fn
+        else:
+            self.C0 = [np.asarray(c) for c in C0]
+
+            def run_fn(C):
+                for _ in range(steps):
+                    C = chain_step(C, Phi, M, k, scales)
+                return C
+
+            self.run_fn = run_fn
+
+    def reset(self):
+        pass
+
+    def run(self):
+        self.C = self.run_fn(list(self.C0))
+        if self.lib == "jax":
+            import bench_batch as bb
+            bb.jax.block_until_ready(self.C)
+
+    def weights(self):
+        return [np.asarray(c) for c in self.C]
+
+
+class _Call:
+    """A timed callable as a common.Runner."""
+
+    def __init__(self, label, fn):
+        self.label, self.fn = label, fn
+
+    def reset(self):
+        pass
+
+    def run(self):
+        self.out = self.fn()
+
+
+def rel_fro(A, B):
+    return float(np.linalg.norm(A - B) / np.linalg.norm(B))
+
+
+def factorisation_case(d=1000, r=10, L=3, eps=1e-3, lr=None, tol=1e-10, repeats=5, peers=("numpy", "jax")):
+    """Compressed factorisation (projected path) to wide loss `tol`, timed in full (the compression
+    setup, i.e. subspace and projection, included; the wide Haar init reported apart), interleaved
+    with peers running the same L-layer 2r x 2r projected problem for the same number of steps.
+
+    Returns {"times": label -> [s per run], "steps", "per_step": label -> s (dln: its loop's own
+    clock), "loop_per_step": dln's, one per repeat, "rel": label ->
+    relative end-to-end difference to dln's chain, "status", "final_loss", "init_s", "path"}.
+    `lr` (mean units) defaults to 1e-3 d^2: 1e3 at d = 1000 (as in section 1), the same sum-unit
+    step at other d.
+    """
+    import bench_batch as bb
+
+    if L != 3:
+        raise ValueError("factorisation_case: the peers implement L = 3")
+    lr = 1e-3 * d * d if lr is None else lr
+    phi = low_rank(d, r, 0)
+    prob = dln.Factorization(phi)
+    t0 = time.perf_counter()
+    net = dln.Network.orthogonal([d] * (L + 1), eps, seed=1)
+    t_init = time.perf_counter() - t0
+    loop_s = []  # the C++ loop's own seconds of each dln run
+
+    def dln_run():
+        res = train_compressed(net, prob, lr, 100000, rank=r, tol=tol)
+        loop_s.append(res.seconds)
+        return res
+
+    dlnr = _Call("dln train_compressed", dln_run)
+    dlnr.run()  # the step count the peers repeat, and the projected target
+    res = dlnr.out
+    U, V = res.compression.basis[-1], res.compression.basis[0]
+    phi_c, k, steps = U.T @ phi @ V, lr * prob.scale, res.steps
+    W0 = [eps * np.eye(2 * r) for _ in range(L)]
+    runners = [dlnr]
+    if "numpy" in peers:
+        runners.append(bb.NumpyChain3(W0, phi_c, k, steps, label="numpy[projected]"))
+    if "jax" in peers:
+        runners.append(bb.JaxLoop(W0, phi_c, k, steps, False, "jax[projected]"))
+    times = common.time_runners(runners, repeats, 1)
+    res = dlnr.out
+    inner = end_to_end(res.compressed.network.weights[1:-1])
+    rel = {r_.label: rel_fro(end_to_end(r_.weights()), inner) for r_ in runners[1:]}
+    rel[dlnr.label] = 0.0
+    per_step = {r_.label: common.median(times[r_.label]) / steps for r_ in runners[1:]}
+    loop = [x / max(steps, 1) for x in loop_s[-repeats:]]
+    per_step[dlnr.label] = common.median(loop)
+    return {"times": times, "steps": steps, "per_step": per_step, "loop_per_step": loop, "rel": rel,
+            "status": res.status,
+            "final_loss": res.final_loss, "init_s": t_init, "path": res.path}
+
+
+def completion_case(d=1000, r=5, L=3, eps=1e-3, lr=5e3, p=0.2, gamma=0.01, tol=1e-12, steps=60000,
+                    peer_steps=200, repeats=5, peers=("numpy", "torch", "jax"), n_threads=None):
+    """Compressed completion on the sparse path: one run to loss `tol` (or `steps`), timed in full
+    (setup included), then per-step timing of dln's sparse path against peers running the same
+    compressed chain densely masked (d x d residual) for `peer_steps` steps, interleaved.
+
+    Returns {"total_s", "steps", "status", "final_loss", "recovery", "per_step_s" (the run's own
+    loop), "times": label -> [s/step], "rel": label -> relative end-to-end difference to dln's}.
+    """
+    phi = low_rank(d, r, 2)
+    mask = np.random.default_rng(3).random((d, d)) < p
+    prob = dln.Completion(phi, mask)
+    net = dln.Network.orthogonal([d] * (L + 1), eps, seed=4)
+    t0 = time.perf_counter()
+    res = train_compressed(net, prob, lr, steps, rank=r, outer_lr_scale=gamma, tol=tol, record_every=100,
+                           n_threads=n_threads)
+    total = time.perf_counter() - t0
+    E = res.compressed.network.end_to_end()
+    out = {"total_s": total, "steps": res.steps, "status": res.status, "final_loss": res.final_loss,
+           "recovery": float(0.5 * np.mean(((~mask) * (E - phi)) ** 2)),
+           "per_step_s": res.compressed.seconds / max(res.steps, 1)}
+
+    comp = res.compression  # the chain at its start, as train_compressed built it
+    sp = SparseCompletion.from_completion(prob)
+    C0 = [np.asarray(w) for w in comp.network.weights]
+    dlnr = _Call("dln[sparse]", lambda: sp.train(comp.network, lr, peer_steps, lr_scale=comp.lr_scale,
+                                                 record_every=peer_steps, n_threads=n_threads))
+    M = mask.astype(np.float64)
+    runners = [dlnr] + [ChainLoop(lib, C0, phi, M, lr * prob.scale, comp.lr_scale, peer_steps, "masked-dense")
+                        for lib in peers]
+    out["times"] = common.time_runners(runners, repeats, peer_steps)
+    ref = end_to_end(dlnr.out.network.weights)
+    out["rel"] = {r_.label: rel_fro(end_to_end(r_.weights()), ref) for r_ in runners[1:]}
+    out["rel"][dlnr.label] = 0.0
+    out["peer_steps"] = peer_steps
+    return out
 
 
 if __name__ == "__main__":

@@ -53,14 +53,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-ARGS = parse_args()
-THREAD_NOTE = common.configure_threads(ARGS.threads)  # before numpy/torch/jax load their pools
+# Filled by setup(): the libraries load only after their thread pools have been configured.
+np = dln = torch = jax = None
+THREADS = 1
+VERSIONS: dict = {}
+_POOLS = None
 
-import numpy as np  # noqa: E402
 
-
-def optional_import(name: str):
-    if name not in ARGS.libs:
+def optional_import(name: str, libs: list[str]):
+    if name not in libs:
         return None, "not requested"
     try:
         if name == "jax":
@@ -74,14 +75,27 @@ def optional_import(name: str):
         return None, f"unavailable ({type(e).__name__}: {e})"
 
 
-dln, DLN_VERSION = optional_import("dln")
-torch, TORCH_VERSION = optional_import("torch")
-jax, JAX_VERSION = optional_import("jax")
-if "numpy" not in ARGS.libs:
-    ARGS.libs.append("numpy")  # the GEMM yardstick and fallback reference are NumPy anyway
-if torch is not None:
-    torch.set_num_threads(ARGS.threads)
-POOLS = common.limit_loaded_pools(ARGS.threads)
+def setup(threads: int, libs: list[str] = ("dln", "numpy", "torch", "jax"),
+          configure: bool = True) -> str:
+    """Pin every library to `threads` threads, then import the requested ones into this module.
+
+    Call once per process, before anything else imports NumPy, PyTorch or JAX (with
+    `configure=False` when the caller has run `common.configure_threads` itself). Returns the
+    thread note printed beside the tables; `VERSIONS` holds each library's version or why it is
+    missing.
+    """
+    global np, dln, torch, jax, THREADS, _POOLS
+    note = common.configure_threads(threads) if configure else ""
+    import numpy
+    np, THREADS = numpy, threads
+    dln, VERSIONS["dln"] = optional_import("dln", libs)
+    torch, VERSIONS["torch"] = optional_import("torch", libs)
+    jax, VERSIONS["jax"] = optional_import("jax", libs)
+    VERSIONS["numpy"] = numpy.__version__
+    if torch is not None:
+        torch.set_num_threads(threads)
+    _POOLS = common.limit_loaded_pools(threads)
+    return note
 
 
 # ----------------------------------------------------------------------------------------------
@@ -367,7 +381,7 @@ class DlnRunner(common.Runner):
 
     def run(self):
         self.res = dln.train(self.net, self.problem, self.spec.lr, steps=self.steps,
-                             n_threads=ARGS.threads, **self.quiet)
+                             n_threads=THREADS, **self.quiet)
         sec = getattr(self.res, "seconds", None)
         if sec is not None:
             self.internal.append(float(sec) / self.steps)
@@ -408,7 +422,9 @@ def forms_for(spec: common.Spec) -> list[str]:
     return ["factorization"] if spec.kind == "factorization" else ["data", "covariance"]
 
 
-def make_runners(spec: common.Spec) -> tuple[list[common.Runner], list[str]]:
+def make_runners(spec: common.Spec, forms: list[str] | None = None
+                 ) -> tuple[list[common.Runner], list[str]]:
+    """dln and every peer variant for `spec`; `forms` restricts the peers' forms (default all)."""
     runners: list[common.Runner] = []
     notes: list[str] = []
 
@@ -420,7 +436,7 @@ def make_runners(spec: common.Spec) -> tuple[list[common.Runner], list[str]]:
 
     if dln is not None:
         add(lambda: DlnRunner(spec), "dln")
-    for form in forms_for(spec):
+    for form in forms or forms_for(spec):
         add(lambda: NumpyRunner(spec, form), f"numpy[{form}]")
         if torch is not None:
             add(lambda: TorchManualRunner(spec, form), f"torch[{form}]")
@@ -434,22 +450,33 @@ def rel(a: float, b: float) -> float:
     return abs(a - b) / max(abs(b), np.finfo(np.float64).tiny)
 
 
-def run_case(spec: common.Spec, repeats: int, gemm: dict[str, float]) -> dict:
+def run_case(spec: common.Spec, repeats: int, gemm: dict[str, float], marginal: bool = True,
+             forms: list[str] | None = None, yardstick: bool = True) -> dict:
+    """Time dln and the peers on `spec` (interleaved), print the case's table, return the numbers.
+
+    `gemm` maps dtype name to the start-of-run GEMM rate (printed beside the in-rotation one);
+    `marginal` adds the dln.train(2k) twin; `forms` restricts the peers' forms (default all);
+    `yardstick=False` leaves the GEMM out of the rotation (`gemm` is then the rate used).
+    The result holds runner objects (`best`, `dln`) and plain data: `times` (label -> seconds per
+    step, one per repeat), `final` (label -> float64 reference loss), `rel` (label -> relative
+    difference to dln's, or NumPy's without dln), `start`, `tol`, `flops`, `gemm`.
+    """
     print(f"\n== {spec.name} | {spec.dtype.name} | {spec.steps} steps/call x {repeats} repeats | "
           f"lr={spec.lr:.6g} (mean units) ==")
-    runners, notes = make_runners(spec)
+    runners, notes = make_runners(spec, forms)
     for n in notes:
         print("  " + n)
-    yardstick = GemmRunner(spec)
-    extra: list[common.Runner] = [yardstick]
+    gemm_r = GemmRunner(spec) if yardstick else None
+    extra: list[common.Runner] = [gemm_r] if gemm_r else []
     twin = None
-    if ARGS.marginal and any(r.lib == "dln" for r in runners):
+    if marginal and any(r.lib == "dln" for r in runners):
         # dln.train(2k) beside dln.train(k) splits dln's time into per-step and per-call parts.
         twin = DlnRunner(spec, steps=2 * spec.steps)
         twin.variant += "-2k"
         extra.append(twin)
     times = common.time_runners(runners + extra, repeats, spec.steps)
-    gemm_now = 2.0 * yardstick.n ** 3 / common.median(times.pop(yardstick.label)) / 1e9
+    gemm_now = (2.0 * gemm_r.n ** 3 / common.median(times.pop(gemm_r.label)) / 1e9 if gemm_r
+                else gemm[spec.dtype.name])
 
     start = common.reference_loss(spec, spec.W0)
     final = {r.label: common.reference_loss(spec, r.weights()) for r in runners}
@@ -472,13 +499,17 @@ def run_case(spec: common.Spec, repeats: int, gemm: dict[str, float]) -> dict:
         rows.append([r.label, f"{t * 1e3:.2f}", f"{min(times[r.label]) * 1e3:.2f}", f"{gf:.1f}",
                      f"{gf / gemm_now:.2f}", f"{final[r.label]:.10g}", f"{d:.1e}",
                      "ok" if d <= tol else "MISMATCH"])
-    print(f"  NumPy GEMM 1000x1000 in the same rotation: {gemm_now:.1f} GFLOP/s "
-          f"(start of run: {gemm[spec.dtype.name]:.1f}); xGEMM below is relative to the former")
+    if gemm_r:
+        print(f"  NumPy GEMM 1000x1000 in the same rotation: {gemm_now:.1f} GFLOP/s "
+              f"(start of run: {gemm[spec.dtype.name]:.1f}); xGEMM below is relative to the former")
+    else:
+        print(f"  NumPy GEMM 1000x1000 (start of run, not in this rotation): {gemm_now:.1f} GFLOP/s")
     print(f"  loss at start {start:.10g}; flops/step: "
           + ", ".join(f"{k} {v / 1e9:.3f} GFLOP" for k, v in flops.items()))
     print(common.fmt_table(["library[variant]", "ms/step", "min ms", "GFLOP/s", "xGEMM",
                             "final loss (f64 ref)", f"rel vs {yard_label.split('[')[0]}", "check"],
                            rows))
+    split = None  # dln's time split into per-step and per-call parts, with the twin
     if dln_r is not None:
         if dln_r.flops is not None and dln_r.flops != flops.get(dln_r.variant.split(">")[-1],
                                                                  flops[best_form]):
@@ -488,6 +519,7 @@ def run_case(spec: common.Spec, repeats: int, gemm: dict[str, float]) -> dict:
             t_k = common.median(times[dln_r.label]) * spec.steps
             t_2k = common.median(times.pop(twin.label)) * spec.steps
             per_step = (t_2k - t_k) / spec.steps
+            split = dict(per_step=per_step, per_call=t_k - spec.steps * per_step)
             print(f"  dln split: (train(2k) - train(k)) / k = {per_step * 1e3:.2f} ms per step, "
                   f"per-call remainder train(k) - k * that = {(t_k - spec.steps * per_step) * 1e3:.1f} ms "
                   f"(k = {spec.steps})")
@@ -502,7 +534,8 @@ def run_case(spec: common.Spec, repeats: int, gemm: dict[str, float]) -> dict:
     max_d = max((rel(final[r.label], yard) for r in runners), default=float("nan"))
     return dict(case=spec.name.split()[0], dtype=spec.dtype.name, times=times, best=best,
                 dln=dln_r, flops=flops[best_form], max_rel=max_d, tol=tol,
-                gemm=gemm_now)
+                gemm=gemm_now, final=final, rel={k: rel(v, yard) for k, v in final.items()},
+                start=start, reference=yard_label, split=split)
 
 
 def summary(results: list[dict]) -> str:
@@ -523,16 +556,18 @@ def summary(results: list[dict]) -> str:
 
 
 def main() -> int:
+    global ARGS
+    ARGS = parse_args()
+    thread_note = setup(ARGS.threads, ARGS.libs)
     quick = ARGS.quick
     repeats = ARGS.repeats or (3 if quick else 5)
     dtypes = ["float64", "float32"] if ARGS.dtype == "both" else [ARGS.dtype]
 
     print("dln dense benchmark (bench/bench_dense.py)" + (" --quick" if quick else ""))
-    for line in common.machine_lines(ARGS.threads, THREAD_NOTE):
+    for line in common.machine_lines(ARGS.threads, thread_note):
         print(line)
-    print(f"numpy   : {np.__version__}")
-    for name, ver in (("torch", TORCH_VERSION), ("jax", JAX_VERSION), ("dln", DLN_VERSION)):
-        print(f"{name:8s}: {ver}")
+    for name in ("numpy", "torch", "jax", "dln"):
+        print(f"{name:8s}: {VERSIONS[name]}")
     if jax is not None:
         print(f"jax dev : {jax.devices()}")
     if dln is not None and hasattr(dln, "build_info"):
@@ -555,7 +590,7 @@ def main() -> int:
             else:
                 d, N = (128, 512) if quick else (512, 2048)
                 spec = common.regression_spec(d, N, 4, dt, ARGS.steps or (5 if quick else 10))
-            results.append(run_case(spec, repeats, gemm))
+            results.append(run_case(spec, repeats, gemm, ARGS.marginal))
 
     for line in common.blas_lines():  # after the runs: every library has loaded its pools by now
         print(line)
