@@ -5,7 +5,8 @@ process is killed later, while the pages are touched).
 Estimates are upper bounds of the peak of dln's own allocations (weights, optimiser state, work
 buffers and the copies made at the Python/C++ boundary), not of NumPy's temporaries in user code.
 The limit is the memory available now: ``MemAvailable`` from ``/proc/meminfo``, lowered to the
-cgroup limit when the process runs in one (containers, batch schedulers).
+cgroup limit when the process runs in one (containers, batch schedulers) and to what is left of the
+address-space limit (``ulimit -v``) when there is one.
 """
 
 from __future__ import annotations
@@ -50,6 +51,17 @@ def available_bytes() -> float:
         except ValueError:  # "max": no limit
             pass
         break
+    # An address-space limit (ulimit -v, some batch schedulers) makes allocations fail at once, far
+    # below the free memory: what is left of it counts too.
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        statm = _read("/proc/self/statm") if soft != resource.RLIM_INFINITY else None
+        if statm:
+            avail = min(avail, float(soft) - float(statm.split()[0]) * float(os.sysconf("SC_PAGE_SIZE")))
+    except (ImportError, ValueError, OSError):
+        pass
     return max(avail, 0.0)
 
 
@@ -75,15 +87,16 @@ def layer_elements(widths: Sequence[int]) -> float:
 
 def init_bytes(widths: Sequence[int], itemsize: int, kind: str) -> float:
     """Peak of Network.orthogonal/gaussian/uniform: the weights twice (C++ and NumPy copies) plus the
-    float64 work of the largest layer (the layer, its cast and, for orthogonal, the Haar square's
-    Gaussian matrix, its QR factors and Q)."""
+    float64 work of the largest layer (the layer, its cast and, for orthogonal, the max(m, n) x
+    min(m, n) Gaussian matrix, its Householder reflectors, Q and its scaled copy: the Haar columns are
+    drawn thin, never as a max(m, n) square)."""
     weights = layer_elements(widths) * itemsize
     work = 0.0
     for i in range(len(widths) - 1):
         m, n = float(widths[i + 1]), float(widths[i])
         layer = 2.0 * m * n * 8.0
         if kind == "orthogonal":
-            layer += 3.0 * max(m, n) ** 2 * 8.0
+            layer += 4.0 * m * n * 8.0
         work = max(work, layer)
     return 2.0 * weights + work
 

@@ -18,6 +18,7 @@ class Progress:
             raise TypeError(f"progress: expected None, True, False or a callable, got {type(progress).__name__}")
         self.user = progress if callable(progress) and not isinstance(progress, bool) else None
         self.bar = None
+        self.error: Optional[Exception] = None
         if self.user is not None or progress is False:
             return
         if progress is None and not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()):
@@ -32,7 +33,11 @@ class Progress:
 
     def update(self, done: int) -> None:
         if self.user is not None:
-            self.user(done)
+            try:
+                self.user(done)
+            except Exception as exc:  # the core stops the run (interrupted); explain() tells it
+                self.error = exc
+                raise
         elif self.bar is not None:
             self.bar.update(done - self.bar.n)
 
@@ -44,6 +49,13 @@ class Progress:
 
     def __enter__(self) -> "Progress":
         return self
+
+    def explain(self, message: str) -> str:
+        """A run's message, with the error of the progress callable if it raised one (the core then
+        stops the run, unless it was already done)."""
+        if self.error is None:
+            return message
+        return f"{message}; the progress callable raised {type(self.error).__name__}: {self.error}"
 
     def __exit__(self, *exc: Any) -> None:
         if self.bar is not None:

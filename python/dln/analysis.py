@@ -22,7 +22,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from ._checks import choice, integer, real
+from . import _memory
+from ._checks import choice, finite, integer, real
 from .compression import _known_target, _numerical_rank, _scale_of, invariant_subspace, subspace_sine
 from .network import Network
 from .problems import Problem
@@ -62,13 +63,14 @@ def rho_recursion(eps: float, lr: float, depth: int, steps: int, scale: float = 
     -------
     ndarray, shape (steps + 1,)
     """
-    eps = real(eps, "eps")
-    lr = real(lr, "lr")
+    eps = finite(eps, "eps")
+    lr = finite(lr, "lr")
     depth = integer(depth, "depth", minimum=1)
     steps = integer(steps, "steps", minimum=0)
-    scale = real(scale, "scale")
+    scale = finite(scale, "scale")
     optimizer = choice(optimizer, "optimizer", ("gd", "momentum"))
-    beta = real(momentum, "momentum")
+    beta = finite(momentum, "momentum")
+    _memory.require(8.0 * (steps + 1.0), "steps", f"a history of {steps} steps")
     rho = np.empty(steps + 1)
     rho[0] = eps
     if optimizer == "gd":

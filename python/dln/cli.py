@@ -30,11 +30,23 @@ def _run(args: argparse.Namespace) -> int:
     from .training import train
 
     path = Path(args.config)
+    if path.is_dir():
+        raise IsADirectoryError(f"config: {path} is a directory, not a config file")
     if not path.is_file():
         raise FileNotFoundError(f"config: no such file: {path}")
-    text = path.read_text()
-    cfg = RunConfig.from_json(text) if path.suffix == ".json" else RunConfig.from_toml(text)
-    net, problem, kwargs = cfg.build()
+    if args.out:  # checked now, not after the run
+        out = Path(args.out)
+        if out.is_dir():
+            raise IsADirectoryError(f"--out: {out} is a directory; name a file in it")
+        if not out.parent.is_dir():
+            raise FileNotFoundError(f"--out: folder {out.parent} does not exist (or is not a directory)")
+    try:
+        text = path.read_text()
+        cfg = RunConfig.from_json(text) if path.suffix == ".json" else RunConfig.from_toml(text)
+        net, problem, kwargs = cfg.build()
+    except (ValueError, TypeError, MemoryError) as exc:  # say which file; the message names the field
+        kind = next(k for k in (MemoryError, TypeError, ValueError) if isinstance(exc, k))
+        raise kind(f"config: {path}: {exc}") from None
     res = train(net, problem, n_threads=args.n_threads, progress=_bars(args), checkpoint=args.checkpoint, **kwargs)
     print(f"{res.status}: {res.steps} steps, final loss {res.final_loss:.6e} ({cfg.reduction}), {res.seconds:.3f} s "
           f"- {res.message}")

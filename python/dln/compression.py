@@ -25,12 +25,12 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from . import _core
-from ._checks import choice, integer, real
+from . import _core, _memory
+from ._checks import array, as_dtype, choice, finite, floating_array, integer, matrix, real, sequence
 from ._progress import Progress
 from .network import Network, _suffix
 from .problems import Completion, Factorization, Problem, Regression
-from .training import OPTIMIZERS, Result
+from .training import OPTIMIZERS, Result, _settings
 
 __all__ = ["invariant_subspace", "compress", "CompressedNetwork", "train_compressed", "CompressedResult",
            "compress_trained", "SparseCompletion", "subspace_sine"]
@@ -42,10 +42,16 @@ _WHITENED_ATOL = 1e-10
 def subspace_sine(A: Any, B: Any) -> float:
     """Sine of the largest principal angle between the column spans of ``A`` and ``B`` (same width).
 
+    ``A`` and ``B`` are finite 2-D floating arrays (TypeError/ValueError naming them otherwise).
     Computed as ``||(I - Q_A Q_A^T) Q_B||_2`` (accurate for tiny angles, unlike arccos of cosines).
     """
-    qa = np.linalg.qr(np.asarray(A, dtype=np.float64))[0]
-    qb = np.linalg.qr(np.asarray(B, dtype=np.float64))[0]
+    bases = []
+    for name, M in (("A", A), ("B", B)):
+        m = matrix(M, name, np.dtype(np.float64))
+        if not np.isfinite(m).all():
+            raise ValueError(f"{name}: contains NaN or Inf")
+        bases.append(m)
+    qa, qb = (np.linalg.qr(m)[0] for m in bases)
     if qa.shape != qb.shape:
         raise ValueError(f"B: expected the shape of A {qa.shape}, got {qb.shape}")
     return float(np.linalg.norm(qb - qa @ (qa.T @ qb), 2))
@@ -232,7 +238,7 @@ class CompressedNetwork:
             chain = trained.compressed.network
         if not isinstance(chain, Network) or chain.widths != self.network.widths:
             raise ValueError(f"trained: expected a chain of widths {self.network.widths}")
-        rho = real(rho, "rho")
+        rho = finite(rho, "rho")
         C = [np.asarray(w, dtype=np.float64) for w in chain._weights]
         W0 = [np.asarray(w, dtype=np.float64) for w in self.wide._weights]
         L = len(W0)
@@ -252,6 +258,10 @@ class CompressedNetwork:
         """How far training of ``wide`` leaves the compressed structure, right now: the part of the
         wide gradient outside the blocks ``U_{l,1} (.) V_{l,1}^T`` and ``U_{l,2} (.) V_{l,2}^T``, relative
         to the whole gradient (0 when the theory is exact; needs the dense wide gradient)."""
+        if not isinstance(wide, Network):
+            raise TypeError(f"wide: expected a dln.Network, got {type(wide).__name__}")
+        if wide.widths != self.wide.widths:
+            raise ValueError(f"wide: expected widths {self.wide.widths} (the compressed network's), got {wide.widths}")
         G = self.problem.gradients(wide)
         V = self.basis
         num = den = 0.0
@@ -291,10 +301,12 @@ def compress(net: Network, problem: Problem, rank: int, outer_lr_scale: float = 
     if eps == 0:
         raise ValueError("net: zero first layer; the compression needs W_l(0) = eps * orthogonal with eps > 0")
     basis = [V1]
+    # 1e-8, or 100 rounding units of the weights' dtype: a float32 orthogonal init is an isometry to ~1e-7.
+    isometry_tol = max(1e-8, 100 * float(np.finfo(net.dtype).eps))
     for l, w in enumerate(net._weights):
         U = np.asarray(w, dtype=np.float64) @ basis[-1] / eps
         err = np.max(np.abs(U.T @ U - np.eye(2 * r)))
-        if err > 1e-8:
+        if not err <= isometry_tol:
             raise ValueError(f"net: layer {l} is not eps * an isometry on the compressed subspace "
                              f"(|U^T U - I| = {err:.2g}); compression needs an orthogonal init")
         basis.append(U)
@@ -331,22 +343,25 @@ class SparseCompletion:
     def __init__(self, shape: Sequence[int], rows: Any, cols: Any, values: Any, reduction: str = "mean",
                  dtype: Any = np.float64) -> None:
         try:
-            d_out, d_in = (integer(s, f"shape[{i}]", minimum=1) for i, s in enumerate(shape))
+            dims = tuple(sequence(shape, "shape"))
         except TypeError:
-            raise
-        except Exception as exc:
-            raise ValueError(f"shape: expected (d_out, d_in), got {shape!r}") from exc
+            dims = ()
+        if len(dims) != 2:
+            raise ValueError(f"shape: expected (d_out, d_in), got {shape!r}")
+        d_out, d_in = (integer(s, f"shape[{i}]", minimum=1) for i, s in enumerate(dims))
         self.reduction = choice(reduction, "reduction", ("mean", "sum"))
-        self.dtype = np.dtype(dtype)
+        self.dtype = as_dtype(dtype)
+        # the core keeps row and column offsets: 8 bytes per row and per column, each twice
+        _memory.require(16.0 * (float(d_out) + float(d_in)), "shape", f"the index of a {d_out} x {d_in} problem")
         idx = []
         for name, a in (("rows", rows), ("cols", cols)):
-            arr = np.asarray(a)
+            arr = array(a, name)
             if arr.dtype.kind not in "iu":
                 raise TypeError(f"{name}: expected an integer array, got dtype {arr.dtype}")
+            if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:  # would wrap negative
+                raise ValueError(f"{name}: entry {int(arr.argmax())} = {int(arr.max())} is outside [0, 2**63)")
             idx.append(np.ascontiguousarray(arr, dtype=np.int64))
-        vals = np.asarray(values)
-        if vals.dtype.kind != "f":
-            raise TypeError(f"values: expected a floating-point array, got dtype {vals.dtype}")
+        vals = floating_array(values, "values")
         cls = _core.SparseCompletion64 if self.dtype == np.float64 else _core.SparseCompletion32
         self._core = cls(d_out, d_in, idx[0], idx[1], np.ascontiguousarray(vals, dtype=self.dtype), self.reduction)
         self.shape = (d_out, d_in)
@@ -383,12 +398,14 @@ class SparseCompletion:
         self._core.check_network(net.widths)
 
     def loss(self, net: Network, n_threads: int = 1) -> float:
+        """Loss of ``net`` (problem units), with ``n_threads >= 1`` threads."""
         self._check(net)
-        return float(self._core.loss(net._weights, n_threads))
+        return float(self._core.loss(net._weights, integer(n_threads, "n_threads", minimum=1, maximum=4096)))
 
     def gradients(self, net: Network, n_threads: int = 1) -> list[np.ndarray]:
+        """Gradients of the loss with respect to every layer, with ``n_threads >= 1`` threads."""
         self._check(net)
-        return list(self._core.gradients(net._weights, n_threads))
+        return list(self._core.gradients(net._weights, integer(n_threads, "n_threads", minimum=1, maximum=4096)))
 
     def train(self, net: Network, lr: float, steps: int, optimizer: str = "gd", tol: Optional[float] = None,
               record_every: int = 1, momentum: float = 0.9, betas: Sequence[float] = (0.9, 0.999),
@@ -396,21 +413,17 @@ class SparseCompletion:
               n_threads: Optional[int] = None, progress: Any = None) -> Result:
         """:func:`dln.train` on this problem (same arguments and semantics; no observers/resume)."""
         self._check(net)
-        optimizer = choice(optimizer, "optimizer", OPTIMIZERS)
-        scales = [] if lr_scale is None else [real(s, f"lr_scale[{i}]") for i, s in enumerate(lr_scale)]
+        settings = _settings(dict(optimizer=optimizer, lr=lr, steps=steps, tol=tol, record_every=record_every,
+                                  momentum=momentum, betas=betas, eps=eps, decay=decay, lr_scale=lr_scale), net.depth)
         threads = 0 if n_threads is None else integer(n_threads, "n_threads", minimum=1, maximum=4096)
-        steps = integer(steps, "steps", minimum=0)
-        b1, b2 = betas
-        args = (self._core, net._weights, optimizer, real(lr, "lr"), steps,
-                None if tol is None else real(tol, "tol"), integer(record_every, "record_every", minimum=1),
-                real(momentum, "momentum"), real(b1, "betas[0]"), real(b2, "betas[1]"), real(eps, "eps"),
-                real(decay, "decay"), scales)
-        with Progress(progress, steps, "dln.train (sparse)") as bar:
+        args = (self._core, net._weights, *settings)
+        with Progress(progress, settings[2], "dln.train (sparse)") as bar:
             out = getattr(_core, "train_sparse_" + ("64" if net.dtype == np.float64 else "32"))(*args, threads, bar.callback())
+            out["message"] = bar.explain(out["message"])
         return Result(status=out["status"], steps=int(out["steps"]), loss=out["loss"],
                       network=Network._from_trusted(list(out["weights"]), net.dtype),
                       final_loss=float(out["final_loss"]), seconds=float(out["seconds"]), message=out["message"],
-                      optimizer=optimizer, lr=float(lr), reduction=self.reduction, record_every=args[6],
+                      optimizer=settings[0], lr=settings[1], reduction=self.reduction, record_every=settings[4],
                       n_threads=int(out["n_threads"]), form="sparse")
 
 

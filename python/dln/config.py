@@ -21,11 +21,13 @@ import math
 import numbers
 import threading
 import weakref
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import AbstractSet, Any, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
-from ._checks import as_dtype, choice, integer, real
+from . import _memory
+from ._checks import as_dtype, choice, integer
+from ._checks import finite as _finite
 from .experiments import low_rank_target
 from .network import ACTIVATIONS, Network
 from .problems import REDUCTIONS, Completion, Factorization, Problem, Regression
@@ -268,7 +270,14 @@ class RunConfig:
 
     @classmethod
     def from_json(cls, text: str) -> "RunConfig":
-        return cls.from_dict(json.loads(text))
+        """Inverse of :meth:`to_json`; text that is not JSON raises ValueError naming ``text``."""
+        if not isinstance(text, (str, bytes, bytearray)):
+            raise TypeError(f"text: expected JSON text (str), got {type(text).__name__}")
+        try:
+            data = json.loads(text)
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+            raise ValueError(f"text: not valid JSON ({exc})") from None
+        return cls.from_dict(data)
 
     def to_toml(self) -> str:
         """TOML text, one ``key = value`` per field, grouped by comments; fields that are ``None`` are
@@ -281,7 +290,8 @@ class RunConfig:
 
     @classmethod
     def from_toml(cls, text: str) -> "RunConfig":
-        """Read :meth:`to_toml`'s format (``tomllib``, or ``tomli`` before Python 3.11)."""
+        """Read :meth:`to_toml`'s format (``tomllib``, or ``tomli`` before Python 3.11); text that is not
+        TOML raises ValueError naming ``text``."""
         try:
             import tomllib
         except ModuleNotFoundError:  # Python < 3.11
@@ -289,7 +299,13 @@ class RunConfig:
                 import tomli as tomllib  # type: ignore[no-redef]
             except ModuleNotFoundError:
                 raise ImportError("from_toml: needs Python >= 3.11 or the tomli package (pip install tomli)") from None
-        return cls.from_dict(tomllib.loads(text))
+        if not isinstance(text, str):
+            raise TypeError(f"text: expected TOML text (str), got {type(text).__name__}")
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"text: not valid TOML ({exc})") from None
+        return cls.from_dict(data)
 
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
@@ -301,6 +317,9 @@ _GROUPS = (
     ("init seed", ("seed",)),
 )
 assert sorted(n for _, names in _GROUPS for n in names) == sorted(_FIELDS)
+
+# Memory of one RunConfig (its object, __dict__ and the list slot), an upper bound for grid's check.
+_CONFIG_BYTES = 1024.0
 
 # Problems by their data fields. Weak values: configs built together (a chunk of a sweep) share one
 # problem while their jobs hold it, and the arrays are freed when the last job goes.
@@ -317,6 +336,9 @@ def _make_problem(problem: str, d_out: int, d_in: int, rank: int, n_samples: Opt
         draw = np.random.default_rng([data_seed, 2]).random((d_out, d_in))
         return Completion(phi, _read_only((draw < observed).astype(np.float64)), reduction=reduction)
     assert n_samples is not None
+    # X, its SVD when whitened, and Y, in float64 (the SVD's factors are at most X's size each)
+    _memory.require(8.0 * float(n_samples) * (4.0 * d_in + d_out), "n_samples",
+                    f"regression data of {n_samples} samples (d_in = {d_in}, d_out = {d_out})")
     g = np.random.default_rng([data_seed, 1]).standard_normal((d_in, n_samples))
     if whiten:
         u, _, vt = np.linalg.svd(g, full_matrices=False)
@@ -341,16 +363,21 @@ def grid(base: RunConfig, **axes: Iterable[Any]) -> list[RunConfig]:
     ``grid(base, lr=[1, 10], depth=[2, 3])`` gives 4 configs; the first axis varies slowest (the
     order of ``itertools.product``). Each axis is a list of values of one field (a tuple-valued field
     such as ``hidden`` takes a list of tuples). Unknown fields, empty or string axes and invalid
-    combinations raise ``ValueError``/``TypeError`` naming the field.
+    combinations raise ``ValueError``/``TypeError`` naming the field; a grid too large for the memory
+    (about 1 kB per config) raises ``MemoryError`` naming the axis that makes it so, before it is built.
     """
     if not isinstance(base, RunConfig):
         raise TypeError(f"base: expected a RunConfig, got {type(base).__name__}")
     values = []
+    size = 1.0
     for name, axis in axes.items():
         if name not in _FIELDS:
             raise ValueError(f"{name}: not a RunConfig field (fields: {', '.join(_FIELDS)})")
         if isinstance(axis, (str, bytes, Mapping)) or not isinstance(axis, Iterable):
             raise TypeError(f"{name}: expected a list of values to grid over, got {type(axis).__name__} {axis!r}")
+        if hasattr(axis, "__len__"):  # the size is known before the axis or the product is built
+            size *= float(len(axis))
+            _memory.require(_CONFIG_BYTES * size, name, f"a grid of {size:.0f} configs")
         axis = list(axis)
         if not axis:
             raise ValueError(f"{name}: empty list of values (the grid would be empty)")
@@ -396,13 +423,6 @@ def spawn_seeds(configs: Sequence[RunConfig], seed: int, data_seed: bool = False
 # --- helpers ------------------------------------------------------------------------------------------
 
 
-def _finite(value: Any, name: str) -> float:
-    x = real(value, name)
-    if not math.isfinite(x):
-        raise ValueError(f"{name}: must be finite, got {x!r}")
-    return x
-
-
 def _bool(value: Any, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name}: expected True or False, got {type(value).__name__} {value!r}")
@@ -410,7 +430,8 @@ def _bool(value: Any, name: str) -> bool:
 
 
 def _sequence(value: Any, name: str) -> tuple:
-    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+    # a set has no order: its tuple would not be the sequence the caller meant
+    if isinstance(value, (str, bytes, Mapping, AbstractSet)) or not isinstance(value, Iterable):
         raise TypeError(f"{name}: expected a sequence, got {type(value).__name__} {value!r}")
     return tuple(value)
 

@@ -19,6 +19,8 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from ._checks import folder as make_folder
+
 
 @dataclass(frozen=True)
 class DemoSizes:
@@ -46,6 +48,7 @@ def run(out: Path, sizes: DemoSizes = DemoSizes(), seed: int = 0, say: Callable[
         progress: Any = None) -> dict:
     """Run the demo, write ``theorem.png``, ``tracked.png``, ``compressed.png``, ``summary.json`` and
     ``summary.md`` into ``out``; return the summary (every check is in ``summary["checks"]``)."""
+    out = make_folder(out, "out")  # a bad folder fails now, not after the runs
     import matplotlib
 
     matplotlib.use("Agg")
@@ -59,7 +62,6 @@ def run(out: Path, sizes: DemoSizes = DemoSizes(), seed: int = 0, say: Callable[
     from .tracking import TrackSpec
     from .training import train
 
-    out.mkdir(parents=True, exist_ok=True)
     summary: dict = {"seed": seed, "units": "mean-reduced loss; lr in mean units (eta = lr / d^2 in sum units)"}
     checks: dict = {}
 

@@ -20,7 +20,8 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from . import analysis
+from . import _memory, analysis
+from ._checks import integer
 from .analysis import rho_recursion
 from .compression import subspace_sine
 from .network import Network
@@ -40,7 +41,17 @@ PREFIX_STEPS = 100
 
 
 def low_rank_target(d_out: int, d_in: int, rank: int, seed: int = 0) -> np.ndarray:
-    """Rank-``rank`` truncated SVD of a ``d_out x d_in`` standard Gaussian matrix (the published targets)."""
+    """Rank-``rank`` truncated SVD of a ``d_out x d_in`` standard Gaussian matrix (the published targets).
+
+    ``0 <= rank <= min(d_out, d_in)``; a bad size or seed raises ValueError/TypeError naming it, and
+    a target too large for the memory MemoryError naming ``d_out``, before anything is drawn."""
+    d_out = integer(d_out, "d_out", minimum=1)
+    d_in = integer(d_in, "d_in", minimum=1)
+    rank = integer(rank, "rank", minimum=0, maximum=min(d_out, d_in))
+    seed = integer(seed, "seed", minimum=0)
+    # the Gaussian matrix, its thin SVD (LAPACK's copy and workspace included) and the product
+    _memory.require(8.0 * (3.0 * d_out * d_in + float(d_out + d_in) * min(d_out, d_in)), "d_out",
+                    f"a {d_out} x {d_in} target")
     g = np.random.default_rng(seed).standard_normal((d_out, d_in))
     u, s, vt = np.linalg.svd(g, full_matrices=False)
     return (u[:, :rank] * s[:rank]) @ vt[:rank]

@@ -27,13 +27,15 @@ import glob
 import hashlib
 import json
 import os
+import stat
 import zipfile
 from typing import Any, Optional
 
 import numpy as np
 
 from . import _core
-from ._checks import integer
+from ._checks import integer, os_error
+from ._checks import path as checked_path
 from ._progress import Progress
 from .network import Network, _suffix
 
@@ -268,11 +270,13 @@ def write_checkpoint(path: str, meta: dict, arrays: dict) -> None:
             raw.flush()
             os.fsync(raw.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.remove(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError):  # disk full, name too long, no permission: say which file
+            raise os_error(exc, f"checkpoint: cannot write {path}: {exc.strerror or exc}") from exc
         raise
     _fsync_dir(folder)
 
@@ -285,9 +289,17 @@ def _bad(path: str, why: str) -> CheckpointError:
 
 def _read_arrays(path: str) -> tuple[dict, dict]:
     try:
-        zf = zipfile.ZipFile(path, "r")
+        mode = os.stat(path).st_mode
     except FileNotFoundError:
-        raise
+        raise FileNotFoundError(f"checkpoint: {path}: no such file") from None
+    except OSError as exc:
+        raise _bad(path, f"cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(mode):
+        raise _bad(path, "is a directory, not a checkpoint file")
+    if not stat.S_ISREG(mode):  # a FIFO or device would block or never end
+        raise _bad(path, "is not a regular file")
+    try:
+        zf = zipfile.ZipFile(path, "r")
     except Exception as exc:  # noqa: BLE001 - zipfile raises many types on damaged input (found by fuzzing)
         raise _bad(path, f"not a readable checkpoint ({type(exc).__name__}: {exc})") from None
     with zf:
@@ -349,9 +361,10 @@ def load_checkpoint(path: Any) -> Checkpoint:
         No file at ``path``.
     CheckpointError
         (a ValueError) The file is truncated, corrupted, of another format or version, or its
-        contents are inconsistent (e.g. weights that do not chain, a history of the wrong length).
+        contents are inconsistent (e.g. weights that do not chain, a history of the wrong length);
+        also a folder, FIFO or device at ``path`` (never opened: a FIFO would block).
     """
-    path = _path(path, "path")
+    path = checked_path(path, "path")
     meta, arrays = _read_arrays(path)
     try:
         config, problem = meta["config"], meta["problem"]
@@ -415,15 +428,6 @@ def load_checkpoint(path: Any) -> Checkpoint:
                       optimizer_v=[arrays[f"optimizer_v_{l}"] for l in range(n_v)], seconds=seconds,
                       message=str(meta.get("message", "")), form=str(meta.get("form", "auto")), n_threads=n_threads,
                       svd_record=svd_record, svd_state=svd_state)
-
-
-def _path(path: Any, name: str) -> str:
-    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"{name}: expected a str or os.PathLike path, got {type(path).__name__}")
-    p = os.fspath(path)
-    if not p:
-        raise ValueError(f"{name}: empty path")
-    return p
 
 
 # --- checkpointed training -------------------------------------------------------------------------------
@@ -527,9 +531,11 @@ def _run(prepared: Any, path: str, every: int, threads: int, n_threads: Optional
     status = "running"
     with Progress(progress, steps_total - first, "dln.train") as bar, _SigintGuard() as guard:
         while status == "running":
-            if guard.hit and out is not None:  # Ctrl-C between segments
+            # Ctrl-C between segments, or a progress callable that raised as a segment ended
+            if (guard.hit or bar.error is not None) and out is not None:
                 status = "interrupted"
-                out = dict(out, status=status, message=f"interrupted after {step} steps (loss {out['final_loss']:.6g})")
+                message = bar.explain(f"interrupted after {step} steps (loss {out['final_loss']:.6g})")
+                out = dict(out, status=status, message=message)
                 _save(path, prepared, fingerprint, config, status, steps_total, out, seconds,
                       None if track is None else (svd_record, svd_state))
                 break
@@ -555,6 +561,7 @@ def _run(prepared: Any, path: str, every: int, threads: int, n_threads: Optional
             finally:
                 guard.in_core = False
             out = new
+            out["message"] = bar.explain(out["message"])
             if track is not None:
                 svd_record, svd_state = _merge_records(svd_record, out.pop("svd")), out.pop("svd_state")
             seconds += float(out["seconds"])
@@ -570,14 +577,21 @@ def _run(prepared: Any, path: str, every: int, threads: int, n_threads: Optional
 
 def train_checkpointed(prepared: Any, path: Any, every: Any, threads: int, n_threads: Optional[int], progress: Any):
     """``dln.train`` with ``checkpoint=path``: refuses to overwrite an existing checkpoint."""
-    path = _path(path, "checkpoint")
+    path = checked_path(path, "checkpoint")
     every = integer(every, "checkpoint_every", minimum=1)
-    if os.path.exists(path):
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"checkpoint: {path} is a directory; name a file in it")
+    if os.path.lexists(path):
         raise FileExistsError(f"checkpoint: {path} exists; continue it with dln.resume({path!r}, problem) or "
                               f"remove it to start again")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise FileNotFoundError(f"checkpoint: folder {folder} does not exist")
+        parent = folder
+        while not os.path.lexists(parent):
+            parent = os.path.dirname(parent)
+        if os.path.isdir(parent):
+            raise FileNotFoundError(f"checkpoint: folder {folder} does not exist")
+        raise NotADirectoryError(f"checkpoint: {parent} is not a directory, so {path} cannot be written")
     return _run(prepared, path, every, threads, n_threads, progress, None, problem_fingerprint(prepared.problem))
 
 

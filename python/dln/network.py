@@ -8,7 +8,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from . import _core, _memory
-from ._checks import as_dtype, choice, common_dtype, floating_array, integer, matrix, real
+from ._checks import as_dtype, choice, common_dtype, floating_array, integer, matrix, real, sequence
 
 
 ACTIVATIONS = ("linear", "relu", "leaky_relu", "tanh")
@@ -103,8 +103,10 @@ class Network:
               negative_slope: Any) -> "Network":
         act, slope = _activation(activation, negative_slope)
         dt = as_dtype(dtype)
-        if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__"):
-            raise TypeError(f"widths: expected a sequence of integers [d_in, ..., d_out], got {widths!r}")
+        try:
+            sequence(widths, "widths")
+        except TypeError:
+            raise TypeError(f"widths: expected a sequence of integers [d_in, ..., d_out], got {widths!r}") from None
         ws = [integer(w, f"widths[{i}]", maximum=2**31 - 1) for i, w in enumerate(widths)]
         scale = real(scale, "scale")
         if not (np.isfinite(scale) and scale >= 0):

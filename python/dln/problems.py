@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import _core, _memory
-from ._checks import as_dtype, choice, common_dtype, floating_array, matrix
+from ._checks import array, as_dtype, cast, choice, common_dtype, floating_array, matrix
 from .network import Network
 
 REDUCTIONS = ("mean", "sum")
@@ -145,7 +145,7 @@ class Completion(Problem):
 
     def __init__(self, target: Any, mask: Any, reduction: str = "mean") -> None:
         t = _data(target, "target")
-        m = np.asarray(mask)
+        m = array(mask, "mask")
         if m.dtype.kind not in "biuf":
             raise TypeError(f"mask: expected a bool or 0/1 numeric array, got dtype {m.dtype}")
         if m.shape != t.shape:
@@ -223,6 +223,6 @@ def _data(a: Any, name: str) -> np.ndarray:
         raise ValueError(f"{name}: expected a 2-D array, got ndim={arr.ndim} with shape {arr.shape}")
     if arr.size == 0:
         raise ValueError(f"{name}: empty array of shape {arr.shape}")
-    if arr.dtype not in (np.float32, np.float64):
-        arr = arr.astype(np.float64)
+    if arr.dtype not in (np.float32, np.float64):  # float16, long double, non-native byte order
+        arr = cast(arr, name, np.dtype(np.float64))
     return arr

@@ -14,6 +14,8 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from ._checks import folder as make_folder
+
 
 def _figures(name: str, result: Any, folder: Path) -> list[Path]:
     """Draw what the experiment's result holds; returns the files written."""
@@ -42,7 +44,7 @@ def main(name: str, out: str = "dln-results", quick: bool = False, full: bool = 
     if name != "all" and name not in EXPERIMENTS:
         raise ValueError(f"name: unknown experiment {name!r} (choose from {', '.join(EXPERIMENTS)}, all, list)")
     names = list(EXPERIMENTS) if name == "all" else [name]
-    Path(out).mkdir(parents=True, exist_ok=True)  # a bad --out fails now, not after a long run
+    make_folder(out, "out")  # a bad --out fails now, not after a long run
     failed = []
     for n in names:
         t0 = time.perf_counter()

@@ -7,16 +7,19 @@ core). Every run is bitwise the same wherever it ran, because a batched job's re
 the thread count or on the other jobs of its batch.
 
 With ``out_dir`` each finished chunk is saved at once as ``chunk-NNNNN.npz`` (loss histories, weights
-if kept) and ``chunk-NNNNN.json`` (configs, status, steps, final loss, time, message), both written
-atomically (temporary file, fsync, rename; the JSON last, so it marks a complete chunk). Running the
-same sweep again loads the chunks that are on disk and computes only the others, so a lost worker or
-an interrupted sweep costs only the chunks that had not finished.
+if kept) and ``chunk-NNNNN.json`` (configs, status, steps, final loss, time, message, and the SHA-256
+of the npz it goes with), both written atomically (temporary file, fsync, rename; the JSON last, so
+it marks a complete chunk). Running the same sweep again loads the chunks that are on disk and
+computes only the others, so a lost worker or an interrupted sweep costs only the chunks that had not
+finished; temporary files of writers that were killed are removed. A damaged chunk (a file that is
+not the one written, cut short, or not a regular file) raises ValueError naming ``out_dir``.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -26,7 +29,8 @@ from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
 import numpy as np
 
-from ._checks import integer
+from ._checks import folder as make_folder
+from ._checks import integer, os_error
 from ._progress import Progress
 from .config import RunConfig
 
@@ -96,14 +100,17 @@ def sweep(configs: Iterable[RunConfig], executor: Optional[concurrent.futures.Ex
     out_dir : path, optional
         Save every chunk as soon as it is done, and load the chunks already there instead of running
         them again. The directory must hold chunks of this same sweep (same configs, same ``chunk``);
-        a chunk that holds other configs raises ``ValueError``.
+        a chunk that holds other configs, or is damaged, raises ``ValueError``. The folder is made
+        (with its parents) if needed; one that cannot be (a file of that name, no permission)
+        raises ``OSError`` naming ``out_dir``, as does a chunk that cannot be written.
     n_threads : int, optional
         Threads of each ``train_batch`` call: default all cores here, 1 on an executor's workers.
         Results do not depend on it.
     progress : None, bool or callable
         One bar for the whole sweep, in updates (``steps`` of every run): ``None`` shows a tqdm bar when
         stderr is a terminal and tqdm is installed, ``True``/``False`` force it on/off, a callable is
-        called with the number of updates done so far (with an executor: at the end of each chunk).
+        called with the number of updates done so far (with an executor: at the end of each chunk);
+        an exception it raises stops the sweep and is raised by ``sweep`` (finished chunks are saved).
     keep_weights : bool
         Keep the final weights of every run (``SweepResult.weights``; saved in ``out_dir`` too).
 
@@ -132,9 +139,7 @@ def sweep(configs: Iterable[RunConfig], executor: Optional[concurrent.futures.Ex
     keep_weights = bool(keep_weights)
     if not (progress is None or isinstance(progress, bool) or callable(progress)):
         raise TypeError(f"progress: expected None, True, False or a callable, got {type(progress).__name__}")
-    folder = None if out_dir is None else Path(out_dir)
-    if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
+    folder = None if out_dir is None else _out_dir(out_dir)
 
     chunks = [configs[i:i + chunk] for i in range(0, len(configs), chunk)]
     records: list[Optional[list[dict]]] = [None] * len(chunks)
@@ -160,6 +165,8 @@ def sweep(configs: Iterable[RunConfig], executor: Optional[concurrent.futures.Ex
             for k in todo:
                 callback = bar.callback(done)
                 recs = _train_chunk(chunks[k], keep_weights, n_threads, False if callback is None else callback)
+                if _interrupted(recs) and bar.error is not None:  # the progress callable raised: its error
+                    raise bar.error
                 if _interrupted(recs):  # Ctrl-C reached the runs: keep only the chunks that finished
                     raise KeyboardInterrupt(f"dln.sweep: interrupted in chunk {k}; "
                                             f"{sum(r is not None for r in records)} of {len(chunks)} chunks done"
@@ -181,7 +188,10 @@ def _run_on(executor: Any, todo: dict[int, list[RunConfig]], keep_weights: bool,
     futures = {}
     try:
         for k, part in todo.items():
-            futures[executor.submit(run_chunk, [c.to_dict() for c in part], keep_weights, n_threads)] = k
+            future = executor.submit(run_chunk, [c.to_dict() for c in part], keep_weights, n_threads)
+            if not isinstance(future, concurrent.futures.Future):
+                raise TypeError(f"executor: submit returned {type(future).__name__}, not a concurrent.futures.Future")
+            futures[future] = k
         failed: dict[int, BaseException] = {}
         for future in concurrent.futures.as_completed(futures):
             k = futures[future]
@@ -247,10 +257,26 @@ def _save_chunk(folder: Path, k: int, configs: Sequence[RunConfig], recs: list[d
                             message=r["message"], n_weights=0 if r["weights"] is None else len(r["weights"])),
                        allow_nan=False)
             for c, r in zip(configs, recs)]
-    head = json.dumps(dict(format=_FORMAT, chunk=k, keep_weights=keep_weights))
-    text = head[:-1] + ', "runs": [\n' + ",\n".join(runs) + "\n]}\n"  # one line per run
     _write_atomic(npz_path, lambda f: np.savez(f, **arrays))
+    # The JSON names the npz it goes with by its hash: a pair from different writes is refused on load.
+    head = json.dumps(dict(format=_FORMAT, chunk=k, keep_weights=keep_weights, npz_sha256=_sha256(npz_path)))
+    text = head[:-1] + ', "runs": [\n' + ",\n".join(runs) + "\n]}\n"  # one line per run
     _write_atomic(json_path, lambda f: f.write(text.encode()))  # last: its presence marks the chunk done
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _out_dir(out_dir: Any) -> Path:
+    """``out_dir`` checked and created (with its parents), or an error naming it."""
+    path = make_folder(out_dir, "out_dir")
+    _remove_stale_temporaries(path)
+    return path
 
 
 def _load_chunk(folder: Path, k: int, configs: Sequence[RunConfig], keep_weights: bool) -> Optional[list[dict]]:
@@ -258,18 +284,46 @@ def _load_chunk(folder: Path, k: int, configs: Sequence[RunConfig], keep_weights
     npz_path, json_path = _paths(folder, k)
     if not (json_path.exists() and npz_path.exists()):
         return None
-    meta = json.loads(json_path.read_text())
-    runs = meta.get("runs") if isinstance(meta, dict) and meta.get("format") == _FORMAT else None
-    if runs is None or [RunConfig.from_dict(r["config"]) for r in runs] != list(configs):
+    for path in (json_path, npz_path):
+        if not path.is_file():  # a folder, or a FIFO that would block the read
+            raise ValueError(f"out_dir: {path} is not a regular file; remove it to run chunk {k} again")
+    try:
+        meta = json.loads(json_path.read_text())
+        runs = meta.get("runs") if isinstance(meta, dict) and meta.get("format") == _FORMAT else None
+        same = runs is not None and [RunConfig.from_dict(r["config"]) for r in runs] == list(configs)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ValueError(f"out_dir: {json_path} is damaged ({type(exc).__name__}: {exc}); remove it (and "
+                         f"{npz_path.name}) to run chunk {k} again") from None
+    if not same:
         raise ValueError(f"out_dir: {json_path} holds other runs than chunk {k} of this sweep (different configs "
                          f"or chunk size); use another out_dir or remove that one")
-    if keep_weights and not meta["keep_weights"]:
+    if keep_weights and not meta.get("keep_weights"):
         return None  # saved without weights: run it again to get them
-    with np.load(npz_path, allow_pickle=False) as data:
-        return [dict(status=r["status"], steps=int(r["steps"]), final_loss=float(r["final_loss"]),
-                     loss=data[f"loss_{i}"], seconds=float(r["seconds"]), message=r["message"],
-                     weights=tuple(data[f"weights_{i}_{l}"] for l in range(r["n_weights"])) if keep_weights else None)
-                for i, r in enumerate(runs)]
+    if "npz_sha256" in meta and meta["npz_sha256"] != _sha256(npz_path):  # (older chunks have no hash)
+        raise ValueError(f"out_dir: {npz_path} is not the file {json_path.name} was written with (its SHA-256 "
+                         f"differs); remove both to run chunk {k} again")
+    try:
+        with np.load(npz_path, allow_pickle=False) as data:
+            return [dict(status=str(r["status"]), steps=int(r["steps"]), final_loss=float(r["final_loss"]),
+                         loss=data[f"loss_{i}"], seconds=float(r["seconds"]), message=str(r["message"]),
+                         weights=tuple(data[f"weights_{i}_{l}"] for l in range(r["n_weights"])) if keep_weights
+                         else None)
+                    for i, r in enumerate(runs)]
+    except Exception as exc:  # noqa: BLE001 - zipfile and np.load raise many types on damaged files
+        raise ValueError(f"out_dir: chunk {k} ({npz_path.name}, {json_path.name}) is damaged ({type(exc).__name__}: "
+                         f"{exc}); remove both to run it again") from None
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Temporary files of writers that were killed (their pid no longer runs); see _write_atomic."""
+    for tmp in folder.glob(".chunk-*.tmp"):
+        try:
+            pid = int(tmp.name.split(".")[-3])
+            os.kill(pid, 0)
+        except (ValueError, IndexError, PermissionError):  # not ours, or alive under another user
+            continue
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
 
 
 def _write_atomic(path: Path, write: Callable[[Any], Any]) -> None:
@@ -281,8 +335,10 @@ def _write_atomic(path: Path, write: Callable[[Any], Any]) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # disk full, no permission: say where
+            raise os_error(exc, f"out_dir: cannot write {path}: {exc.strerror or exc}") from exc
         raise
     if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
         fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)

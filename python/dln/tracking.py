@@ -279,7 +279,8 @@ class TrackSpec:
     block_r : int
         ``r`` of the published figure's blocks: the largest principal angle (sine formula) of the top
         ``r``, middle ``d - 2r`` and bottom ``r`` singular subspaces against the first recorded step
-        ``>= 1`` (0: no angles). With ``reference="theory"`` it is the target rank ``r`` (>= 1).
+        ``>= 1`` (0: no angles; ``2 r`` at most the smallest width, ValueError otherwise). With
+        ``reference="theory"`` it is the target rank ``r`` (>= 1).
     reference : {"step1", "theory"}
         ``step1``: the block angles above (``angles_right``/``angles_left``). ``theory``: per layer
         the sine of the largest principal angle between the tracked moving subspace (the ``s``
@@ -343,6 +344,9 @@ class TrackSpec:
         core = self._to_core()
         if core["reference"] == "theory":
             core["theory_right"], core["theory_left"] = theory_bases(net, problem, core["block_r"])
+        elif 2 * core["block_r"] > min(net.widths):  # the top and bottom blocks would overlap
+            raise ValueError(f"block_r: 2 * block_r must be <= {min(net.widths)} (the smallest layer dimension of "
+                             f"widths {net.widths}), got {core['block_r']}")
         return core
 
 

@@ -8,7 +8,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from . import _core, _memory
-from ._checks import choice, integer, real
+from ._checks import choice, integer, real, sequence
 from ._progress import Progress
 from .network import Network, _suffix
 from .problems import Problem
@@ -107,13 +107,16 @@ def train(net: Network, problem: Problem, lr: float, steps: int, optimizer: str 
     progress : None, bool or callable
         ``None``: a tqdm bar when stderr is a terminal and tqdm is installed; ``True``/``False``:
         force it on/off; a callable is called with the number of updates done, from the calling
-        thread, about every 50 ms.
+        thread, about every 50 ms. An exception it raises stops the run as ``interrupted``, and
+        ``message`` names it.
     checkpoint : str or os.PathLike, optional
         Save the run to this file (:mod:`dln.io`: npz + JSON, written atomically) at the start, every
         ``checkpoint_every`` updates and at the end (also when interrupted), so that
         :func:`dln.resume` can continue it bit for bit after a crash or kill. An existing file is
-        never overwritten (FileExistsError). With ``track_svd`` the SVD record so far and the trackers'
-        state are saved too, and the resumed run's ``result.svd`` is that of an uninterrupted run.
+        never overwritten (FileExistsError); a folder, or a path under a file, is refused before
+        the run (IsADirectoryError, NotADirectoryError). With ``track_svd`` the SVD record so far
+        and the trackers' state are saved too, and the resumed run's ``result.svd`` is that of an
+        uninterrupted run.
     checkpoint_every : int
         Updates between checkpoints (default 1000). Checkpointing does not change the result.
     compress : None, "auto" or int
@@ -132,10 +135,18 @@ def train(net: Network, problem: Problem, lr: float, steps: int, optimizer: str 
         A bad argument, named at the start of the message, before any work starts.
     MemoryError
         The run would need more memory than is available (the message gives the GiB needed).
+    OSError
+        A checkpoint could not be written (full disk, no permission; the message starts with
+        ``checkpoint``).
     """
     if compress is not None:
         if isinstance(net, Network):
             net._require_linear("compress", "compression")
+            # a rank guess is checked here, to name `compress`; "auto" is resolved in train_compressed
+            if not (isinstance(compress, str) and compress == "auto"):
+                if isinstance(compress, str):
+                    raise ValueError(f"compress: expected None, 'auto' or a rank guess (int), got {compress!r}")
+                integer(compress, "compress", minimum=1, maximum=max(min(net.widths) // 2, 1))
         if checkpoint is not None or track_svd is not None:
             raise ValueError("compress: not supported together with checkpoint or track_svd")
         if lr_scale is not None or optimizer not in ("gd", "momentum"):
@@ -157,6 +168,7 @@ def train(net: Network, problem: Problem, lr: float, steps: int, optimizer: str 
     with Progress(progress, steps_total, "dln.train") as bar:
         out = getattr(_core, f"train_{_suffix(net.dtype)}")(*prepared.args, threads, bar.callback(), track=track,
                                                             **prepared.activation)
+        out["message"] = bar.explain(out["message"])
     return prepared.result(out)
 
 
@@ -197,13 +209,33 @@ def _prepare(net: Any, problem: Any, kwargs: dict) -> _Prepared:
         raise TypeError(f"problem: expected a dln problem (Factorization, Regression, Completion), got {type(problem).__name__}")
     unknown = set(kwargs) - set(_TRAIN_KEYS)
     if unknown:
-        raise TypeError(f"{sorted(unknown)[0]}: not an argument of dln.train")
+        raise TypeError(f"{sorted(map(str, unknown))[0]}: not an argument of dln.train")
     for key in ("lr", "steps"):
         if key not in kwargs:
             raise TypeError(f"{key}: required")
     k = dict(optimizer="gd", tol=None, record_every=1, momentum=0.9, betas=(0.9, 0.999), eps=1e-8, decay=0.9,
              lr_scale=None, track_svd=None)
     k.update(kwargs)
+    settings = _settings(k, net.depth)
+    core_problem = problem._net_core(net)
+    track_svd = k["track_svd"]
+    if track_svd is not None and not isinstance(track_svd, TrackSpec):
+        raise TypeError(f"track_svd: expected a dln.TrackSpec, got {type(track_svd).__name__}")
+    if track_svd is not None:
+        net._require_linear("track_svd", "SVD tracking")
+    track = None if track_svd is None else track_svd._for_run(net, problem)
+    _core.check_run(*settings, net.depth)
+    data = net.activation != "linear" or core_problem.form_for(net.widths) == "data"
+    cols = problem.X.shape[1] if problem.kind == "regression" and data else net.widths[0]
+    nbytes = _memory.train_bytes(net.widths, cols, net.dtype.itemsize, settings[0])
+    _memory.require(nbytes, "net", f"training a network of widths {net.widths}")
+    return _Prepared(net, problem, (core_problem, net._weights, *settings), nbytes, track)
+
+
+def _settings(k: dict, depth: int) -> tuple:
+    """The optimiser settings of ``k`` (train's keyword arguments, defaults filled in), checked for
+    type: ``(optimizer, lr, steps, tol, record_every, momentum, beta1, beta2, eps, decay, lr_scale)``
+    as the core takes them (``_core.check_run`` checks the values)."""
     optimizer = choice(k["optimizer"], "optimizer", OPTIMIZERS)
     lr = real(k["lr"], "lr")
     steps = integer(k["steps"], "steps", minimum=0)
@@ -211,7 +243,7 @@ def _prepare(net: Any, problem: Any, kwargs: dict) -> _Prepared:
     tol = None if k["tol"] is None else real(k["tol"], "tol")
     momentum = real(k["momentum"], "momentum")
     try:
-        b1, b2 = k["betas"]
+        b1, b2 = sequence(k["betas"], "betas")
     except (TypeError, ValueError) as exc:
         raise ValueError(f"betas: expected a pair (beta1, beta2), got {k['betas']!r}") from exc
     b1, b2 = real(b1, "betas[0]"), real(b2, "betas[1]")
@@ -220,25 +252,14 @@ def _prepare(net: Any, problem: Any, kwargs: dict) -> _Prepared:
     lr_scale = k["lr_scale"]
     scales: list[float] = []
     if lr_scale is not None:
-        if isinstance(lr_scale, (str, bytes)) or not hasattr(lr_scale, "__len__"):
-            raise TypeError(f"lr_scale: expected one float per layer, got {lr_scale!r}")
+        try:
+            sequence(lr_scale, "lr_scale")
+        except TypeError:
+            raise TypeError(f"lr_scale: expected one float per layer, got {lr_scale!r}") from None
         scales = [real(s, f"lr_scale[{i}]") for i, s in enumerate(lr_scale)]
-        if len(scales) != net.depth:
-            raise ValueError(f"lr_scale: needs one factor per layer: {net.depth}, got {len(scales)}")
-    core_problem = problem._net_core(net)
-    track_svd = k["track_svd"]
-    if track_svd is not None and not isinstance(track_svd, TrackSpec):
-        raise TypeError(f"track_svd: expected a dln.TrackSpec, got {type(track_svd).__name__}")
-    if track_svd is not None:
-        net._require_linear("track_svd", "SVD tracking")
-    track = None if track_svd is None else track_svd._for_run(net, problem)
-    _core.check_run(optimizer, lr, steps, tol, record_every, momentum, b1, b2, eps, decay, scales, net.depth)
-    data = net.activation != "linear" or core_problem.form_for(net.widths) == "data"
-    cols = problem.X.shape[1] if problem.kind == "regression" and data else net.widths[0]
-    nbytes = _memory.train_bytes(net.widths, cols, net.dtype.itemsize, optimizer)
-    _memory.require(nbytes, "net", f"training a network of widths {net.widths}")
-    return _Prepared(net, problem, (core_problem, net._weights, optimizer, lr, steps, tol, record_every,
-                                    momentum, b1, b2, eps, decay, scales), nbytes, track)
+        if len(scales) != depth:
+            raise ValueError(f"lr_scale: needs one factor per layer: {depth}, got {len(scales)}")
+    return optimizer, lr, steps, tol, record_every, momentum, b1, b2, eps, decay, scales
 
 
 def train_batch(jobs: Sequence[Any], n_threads: Optional[int] = None, progress: Any = None) -> list[Result]:
@@ -292,6 +313,7 @@ def train_batch(jobs: Sequence[Any], n_threads: Optional[int] = None, progress: 
                 [prepared[i].args + tuple(prepared[i].activation.values()) + (prepared[i].track,) for i in index],
                 threads, bar.callback(done_before))
             for i, out in zip(index, outs):
+                out["message"] = bar.explain(out["message"])
                 results[i] = prepared[i].result(out)
             done_before += sum(prepared[i].args[4] for i in index)
     return results  # type: ignore[return-value]
