@@ -93,6 +93,8 @@ def test_float32_networks_compress():
     c = cpp(net, dln.Factorization(low_rank(d, r, 1).astype(np.float32)), r)
     assert [np.asarray(w).dtype for w in c.chain] == [np.float32] * 5
     assert np.max(np.abs(np.asarray(c.basis[0]).T @ np.asarray(c.basis[0]) - np.eye(2 * r))) <= 1e-13
+    py = py_compress(net, dln.Factorization(low_rank(d, r, 1).astype(np.float32)), r)  # the same in Python
+    assert sine(np.asarray(c.basis[0]), py.basis[0]) <= 1e-6
 
 
 @pytest.mark.parametrize("kw, name", [({"rank": 0}, "rank"), ({"rank": 11}, "rank"),
