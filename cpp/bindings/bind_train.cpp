@@ -88,7 +88,7 @@ py::dict to_dict(TrainResult<T>&& r) {
     d["status"] = to_string(r.status);
     d["steps"] = r.steps;
     d["loss"] = py::array_t<double>(static_cast<py::ssize_t>(r.loss.size()), r.loss.data());
-    d["weights"] = py::cast(r.network.weights());
+    d["weights"] = py::cast(std::move(r.network).release_weights());  // handed to NumPy, not copied
     d["final_loss"] = r.final_loss;
     d["seconds"] = r.seconds;
     d["message"] = r.message;
@@ -106,12 +106,18 @@ template <class T>
 void bind_dtype(py::module_& m, const std::string& suffix) {
     m.def(
         ("train_" + suffix).c_str(),
-        [](const BoundProblem<T>& problem, std::vector<Mat<T>> weights, const std::string& optimizer, double lr,
+        [](const BoundProblem<T>& problem, const std::vector<CArray<T>>& weights, const std::string& optimizer, double lr,
            long long steps, std::optional<double> tol, long long record_every, double momentum, double beta1,
            double beta2, double eps, double decay, std::vector<double> lr_scale, int n_threads,
            py::object progress, std::optional<ResumeTuple<T>> resume, py::object track, const std::string& activation,
            double negative_slope) {
-            Network<T> net(std::move(weights), Activation::parse(activation, negative_slope));
+            // The arrays (a Network's, C-contiguous, of this dtype) are read in place: the run copies them
+            // once into its own buffers, checking finiteness in the same pass.
+            std::vector<ConstView<T>> views;
+            for (const auto& w : weights) views.push_back(view_of(w, "weights"));
+            const Activation act = Activation::parse(activation, negative_slope);
+            check_shapes(views);
+            const std::vector<Index> widths = widths_of(views);
             const OptimizerConfig opt =
                 optimizer_config(optimizer, lr, momentum, beta1, beta2, eps, decay, std::move(lr_scale));
             TrainOptions options;
@@ -121,11 +127,11 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
             options.n_threads = n_threads;
             // Check everything here, with the GIL held, so bad input raises before any thread starts.
             options.validate();
-            opt.validate(net.depth());
-            problem.problem->check_network(net.widths());
-            problem.problem->check_activation(net.activation());
-            if (!track.is_none() && !net.activation().linear())
-                invalid("track_svd", std::string("the network's activation is '") + net.activation().name() +
+            opt.validate(static_cast<Index>(views.size()));
+            problem.problem->check_network(widths);
+            problem.problem->check_activation(act);
+            if (!track.is_none() && !act.linear())
+                invalid("track_svd", std::string("the network's activation is '") + act.name() +
                                          "'; SVD tracking relies on the law of parsimony, which holds for linear "
                                          "networks only");
             // SVD tracking (dln.tracking.TrackSpec): an observer inside the loop, no Python there.
@@ -136,8 +142,8 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
                 observers.push_back(&tracker.emplace(track_spec_of(td)));
                 if (td.contains("theory_right"))
                     tracker->set_theory(py::cast<std::vector<Mat<T>>>(td["theory_right"]),
-                                        py::cast<std::vector<Mat<T>>>(td["theory_left"]), net.widths());
-                if (td.contains("state")) tracker->restore(track_state_of<T>(td["state"].cast<py::dict>()), net.widths());
+                                        py::cast<std::vector<Mat<T>>>(td["theory_left"]), widths);
+                if (td.contains("state")) tracker->restore(track_state_of<T>(td["state"].cast<py::dict>()), widths);
             }
             const bool save_state = tracker && track.cast<py::dict>().contains("save_state");
             std::atomic<bool> stop{false};
@@ -152,7 +158,7 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
             }
             const TrainState<T>* start = state ? &*state : nullptr;
             auto result = run_interruptible(stop, done, progress,
-                                            [&] { return train<T>(net, p, opt, options, start, observers); });
+                                            [&] { return train<T>(views, act, p, opt, options, start, observers); });
             py::dict d = to_dict(std::move(result));
             // What a checkpoint needs to continue the run bit for bit (to_dict left these in place).
             d["initial_loss"] = result.initial_loss;

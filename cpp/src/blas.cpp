@@ -45,7 +45,7 @@ void product(T alpha, const XA& a, const XB& b, T beta, Out& C) {
     } else if (beta == T(0)) {
         C.noalias() = alpha * (a * b);
     } else {
-        C *= beta;
+        if (beta != T(1)) C *= beta;  // beta = 1: the fused GD update accumulates into the weights
         C.noalias() += alpha * (a * b);
     }
 }

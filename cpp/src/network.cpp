@@ -2,6 +2,7 @@
 
 #include "dln/blas.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 namespace dln {
@@ -73,22 +74,79 @@ void check_widths(const std::vector<Index>& widths) {
             invalid("widths", "entry " + std::to_string(i) + " must be >= 1, got " + std::to_string(widths[i]));
 }
 
+namespace {
+template <class T>
+void check_layer_shape(const std::vector<ConstView<T>>& weights, std::size_t l) {
+    const auto& W = weights[l];
+    const std::string name = "weights[" + std::to_string(l) + "]";
+    if (W.size() == 0) invalid(name, "empty layer of shape " + shape_str(W.rows(), W.cols()));
+    if (l > 0 && W.cols() != weights[l - 1].rows())
+        invalid(name, "shape " + shape_str(W.rows(), W.cols()) + " does not chain: expected " +
+                          std::to_string(weights[l - 1].rows()) + " columns to follow weights[" +
+                          std::to_string(l - 1) + "] of shape " +
+                          shape_str(weights[l - 1].rows(), weights[l - 1].cols()));
+}
+}  // namespace
+
+template <class T>
+void check_shapes(const std::vector<ConstView<T>>& weights) {
+    if (weights.empty()) invalid("weights", "a network needs at least one layer");
+    for (std::size_t l = 0; l < weights.size(); ++l) check_layer_shape(weights, l);
+}
+
+template <class T>
+std::vector<Index> widths_of(const std::vector<ConstView<T>>& weights) {
+    std::vector<Index> w{weights.front().cols()};
+    for (const auto& W : weights) w.push_back(W.rows());
+    return w;
+}
+
+template <class T>
+std::vector<ConstView<T>> views_of(const std::vector<Mat<T>>& weights) {
+    std::vector<ConstView<T>> v;
+    v.reserve(weights.size());
+    for (const auto& W : weights) v.push_back(view(W));
+    return v;
+}
+
+template <class T>
+std::vector<Mat<T>> copy_weights(const std::vector<ConstView<T>>& weights, bool check_finite) {
+    std::vector<Mat<T>> out;
+    out.reserve(weights.size());
+    for (std::size_t l = 0; l < weights.size(); ++l) {
+        const auto& W = weights[l];
+        Mat<T>& M = out.emplace_back(W.rows(), W.cols());
+        prefer_huge_pages(M.data(), static_cast<std::size_t>(M.size()) * sizeof(T));
+        // Block by block, so that the check reads what the copy just brought into cache.
+        constexpr Index kBlock = 8192;
+        const T* src = W.data();
+        T* dst = M.data();
+        for (Index b = 0; b < W.size(); b += kBlock) {
+            const Index n = std::min(W.size() - b, kBlock);
+            std::copy(src + b, src + b + n, dst + b);
+            if (check_finite && !all_finite(dst + b, n))
+                invalid("weights[" + std::to_string(l) + "]", "contains NaN or Inf");
+        }
+    }
+    return out;
+}
+
 template <class T>
 Network<T>::Network(std::vector<Mat<T>> weights, Activation activation)
     : weights_(std::move(weights)), activation_(activation) {
     activation_.validate();
     if (weights_.empty()) invalid("weights", "a network needs at least one layer");
+    const auto views = views_of(weights_);
     for (std::size_t l = 0; l < weights_.size(); ++l) {
-        const auto& W = weights_[l];
-        const std::string name = "weights[" + std::to_string(l) + "]";
-        if (W.size() == 0) invalid(name, "empty layer of shape " + shape_str(W.rows(), W.cols()));
-        if (l > 0 && W.cols() != weights_[l - 1].rows())
-            invalid(name, "shape " + shape_str(W.rows(), W.cols()) + " does not chain: expected " +
-                              std::to_string(weights_[l - 1].rows()) + " columns to follow weights[" +
-                              std::to_string(l - 1) + "] of shape " +
-                              shape_str(weights_[l - 1].rows(), weights_[l - 1].cols()));
-        if (!all_finite(W.data(), W.size())) invalid(name, "contains NaN or Inf");
+        check_layer_shape(views, l);
+        if (!all_finite(weights_[l].data(), weights_[l].size()))
+            invalid("weights[" + std::to_string(l) + "]", "contains NaN or Inf");
     }
+}
+
+template <class T>
+Network<T> Network<T>::adopt(std::vector<Mat<T>> weights, Activation activation) {
+    return Network(std::move(weights), activation, Adopted{});
 }
 
 template <class T>
@@ -151,6 +209,14 @@ Mat<T> Network<T>::forward(const Eigen::Ref<const Mat<T>>& X) const {
     return std::move(features(X).back());
 }
 
+template void check_shapes(const std::vector<ConstView<float>>&);
+template void check_shapes(const std::vector<ConstView<double>>&);
+template std::vector<Index> widths_of(const std::vector<ConstView<float>>&);
+template std::vector<Index> widths_of(const std::vector<ConstView<double>>&);
+template std::vector<ConstView<float>> views_of(const std::vector<Mat<float>>&);
+template std::vector<ConstView<double>> views_of(const std::vector<Mat<double>>&);
+template std::vector<Mat<float>> copy_weights(const std::vector<ConstView<float>>&, bool);
+template std::vector<Mat<double>> copy_weights(const std::vector<ConstView<double>>&, bool);
 template class Network<float>;
 template class Network<double>;
 

@@ -1,5 +1,8 @@
 #include "dln/problem.hpp"
 
+#include "dln/phase_pool.hpp"
+
+#include <algorithm>
 #include <cmath>
 
 namespace dln {
@@ -204,38 +207,116 @@ Regression<T>::Regression(Mat<T> X, Mat<T> Y, Reduction reduction, RegressionFor
 
 // ---------------------------------------------------------------------------------------------------
 // Evaluator: forward prefixes P_l = W_l P_{l-1} (P_0 = X, or the identity, which costs nothing),
-// residual R at the output, then backward B_{l-1} = W_l^T B_l and G_l = B_l P_{l-1}^T.
+// residual R at the output, then backward B_{l-1} = W_l^T B_l and G_l = c B_l P_{l-1}^T.
 // Factorisation/completion: (L-1) + (L-1) + (L-1) = 3L-3 products; covariance adds R = P_L S - C;
 // data adds the first forward product and G_1 = B_1 X^T.
+//
+// Memory: the residual overwrites the output P_{L-1} (nothing reads the output after it), and
+// B_{l-1}, written at layer l, goes into P_l, which layer l+1 was the last to read. The reduction
+// factor c is applied by the gradient products (alpha), not by a pass over R.
+
+namespace {
+// Element-wise sweeps work on blocks of this many entries; the loss is the in-order sum of one partial
+// per block, each summed in 8 interleaved lanes, so it does not depend on how blocks meet threads.
+constexpr Index kBlock = 4096;
+// Below this many entries a sweep stays on the calling thread (a wake-up costs more).
+constexpr Index kParallelMin = Index{1} << 16;
+
+Index block_count(Index n) { return (n + kBlock - 1) / kBlock; }
+
+template <class Term>
+double lane_sum(Index b, Index e, Term&& term) {
+    double acc[8] = {};
+    Index i = b;
+    for (; i + 8 <= e; i += 8)
+        for (Index j = 0; j < 8; ++j) acc[j] += term(i + j);
+    for (Index j = 0; i < e; ++i, ++j) acc[j] += term(i);
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+double ordered_sum(const std::vector<double>& partial, Index n, Index stride = 1, Index offset = 0) {
+    double s = 0.0;
+    for (Index b = 0; b < n; ++b) s += partial[static_cast<std::size_t>(b * stride + offset)];
+    return s;
+}
+}  // namespace
 
 template <class T>
-Evaluator<T>::Evaluator(const Problem<T>& problem, const std::vector<Index>& widths, const Activation& activation)
-    : problem_(problem), activation_(activation) {
+template <class Fn>
+void Evaluator<T>::blocks(Index n, Fn&& fn) {
+    const Index nb = block_count(n);
+    if (!pool_ || n < kParallelMin) {
+        fn(Index{0}, nb);
+        return;
+    }
+    const Index nt = pool_->size();
+    auto task = [&](int t) { fn(nb * t / nt, nb * (t + 1) / nt); };
+    pool_->run(task);
+}
+
+template <class T>
+Evaluator<T>::Evaluator(const Problem<T>& problem, const std::vector<Index>& widths, const Activation& activation,
+                        int n_threads, bool descent)
+    : problem_(problem), activation_(activation), widths_(widths) {
     problem.check_network(widths);
     problem.check_activation(activation);
     const std::size_t L = widths.size() - 1;
     P_.resize(L);
     B_.resize(L);
+    if (n_threads > 1) pool_ = std::make_unique<PhasePool>(n_threads);
+    auto sized = [](Mat<T>& m, Index rows, Index cols) {
+        m.resize(rows, cols);
+        prefer_huge_pages(m.data(), static_cast<std::size_t>(m.size()) * sizeof(T));
+    };
     if (!activation.linear()) {
         // Every layer's output and backpropagated residual, on N columns (regression) or d_in (X = I).
         const bool regression = problem.kind() == ProblemKind::Regression;
         form_ = regression ? RegressionForm::Data : RegressionForm::Auto;
         data_ = regression;
-        const Index cols = data_ ? problem.samples() : problem.input_dim();
+        cols_ = data_ ? problem.samples() : problem.input_dim();
         for (std::size_t l = 0; l < L; ++l) {
-            P_[l].resize(widths[l + 1], cols);
-            B_[l].resize(widths[l + 1], cols);
+            sized(P_[l], widths[l + 1], cols_);
+            sized(B_[l], widths[l + 1], cols_);
         }
         return;
     }
+    descent_ = descent;
     form_ = problem.form_for(widths);
     data_ = form_ == RegressionForm::Data;
-    const Index cols = data_ ? problem.samples() : problem.input_dim();
-    for (std::size_t l = 0; l < L; ++l) {
-        const bool first_is_free = (l == 0 && !data_);  // P_1 = W_1, B_1 goes straight into G_1
-        if (!first_is_free) P_[l].resize(widths[l + 1], cols);
-        if (!first_is_free || L == 1) B_[l].resize(widths[l + 1], cols);
+    cols_ = data_ ? problem.samples() : problem.input_dim();
+    for (std::size_t l = 0; l < L; ++l)
+        if (l > 0 || data_) sized(P_[l], widths[l + 1], cols_);  // P_1 = W_1 with X = I
+    const bool own_residual = form_ == RegressionForm::Covariance || (L == 1 && !data_);
+    if (own_residual) sized(E_, widths[L], cols_);
+    // delta(l) for l < L-1; with X = I, delta(0) only for descend() (evaluate() writes it into G_1).
+    for (std::size_t l = 0; l + 1 < L; ++l) {
+        if (l == 0 && !data_ && !descent_) continue;
+        if (!reuses_prefix(static_cast<Index>(l))) sized(B_[l], widths[l + 1], cols_);
     }
+    partial_.assign(static_cast<std::size_t>(2 * block_count(widths[L] * cols_)), 0.0);  // the residual's blocks
+}
+
+template <class T>
+Evaluator<T>::~Evaluator() = default;
+
+template <class T>
+bool Evaluator<T>::reuses_prefix(Index l) const {
+    const Index L = static_cast<Index>(widths_.size()) - 1;
+    const auto& host = P_[static_cast<std::size_t>(l + 1)];
+    const bool host_is_residual = l + 1 == L - 1 && E_.size() == 0;
+    return l + 1 < L && !host_is_residual && host.size() >= widths_[static_cast<std::size_t>(l + 1)] * cols_;
+}
+
+template <class T>
+MutView<T> Evaluator<T>::delta(Index l) {
+    const Index L = static_cast<Index>(widths_.size()) - 1;
+    const Index rows = widths_[static_cast<std::size_t>(l + 1)];
+    if (l == L - 1) {
+        Mat<T>& R = E_.size() ? E_ : P_[static_cast<std::size_t>(L - 1)];
+        return MutView<T>(R.data(), rows, cols_);
+    }
+    T* at = reuses_prefix(l) ? P_[static_cast<std::size_t>(l + 1)].data() : B_[static_cast<std::size_t>(l)].data();
+    return MutView<T>(at, rows, cols_);
 }
 
 template <class T>
@@ -245,58 +326,119 @@ ConstView<T> Evaluator<T>::layer_output(const std::vector<Mat<T>>& W, Index l) c
     return view(P_[static_cast<std::size_t>(l)]);
 }
 
+// The residual at the output in one sweep with the loss: R = out - target (masked for completion)
+// overwrites the output (or E_ when the output is W_1), or for the covariance form R = out S - C in
+// E_ with ||W X - Y||^2 = <out S, out> - 2 <out, C> + ||Y||^2. R is written also when only the loss
+// is wanted, so that a loss has the same bits whatever follows it.
 template <class T>
-double Evaluator<T>::evaluate(const std::vector<Mat<T>>& W, std::vector<Mat<T>>* grads) {
-    if (!activation_.linear()) return evaluate_nonlinear(W, grads);
+double Evaluator<T>::residual_sweep(const std::vector<Mat<T>>& W) {
+    const Index L = static_cast<Index>(W.size());
+    const ConstView<T> out = layer_output(W, L - 1);
+    const Index n = out.size();
+    const Index nb = block_count(n);
+    const T* o = out.data();
+    if (form_ == RegressionForm::Covariance) {
+        const ConstView<T> S(problem_.input_gram().data(), problem_.input_dim(), problem_.input_dim());
+        gemm<T>(Op::N, Op::N, T(1), out, S, T(0), E_);
+        T* e = E_.data();
+        const T* c = problem_.cross().data();
+        blocks(n, [&](Index first, Index last) {
+            for (Index b = first; b < last; ++b) {
+                const Index lo = b * kBlock, hi = std::min(n, lo + kBlock);
+                partial_[static_cast<std::size_t>(2 * b)] =
+                    lane_sum(lo, hi, [&](Index i) { return static_cast<double>(e[i]) * static_cast<double>(o[i]); });
+                partial_[static_cast<std::size_t>(2 * b + 1)] =
+                    lane_sum(lo, hi, [&](Index i) { return static_cast<double>(o[i]) * static_cast<double>(c[i]); });
+                for (Index i = lo; i < hi; ++i) e[i] -= c[i];
+            }
+        });
+        return ordered_sum(partial_, nb, 2, 0) - 2.0 * ordered_sum(partial_, nb, 2, 1) + problem_.target_sq_norm();
+    }
+    T* r = delta(L - 1).data();
+    const T* y = problem_.target().data();
+    const T* m = problem_.kind() == ProblemKind::Completion ? problem_.mask().data() : nullptr;
+    blocks(n, [&](Index first, Index last) {
+        for (Index b = first; b < last; ++b) {
+            const Index lo = b * kBlock, hi = std::min(n, lo + kBlock);
+            partial_[static_cast<std::size_t>(b)] =
+                m ? lane_sum(lo, hi, [&](Index i) {
+                        const T v = m[i] * (o[i] - y[i]);
+                        r[i] = v;
+                        return static_cast<double>(v) * static_cast<double>(v);
+                    })
+                  : lane_sum(lo, hi, [&](Index i) {
+                        const T v = o[i] - y[i];
+                        r[i] = v;
+                        return static_cast<double>(v) * static_cast<double>(v);
+                    });
+        }
+    });
+    return ordered_sum(partial_, nb);
+}
+
+template <class T>
+double Evaluator<T>::forward(const std::vector<Mat<T>>& W) {
+    if (!activation_.linear()) return evaluate_nonlinear(W, nullptr);
     const Index L = static_cast<Index>(W.size());
     for (Index l = 0; l < L; ++l) {
         if (l == 0 && !data_) continue;
         gemm<T>(Op::N, Op::N, T(1), view(W[l]), layer_output(W, l - 1), T(0), P_[l]);
     }
-    const ConstView<T> out = layer_output(W, L - 1);
-    Mat<T>& R = B_[L - 1];
-    const double c = problem_.scale();
-    double sq = 0.0;  // ||residual||^2
-    switch (problem_.kind()) {
-        case ProblemKind::Factorization:
-            R.noalias() = out - problem_.target();
-            sq = R.template cast<double>().squaredNorm();
-            break;
-        case ProblemKind::Completion:
-            R.noalias() = problem_.mask().cwiseProduct(out - problem_.target());
-            sq = R.template cast<double>().squaredNorm();
-            break;
-        case ProblemKind::Regression:
-            if (data_) {
-                R.noalias() = out - problem_.target();
-                sq = R.template cast<double>().squaredNorm();
-            } else {
-                const ConstView<T> S(problem_.input_gram().data(), problem_.input_dim(), problem_.input_dim());
-                gemm<T>(Op::N, Op::N, T(1), out, S, T(0), R);
-                // ||W X - Y||^2 = <W S, W> - 2 <W, C> + ||Y||^2
-                sq = R.template cast<double>().cwiseProduct(out.template cast<double>()).sum() -
-                     2.0 * out.template cast<double>().cwiseProduct(problem_.cross().template cast<double>()).sum() +
-                     problem_.target_sq_norm();
-                R -= problem_.cross();
-            }
-            break;
-    }
-    const double loss = 0.5 * c * sq;
-    if (!grads) return loss;
+    return 0.5 * problem_.scale() * residual_sweep(W);
+}
 
-    auto& G = *grads;
-    R *= static_cast<T>(c);
-    for (Index l = L - 1; l >= 0; --l) {
+template <class T>
+void Evaluator<T>::backward(const std::vector<Mat<T>>& W, std::vector<Mat<T>>& G) {
+    const Index L = static_cast<Index>(W.size());
+    const T c = static_cast<T>(problem_.scale());
+    for (Index l = L - 1; l >= (data_ || L == 1 ? 0 : 1); --l) {
+        const ConstView<T> B = view(delta(l));
         if (l > 0) {
-            gemm<T>(Op::N, Op::T, T(1), view(B_[l]), layer_output(W, l - 1), T(0), G[l]);
-            Mat<T>& below = (l == 1 && !data_) ? G[0] : B_[l - 1];
-            gemm<T>(Op::T, Op::N, T(1), view(W[l]), view(B_[l]), T(0), below);
+            gemm<T>(Op::N, Op::T, c, B, layer_output(W, l - 1), T(0), G[l]);
+            if (l == 1 && !data_) gemm<T>(Op::T, Op::N, c, view(W[1]), B, T(0), G[0]);
+            else gemm<T>(Op::T, Op::N, T(1), view(W[l]), B, T(0), delta(l - 1));
         } else if (data_) {
-            gemm<T>(Op::N, Op::T, T(1), view(B_[0]), problem_.inputs(), T(0), G[0]);
-        } else if (L == 1) {
-            G[0] = B_[0];
+            gemm<T>(Op::N, Op::T, c, B, problem_.inputs(), T(0), G[0]);
+        } else if (L == 1) {  // X = I: G_1 = c R (for L > 1 the product at l = 1 wrote it)
+            T* g = G[0].data();
+            const T* r = B.data();
+            blocks(B.size(), [&](Index first, Index last) {
+                for (Index i = first * kBlock, e = std::min(B.size(), last * kBlock); i < e; ++i) g[i] = c * r[i];
+            });
         }
     }
+}
+
+template <class T>
+void Evaluator<T>::descend(std::vector<Mat<T>>& W, const std::vector<double>& lr) {
+    const Index L = static_cast<Index>(W.size());
+    const double c = problem_.scale();
+    for (Index l = L - 1; l >= 0; --l) {
+        const T a = static_cast<T>(-lr[static_cast<std::size_t>(l)] * c);
+        const ConstView<T> B = view(delta(l));
+        if (l > 0) {
+            // B_{l-1} from the old W_l first, then W_l += a B_l P_{l-1}^T; with X = I, P_0 is W_1
+            // itself, read here before its own update at l = 0.
+            gemm<T>(Op::T, Op::N, T(1), view(W[l]), B, T(0), delta(l - 1));
+            gemm<T>(Op::N, Op::T, a, B, layer_output(W, l - 1), T(1), W[l]);
+        } else if (data_) {
+            gemm<T>(Op::N, Op::T, a, B, problem_.inputs(), T(1), W[0]);
+        } else {  // X = I: grad_1 = c B_1, no product
+            T* w = W[0].data();
+            const T* b = B.data();
+            const Index n = B.size();
+            blocks(n, [&](Index first, Index last) {
+                for (Index i = first * kBlock, e = std::min(n, last * kBlock); i < e; ++i) w[i] += a * b[i];
+            });
+        }
+    }
+}
+
+template <class T>
+double Evaluator<T>::evaluate(const std::vector<Mat<T>>& W, std::vector<Mat<T>>* grads) {
+    if (!activation_.linear()) return evaluate_nonlinear(W, grads);
+    const double loss = forward(W);
+    if (grads) backward(W, *grads);
     return loss;
 }
 

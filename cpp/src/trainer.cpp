@@ -2,9 +2,9 @@
 
 #include "dln/loop.hpp"
 
-#include <chrono>
+#include <algorithm>
 #include <cmath>
-#include <sstream>
+#include <optional>
 #include <thread>
 
 namespace dln {
@@ -33,29 +33,47 @@ int effective_threads(const Problem<T>& problem, const std::vector<Index>& width
     return per_product < 2.0 * 256.0 * 256.0 * 256.0 ? 1 : n;
 }
 
+namespace {
 template <class T>
-TrainResult<T> train(const Network<T>& net, const Problem<T>& problem, const OptimizerConfig& opt,
-                     const TrainOptions& options, const TrainState<T>* resume,
-                     const std::vector<Observer<T>*>& observers) {
-    // Everything is checked before any work starts.
+TrainResult<T> run(const std::vector<ConstView<T>>& weights, bool check_finite, const Activation& activation,
+                   const Problem<T>& problem, const OptimizerConfig& opt, const TrainOptions& options,
+                   const TrainState<T>* resume, const std::vector<Observer<T>*>& observers) {
+    // Everything is checked before any work starts (finiteness during the copy of the weights).
+    activation.validate();
+    check_shapes(weights);
+    const std::vector<Index> widths = widths_of(weights);
     options.validate();
-    opt.validate(net.depth());
-    problem.check_network(net.widths());
-    problem.check_activation(net.activation());
+    opt.validate(static_cast<Index>(weights.size()));
+    problem.check_network(widths);
+    problem.check_activation(activation);
     detail::check_resume(resume, options);
 
-    const int threads = options.manage_threads ? effective_threads(problem, net.widths(), options.n_threads)
+    const int threads = options.manage_threads ? effective_threads(problem, widths, options.n_threads)
                                                : std::max(1, options.n_threads);
     // Restores the GEMM thread count when the run ends, however it ends; runs on other threads wait.
     std::optional<GemmThreadLease> lease;
     if (options.manage_threads) lease.emplace(threads);
 
-    Evaluator<T> evaluator(problem, net.widths(), net.activation());
-    TrainResult<T> result = detail::run_loop(evaluator, net, opt, options, resume, observers, evaluator.form(), threads);
-    // The loop hands back bare weights; the trained network keeps the activation it was trained with.
-    if (!net.activation().linear())
-        result.network = Network<T>(std::vector<Mat<T>>(std::move(result.network).release_weights()), net.activation());
-    return result;
+    // Plain GD without observers takes the fused step (Evaluator::descend), which needs its buffers.
+    const bool descent = opt.kind == OptimizerKind::GD && observers.empty();
+    Evaluator<T> evaluator(problem, widths, activation, threads, descent);
+    return detail::run_loop(evaluator, weights, check_finite, activation, opt, options, resume, observers,
+                            evaluator.form(), threads);
+}
+}  // namespace
+
+template <class T>
+TrainResult<T> train(const Network<T>& net, const Problem<T>& problem, const OptimizerConfig& opt,
+                     const TrainOptions& options, const TrainState<T>* resume,
+                     const std::vector<Observer<T>*>& observers) {
+    return run(views_of(net.weights()), false, net.activation(), problem, opt, options, resume, observers);
+}
+
+template <class T>
+TrainResult<T> train(const std::vector<ConstView<T>>& weights, const Activation& activation, const Problem<T>& problem,
+                     const OptimizerConfig& opt, const TrainOptions& options, const TrainState<T>* resume,
+                     const std::vector<Observer<T>*>& observers) {
+    return run(weights, true, activation, problem, opt, options, resume, observers);
 }
 
 template int effective_threads(const Problem<float>&, const std::vector<Index>&, int);
@@ -64,6 +82,12 @@ template TrainResult<float> train(const Network<float>&, const Problem<float>&, 
                                   const TrainOptions&, const TrainState<float>*, const std::vector<Observer<float>*>&);
 template TrainResult<double> train(const Network<double>&, const Problem<double>&, const OptimizerConfig&,
                                    const TrainOptions&, const TrainState<double>*,
+                                   const std::vector<Observer<double>*>&);
+template TrainResult<float> train(const std::vector<ConstView<float>>&, const Activation&, const Problem<float>&,
+                                  const OptimizerConfig&, const TrainOptions&, const TrainState<float>*,
+                                  const std::vector<Observer<float>*>&);
+template TrainResult<double> train(const std::vector<ConstView<double>>&, const Activation&, const Problem<double>&,
+                                   const OptimizerConfig&, const TrainOptions&, const TrainState<double>*,
                                    const std::vector<Observer<double>*>&);
 
 }  // namespace dln

@@ -324,6 +324,28 @@ void test_no_allocation_per_step() {
     };
     for (auto kind : {dln::OptimizerKind::GD, dln::OptimizerKind::Adam})
         CHECK(allocations_in_steps(problem, kind, dln::Activation{}) == 0);
+    // The fused GD step (Evaluator::forward + descend: the trainer's path for GD without observers).
+    auto allocations_in_descent = [&](const dln::Problem<double>& p, const M& X) {
+        const auto first = dln::Network<double>::orthogonal({X.rows(), 16, 16, 12}, 1.0, 2);
+        std::vector<M> W = first.weights();
+        dln::Evaluator<double> ev(p, first.widths(), dln::Activation{}, 1, true);
+        const std::vector<double> lr(W.size(), 1e-2);
+        ev.forward(W);
+        ev.descend(W, lr);
+        const long before = dln_test::allocations.load();
+        for (int k = 0; k < 10; ++k) {
+            ev.forward(W);
+            ev.descend(W, lr);
+        }
+        return dln_test::allocations.load() - before;
+    };
+    CHECK(allocations_in_descent(problem, M::Zero(10, 1)) == 0);
+    const M Xc = random_matrix(10, 30, 5);  // N > d_in: the covariance form
+    dln::Regression<double> covariance(Xc, random_matrix(12, 30, 6), dln::Reduction::Mean, dln::RegressionForm::Covariance);
+    CHECK(allocations_in_descent(covariance, Xc) == 0);
+    const M Xd = random_matrix(10, 7, 7);
+    dln::Regression<double> data(Xd, random_matrix(12, 7, 8), dln::Reduction::Mean, dln::RegressionForm::Data);
+    CHECK(allocations_in_descent(data, Xd) == 0);
     // The non-linear step (backpropagation through the activation) allocates nothing either.
     const M X = random_matrix(10, 7, 3);
     dln::Regression<double> regression(X, random_matrix(12, 7, 4));

@@ -15,6 +15,9 @@ public:
     std::uint64_t next();
     double uniform();  // in [0, 1), 53 random bits
     double normal();   // standard normal (Box-Muller, both values used)
+    // The next `count` normals into out[0 .. count): the values `count` calls of normal() give, on
+    // any number of threads (the Box-Muller transform of large draws is split between them).
+    void normals(double* out, Index count, int threads = 1);
 
 private:
     std::uint64_t s_[4];
@@ -27,11 +30,12 @@ InitKind parse_init(const std::string& name);
 
 // Weights for widths = [d_in, ..., d_out]; layer l has shape (widths[l+1], widths[l]).
 // Orthogonal: scale * top-left block of a Haar square matrix of size max(out, in) (in distribution;
-// drawn as a thin QR, see init.cpp).
+// drawn as a blocked thin QR, see init.cpp).
 // Gaussian / uniform: rescaled to the orthogonal layer's expected Frobenius norm,
 //   scale * sqrt(min(m,n)/(m n)) * N(0,1)   and   scale * sqrt(3 min(m,n)/(m n)) * U[-1, 1].
 // All draws are made in double from one stream, layer after layer; float32 weights are the rounded
-// float64 ones.
+// float64 ones. The QRs and the Gaussian draws run on the GEMM backend's threads (gemm_threads(),
+// blas.hpp); the draws give the same bits on any thread count.
 template <class T>
 std::vector<Mat<T>> init_weights(const std::vector<Index>& widths, double scale, std::uint64_t seed,
                                  InitKind kind);

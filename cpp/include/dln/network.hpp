@@ -77,7 +77,16 @@ public:
     // Moves the weights out (the network is left empty), e.g. to rebuild it with another activation.
     std::vector<Mat<T>> release_weights() && { return std::move(weights_); }
 
+    // Takes weights that are known to be valid (shapes chain, entries finite) without checking them
+    // again: the trainer's result, whose every layer entered a finite loss (a non-finite entry of any
+    // layer makes the end-to-end map, and so the loss, non-finite).
+    static Network adopt(std::vector<Mat<T>> weights, Activation activation = {});
+
 private:
+    struct Adopted {};
+    Network(std::vector<Mat<T>> weights, Activation activation, Adopted)
+        : weights_(std::move(weights)), activation_(activation) {}
+
     std::vector<Mat<T>> weights_;
     Activation activation_;
 };
@@ -85,10 +94,32 @@ private:
 // Checks a widths list for the init constructors: at least two entries, all positive.
 void check_widths(const std::vector<Index>& widths);
 
+// Weights given as views (e.g. NumPy arrays): the Network constructor's shape checks (at least one
+// layer, none empty, shapes chain), std::invalid_argument naming `weights` or `weights[l]`; finiteness
+// is left to copy_weights, which checks it in the same pass as the copy.
+template <class T>
+void check_shapes(const std::vector<ConstView<T>>& weights);
+template <class T>
+std::vector<Index> widths_of(const std::vector<ConstView<T>>& weights);  // [d_in, n_1, ..., d_out]
+template <class T>
+std::vector<ConstView<T>> views_of(const std::vector<Mat<T>>& weights);
+// One copy of every layer into fresh matrices (huge pages preferred); with `check_finite` a layer
+// with NaN or Inf throws std::invalid_argument naming `weights[l]`, found in the same pass.
+template <class T>
+std::vector<Mat<T>> copy_weights(const std::vector<ConstView<T>>& weights, bool check_finite);
+
 extern template void apply_activation(const Activation&, Mat<float>&);
 extern template void apply_activation(const Activation&, Mat<double>&);
 extern template void multiply_derivative(const Activation&, const Mat<float>&, Mat<float>&);
 extern template void multiply_derivative(const Activation&, const Mat<double>&, Mat<double>&);
+extern template void check_shapes(const std::vector<ConstView<float>>&);
+extern template void check_shapes(const std::vector<ConstView<double>>&);
+extern template std::vector<Index> widths_of(const std::vector<ConstView<float>>&);
+extern template std::vector<Index> widths_of(const std::vector<ConstView<double>>&);
+extern template std::vector<ConstView<float>> views_of(const std::vector<Mat<float>>&);
+extern template std::vector<ConstView<double>> views_of(const std::vector<Mat<double>>&);
+extern template std::vector<Mat<float>> copy_weights(const std::vector<ConstView<float>>&, bool);
+extern template std::vector<Mat<double>> copy_weights(const std::vector<ConstView<double>>&, bool);
 extern template class Network<float>;
 extern template class Network<double>;
 

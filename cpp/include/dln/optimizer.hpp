@@ -50,6 +50,8 @@ public:
     // W_out <- update of W with gradients G. W_out may not alias W (the trainer double-buffers so a
     // diverging step can return the previous weights). Allocates nothing.
     void step(const std::vector<Mat<T>>& W, const std::vector<Mat<T>>& G, std::vector<Mat<T>>& W_out);
+    // Counts an update applied elsewhere (the trainer's fused GD step, Evaluator::descend).
+    void count_step() { ++state_.t; }
     long long t() const { return state_.t; }
     const OptimizerState<T>& state() const { return state_; }
 

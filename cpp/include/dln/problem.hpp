@@ -21,6 +21,8 @@
 
 namespace dln {
 
+class PhasePool;
+
 enum class ProblemKind { Factorization, Completion, Regression };
 
 // How regression gradients are computed. Covariance: precompute S = X X^T and C = Y X^T once, then
@@ -116,25 +118,58 @@ public:
 // sized once in the constructor; evaluate() allocates nothing. A linear activation takes the
 // prefix/suffix scheme (3L-3 products, covariance form available); a non-linear one backpropagates
 // through the data (regression: data form; factorisation and completion: X = I), 3L-1 products.
+//
+// The element-wise passes (residual and loss in one sweep, the update of a layer without a product
+// of its own) run on `n_threads` threads; the loss is summed in fixed blocks, so its bits do not
+// depend on n_threads. The products use the GEMM backend's thread setting.
 template <class T>
 class Evaluator {
 public:
-    Evaluator(const Problem<T>& problem, const std::vector<Index>& widths, const Activation& activation = {});
+    // `descent`: also size the buffers of descend() (gradient descent with the update fused into the
+    // gradient products).
+    Evaluator(const Problem<T>& problem, const std::vector<Index>& widths, const Activation& activation = {},
+              int n_threads = 1, bool descent = false);
+    ~Evaluator();
+    Evaluator(const Evaluator&) = delete;
+    Evaluator& operator=(const Evaluator&) = delete;
+
     // Loss at W; when grads is given, also every gradient (includes the reduction factor).
     double evaluate(const std::vector<Mat<T>>& W, std::vector<Mat<T>>* grads);
+
+    // Whether descend() is available: a linear network and an Evaluator built with `descent`.
+    bool can_descend() const { return descent_; }
+    // Loss at W, the same bits as evaluate(W, ...), keeping what descend() needs.
+    double forward(const std::vector<Mat<T>>& W);
+    // One GD update in place, W_l <- W_l - lr[l] grad_l(W), for the W of the last forward() (each
+    // gradient product accumulates into its layer, GEMM with beta = 1, so no gradient is stored).
+    // Allocates nothing.
+    void descend(std::vector<Mat<T>>& W, const std::vector<double>& lr);
+
     RegressionForm form() const { return form_; }
 
 private:
     ConstView<T> layer_output(const std::vector<Mat<T>>& W, Index l) const;
+    MutView<T> delta(Index l);  // the backpropagated residual at the output of layer l (linear path)
+    bool reuses_prefix(Index l) const;  // delta(l) lives in P_[l + 1], dead by the time it is written
+    double residual_sweep(const std::vector<Mat<T>>& W);
+    void backward(const std::vector<Mat<T>>& W, std::vector<Mat<T>>& G);
     double evaluate_nonlinear(const std::vector<Mat<T>>& W, std::vector<Mat<T>>* grads);
     double residual(ConstView<T> out, Mat<T>& R) const;  // R from the output (data inputs); ||R||^2
+    template <class Fn>
+    void blocks(Index n, Fn&& fn);  // fn(first block, end block) over [0, n) in kBlock pieces, on the pool
 
     const Problem<T>& problem_;
     Activation activation_;
     RegressionForm form_;
     bool data_;  // true when layer inputs are the data X, false when they are the identity
+    bool descent_ = false;
+    Index cols_ = 0;  // columns of the layer outputs: N (data) or d_in
+    std::vector<Index> widths_;
     std::vector<Mat<T>> P_;  // P_[l]: output of layer l for the inputs (W_{l:1} X or W_{l:1}; H_{l+1} if non-linear)
-    std::vector<Mat<T>> B_;  // B_[l]: backpropagated residual at the output of layer l
+    std::vector<Mat<T>> B_;  // non-linear: backpropagated residuals; linear: delta(l) where P_ cannot hold it
+    Mat<T> E_;               // linear: the residual when the output buffer cannot hold it (covariance, L = 1 with X = I)
+    std::vector<double> partial_;  // per-block sums of the loss
+    std::unique_ptr<PhasePool> pool_;
 };
 
 extern template class Problem<float>;

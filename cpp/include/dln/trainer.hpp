@@ -92,6 +92,14 @@ TrainResult<T> train(const Network<T>& net, const Problem<T>& problem, const Opt
                      const TrainOptions& options, const TrainState<T>* resume = nullptr,
                      const std::vector<Observer<T>*>& observers = {});
 
+// The same from weights given as views (NumPy arrays, say): checked like a Network's (shapes, and
+// finiteness in the same pass as the one copy into the run's buffers), std::invalid_argument naming
+// `weights[l]`. The views must outlive the call.
+template <class T>
+TrainResult<T> train(const std::vector<ConstView<T>>& weights, const Activation& activation, const Problem<T>& problem,
+                     const OptimizerConfig& opt, const TrainOptions& options, const TrainState<T>* resume = nullptr,
+                     const std::vector<Observer<T>*>& observers = {});
+
 // Number of hardware threads (at least 1).
 int default_threads();
 
@@ -108,5 +116,11 @@ extern template TrainResult<float> train(const Network<float>&, const Problem<fl
 extern template TrainResult<double> train(const Network<double>&, const Problem<double>&, const OptimizerConfig&,
                                           const TrainOptions&, const TrainState<double>*,
                                           const std::vector<Observer<double>*>&);
+extern template TrainResult<float> train(const std::vector<ConstView<float>>&, const Activation&, const Problem<float>&,
+                                         const OptimizerConfig&, const TrainOptions&, const TrainState<float>*,
+                                         const std::vector<Observer<float>*>&);
+extern template TrainResult<double> train(const std::vector<ConstView<double>>&, const Activation&,
+                                          const Problem<double>&, const OptimizerConfig&, const TrainOptions&,
+                                          const TrainState<double>*, const std::vector<Observer<double>*>&);
 
 }  // namespace dln
