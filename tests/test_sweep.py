@@ -339,17 +339,17 @@ def test_sweep_on_dask_is_bitwise_local(local_results):
 
 
 class CountingBatches:
-    """Wraps dln.train_batch and records the configs each call ran (by their seeds)."""
+    """Wraps dln.training.train_batch (what sweeps call) and records the configs each call ran (by their seeds)."""
 
     def __init__(self, monkeypatch):
         self.calls = []
-        real = dln.train_batch
+        real = dln.training.train_batch
 
         def counted(jobs, **kwargs):
             self.calls.append(len(jobs))
             return real(jobs, **kwargs)
 
-        monkeypatch.setattr(dln, "train_batch", counted)
+        monkeypatch.setattr(dln.training, "train_batch", counted)
 
 
 def test_out_dir_resumes_only_missing_chunks(local_results, tmp_path, monkeypatch):
@@ -385,7 +385,7 @@ def test_out_dir_resumes_only_missing_chunks(local_results, tmp_path, monkeypatc
 
 def test_interrupted_runs_are_neither_returned_nor_saved(local_results, tmp_path, monkeypatch):
     configs = small_sweep()
-    real = dln.train_batch
+    real = dln.training.train_batch
     calls = []
 
     def ctrl_c_in_second_call(jobs, **kwargs):  # what train_batch returns when Ctrl-C reaches its runs
@@ -393,7 +393,7 @@ def test_interrupted_runs_are_neither_returned_nor_saved(local_results, tmp_path
         results = real(jobs, **kwargs)
         return [dataclasses.replace(r, status="interrupted") for r in results] if len(calls) == 2 else results
 
-    monkeypatch.setattr(dln, "train_batch", ctrl_c_in_second_call)
+    monkeypatch.setattr(dln.training, "train_batch", ctrl_c_in_second_call)
     with pytest.raises(KeyboardInterrupt, match="interrupted in chunk 1; 1 of 3 chunks done and saved"):
         sweep(configs, chunk=3, out_dir=tmp_path, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["chunk-00000.json", "chunk-00000.npz"]

@@ -104,7 +104,7 @@ def test_theory_angles_see_a_wrong_subspace():
     right, left = dln.tracking.theory_bases(other, problem, r)
     core = spec._to_core()
     core["theory_right"], core["theory_left"] = right, left
-    prepared = dln.training._prepare(net, problem, dict(lr=0.2 * d, steps=100))
+    prepared = dln.training.prepare(net, problem, dict(lr=0.2 * d, steps=100))
     out = dln._core.train_f64(*prepared.args, 1, None, track=core)
     wrong = dln.tracking.SvdTrace._from_core(out["svd"])
     assert np.nanmin(wrong.angles_theory_right[1:, :, 0]) > 0.1

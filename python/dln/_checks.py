@@ -16,6 +16,8 @@ from typing import AbstractSet, Any, Mapping, Sequence
 
 import numpy as np
 
+from . import _memory
+
 DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
 
@@ -76,7 +78,6 @@ def matrix(a: Any, name: str, dtype: np.dtype) -> np.ndarray:
         raise ValueError(f"{name}: empty array of shape {arr.shape}")
     if arr.dtype != dtype or not arr.flags.c_contiguous:
         # A copy follows; a broadcast view can be far larger than the memory behind it.
-        from . import _memory
         _memory.require(float(arr.shape[0]) * float(arr.shape[1]) * dtype.itemsize, name,
                         f"a C-ordered {dtype} copy of shape {arr.shape}")
     return cast(arr, name, dtype)

@@ -12,7 +12,7 @@
   :func:`predicted_separation` (``D_0 = (1 - 1/n)/(1/n - 1/N)``, ratio ``eps^2 / n^(1/L)``).
 
 Principal angles are always computed from the sine formula ``||(I - Q_A Q_A^T) Q_B||_2``
-(:func:`dln.compression.subspace_sine`): arccos of cosines loses half the digits near zero.
+(:func:`dln.theory.subspace_sine`): arccos of cosines loses half the digits near zero.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ import numpy as np
 
 from . import _memory
 from ._checks import choice, finite, integer, real
-from .compression import _known_target, _numerical_rank, _scale_of, invariant_subspace, subspace_sine
 from .network import Network
 from .problems import Problem
+from .theory import init_scale, invariant_subspace, known_target, numerical_rank, rho_recursion, subspace_sine
 from .tracking import SvdTrace
 
 __all__ = ["rho_recursion", "Theory", "theory", "BlockResidual", "block_residual", "theory_angles",
@@ -36,53 +36,6 @@ __all__ = ["rho_recursion", "Theory", "theory", "BlockResidual", "block_residual
 
 # ---------------------------------------------------------------------------------------------------
 # The law of parsimony
-
-def rho_recursion(eps: float, lr: float, depth: int, steps: int, scale: float = 1.0, optimizer: str = "gd",
-                  momentum: float = 0.9) -> np.ndarray:
-    """Bulk singular value ``rho(t)``, ``t = 0 .. steps``, of square layers from orthogonal init.
-
-    Parameters
-    ----------
-    eps : float
-        Init scale, ``rho(0)``.
-    lr : float
-        Step size in the problem's units; ``eta = lr * scale`` is the sum-units step.
-    depth : int
-        ``L``.
-    steps : int
-    scale : float
-        The reduction factor ``c`` of the problem (``1 / d^2`` for the mean loss of a ``d x d``
-        factorisation, ``problem.scale``); 1 for sum units.
-    optimizer : {"gd", "momentum"}
-        ``gd``: ``rho <- rho (1 - eta rho^(2(L-1)))``. ``momentum`` (heavy ball, the engine's
-        convention): ``buf <- momentum buf + c rho^(2L-1); rho <- rho - lr buf``.
-    momentum : float
-        Heavy-ball coefficient (only for ``momentum``).
-
-    Returns
-    -------
-    ndarray, shape (steps + 1,)
-    """
-    eps = finite(eps, "eps")
-    lr = finite(lr, "lr")
-    depth = integer(depth, "depth", minimum=1)
-    steps = integer(steps, "steps", minimum=0)
-    scale = finite(scale, "scale")
-    optimizer = choice(optimizer, "optimizer", ("gd", "momentum"))
-    beta = finite(momentum, "momentum")
-    _memory.require(8.0 * (steps + 1.0), "steps", f"a history of {steps} steps")
-    rho = np.empty(steps + 1)
-    rho[0] = eps
-    if optimizer == "gd":
-        for t in range(steps):
-            rho[t + 1] = rho[t] * (1.0 - lr * scale * rho[t] ** (2 * (depth - 1)))
-        return rho
-    buf = 0.0
-    for t in range(steps):
-        buf = beta * buf + scale * rho[t] ** (2 * depth - 1)
-        rho[t + 1] = rho[t] - lr * buf
-    return rho
-
 
 @dataclasses.dataclass(frozen=True)
 class Theory:
@@ -154,13 +107,13 @@ def theory(net: Network, problem: Problem, rank: Any = "auto", method: str = "au
     if isinstance(rank, str):
         if rank != "auto":
             raise ValueError(f"rank: expected an integer or 'auto', got {rank!r}")
-        phi = _known_target(problem)
+        phi = known_target(problem)
         if phi is None:
             raise ValueError("rank: 'auto' needs a known target (factorisation or whitened regression)")
-        rank = max(1, _numerical_rank(phi))
+        rank = max(1, numerical_rank(phi))
     V11 = invariant_subspace(net, problem, rank, method)
     r = V11.shape[1] // 2
-    eps = _scale_of(net)
+    eps = init_scale(net)
     if eps == 0:
         raise ValueError("net: zero weights; the theory needs W_l(0) = eps * orthogonal with eps > 0")
     d = net.widths[0]

@@ -15,6 +15,11 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from ._about import __version__, build_info
+from .network import Network
+from .problems import Factorization
+from .training import train
+
 
 def _cpu() -> str:
     try:
@@ -72,8 +77,6 @@ class _NumpyGD:
 
 
 def main(quick: bool = False, n_threads: Optional[int] = None) -> int:
-    from . import Factorization, Network, __version__, build_info, train
-
     threads = n_threads or os.cpu_count() or 1
     try:
         from threadpoolctl import threadpool_limits

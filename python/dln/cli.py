@@ -12,23 +12,22 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from . import benchmark
+from ._about import build_info
+from .config import RunConfig
+from .science import demo, reproduce
+from .training import train
+
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import main
-
-    return main(args.out, quick=args.quick, seed=args.seed, progress=_bars(args))
+    return demo.main(args.out, quick=args.quick, seed=args.seed, progress=_bars(args))
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from .reproduce import main
-
-    return main(args.name, out=args.out, quick=args.quick, full=args.full, seed=args.seed, progress=_bars(args))
+    return reproduce.main(args.name, out=args.out, quick=args.quick, full=args.full, seed=args.seed, progress=_bars(args))
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .config import RunConfig
-    from .training import train
-
     path = Path(args.config)
     if path.is_dir():
         raise IsADirectoryError(f"config: {path} is a directory, not a config file")
@@ -60,14 +59,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .benchmark import main
-
-    return main(quick=args.quick, n_threads=args.n_threads)
+    return benchmark.main(quick=args.quick, n_threads=args.n_threads)
 
 
 def _info(args: argparse.Namespace) -> int:
-    from . import build_info
-
     print(json.dumps(build_info(), indent=2))
     return 0
 

@@ -28,10 +28,9 @@ import numpy as np
 from . import _memory
 from ._checks import as_dtype, choice, integer
 from ._checks import finite as _finite
-from .experiments import low_rank_target
 from .network import ACTIVATIONS, Network
-from .problems import REDUCTIONS, Completion, Factorization, Problem, Regression
-from .training import OPTIMIZERS
+from .problems import REDUCTIONS, Completion, Factorization, Problem, Regression, low_rank_target
+from .training.prepared import OPTIMIZERS
 
 __all__ = ["RunConfig", "grid", "spawn_seeds"]
 

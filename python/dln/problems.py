@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import _core, _memory
-from ._checks import array, as_dtype, cast, choice, common_dtype, floating_array, matrix
+from ._checks import array, as_dtype, cast, choice, common_dtype, floating_array, integer, matrix
 from .network import Network
 
 REDUCTIONS = ("mean", "sum")
@@ -226,3 +226,20 @@ def _data(a: Any, name: str) -> np.ndarray:
     if arr.dtype not in (np.float32, np.float64):  # float16, long double, non-native byte order
         arr = cast(arr, name, np.dtype(np.float64))
     return arr
+
+
+def low_rank_target(d_out: int, d_in: int, rank: int, seed: int = 0) -> np.ndarray:
+    """Rank-``rank`` truncated SVD of a ``d_out x d_in`` standard Gaussian matrix (the published targets).
+
+    ``0 <= rank <= min(d_out, d_in)``; a bad size or seed raises ValueError/TypeError naming it, and
+    a target too large for the memory MemoryError naming ``d_out``, before anything is drawn."""
+    d_out = integer(d_out, "d_out", minimum=1)
+    d_in = integer(d_in, "d_in", minimum=1)
+    rank = integer(rank, "rank", minimum=0, maximum=min(d_out, d_in))
+    seed = integer(seed, "seed", minimum=0)
+    # the Gaussian matrix, its thin SVD (LAPACK's copy and workspace included) and the product
+    _memory.require(8.0 * (3.0 * d_out * d_in + float(d_out + d_in) * min(d_out, d_in)), "d_out",
+                    f"a {d_out} x {d_in} target")
+    g = np.random.default_rng(seed).standard_normal((d_out, d_in))
+    u, s, vt = np.linalg.svd(g, full_matrices=False)
+    return (u[:, :rank] * s[:rank]) @ vt[:rank]

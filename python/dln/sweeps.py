@@ -32,6 +32,7 @@ import numpy as np
 from ._checks import folder as make_folder
 from ._checks import integer, os_error
 from ._progress import Progress
+from . import training
 from .config import RunConfig
 
 __all__ = ["SweepResult", "sweep"]
@@ -228,11 +229,10 @@ def run_chunk(configs: Sequence[dict], keep_weights: bool = False, n_threads: in
 
 def _train_chunk(configs: Sequence[RunConfig], keep_weights: bool, n_threads: Optional[int],
                  progress: Any) -> list[dict]:
-    from . import train_batch  # looked up at call time: the package attribute, as users see it
-
     # Jobs that build the same problem share one object (RunConfig.build_problem), so its data exists
     # once per chunk whatever the number of jobs.
-    results = train_batch([c.build() for c in configs], n_threads=n_threads, progress=progress)
+    # looked up at call time, so that a wrapped dln.training.train_batch is the one used
+    results = training.train_batch([c.build() for c in configs], n_threads=n_threads, progress=progress)
     return [dict(status=str(r.status), steps=int(r.steps), final_loss=float(r.final_loss), loss=np.asarray(r.loss),
                  seconds=float(r.seconds), message=str(r.message),
                  weights=tuple(r.network.weights) if keep_weights else None) for r in results]

@@ -17,6 +17,7 @@ import numpy as np
 
 from . import _core
 from ._checks import as_dtype, choice, common_dtype, floating_array, integer, matrix, real
+from .theory import theory_bases
 
 MODES = ("auto", "structured", "generic")
 REFERENCES = ("step1", "theory")
@@ -348,47 +349,6 @@ class TrackSpec:
             raise ValueError(f"block_r: 2 * block_r must be <= {min(net.widths)} (the smallest layer dimension of "
                              f"widths {net.widths}), got {core['block_r']}")
         return core
-
-
-def theory_bases(net: Any, problem: Any, r: int) -> tuple[list, list]:
-    """The moving subspaces of the law of parsimony (SCIENCE.md section 2), per layer.
-
-    ``V_{1,1} = orth(row(Phi) + W_{L:1}(0)^T col(Phi))`` from :func:`dln.compression.invariant_subspace`
-    (closed form), then ``U_{l,1} = W_l(0) V_{l,1} / eps_l`` and ``V_{l+1,1} = U_{l,1}``, with ``eps_l``
-    the scale of layer ``l`` (``||W_l(0)||_F / sqrt(d)``).
-
-    Parameters
-    ----------
-    net : Network
-        The network at its (orthogonal) initialisation; square layers.
-    problem : Factorization or Regression
-        With a known target ``Phi`` (factorisation, whitened regression).
-    r : int
-        Rank of the target; the subspaces have ``2 r`` columns.
-
-    Returns
-    -------
-    right, left : lists of L arrays ``(d, 2r)`` in ``net.dtype``: ``V_{l,1}`` and ``U_{l,1}``.
-    """
-    from .compression import invariant_subspace
-
-    shapes = [w.shape for w in net._weights]
-    if any(m != n or m != shapes[0][0] for m, n in shapes):
-        raise ValueError(f"track_svd: reference 'theory' needs square layers of one size (SCIENCE.md section 2), "
-                         f"got widths {list(net.widths)}")
-    try:
-        V = invariant_subspace(net, problem, r, method="closed")
-    except ValueError as exc:
-        raise ValueError(f"track_svd: reference 'theory': {exc}") from None
-    right, left = [], []
-    for w in net._weights:
-        w64 = np.asarray(w, dtype=np.float64)
-        scale = float(np.linalg.norm(w64)) / np.sqrt(w64.shape[0])
-        U = (w64 @ V) / scale
-        right.append(np.ascontiguousarray(V, dtype=net.dtype))
-        left.append(np.ascontiguousarray(U, dtype=net.dtype))
-        V = U
-    return right, left
 
 
 @dataclasses.dataclass(frozen=True)

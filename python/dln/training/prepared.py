@@ -1,0 +1,152 @@
+"""One run checked and converted for the core: :class:`Prepared`, and running it in the core."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple, Optional
+
+import numpy as np
+
+from .. import _core, _memory
+from .._checks import choice, integer, real, sequence
+from .._progress import Progress
+from ..network import Network
+from ..problems import Problem
+from ..result import Result
+from ..tracking import SvdTrace, TrackSpec
+
+__all__ = ["OPTIMIZERS", "TRAIN_KEYS", "Settings", "Prepared", "prepare", "settings", "run", "train_plain", "threads_of"]
+
+OPTIMIZERS = ("gd", "momentum", "adam", "rmsprop")
+
+TRAIN_KEYS = ("lr", "steps", "optimizer", "tol", "record_every", "momentum", "betas", "eps", "decay", "lr_scale",
+              "track_svd")
+
+
+class Settings(NamedTuple):
+    """The optimiser settings of one run, checked for type, in the order the core takes them
+    (``_core.check_run`` checks the values)."""
+
+    optimizer: str
+    lr: float
+    steps: int
+    tol: Optional[float]
+    record_every: int
+    momentum: float
+    beta1: float
+    beta2: float
+    eps: float
+    decay: float
+    lr_scale: list
+
+
+@dataclasses.dataclass
+class Prepared:
+    """A run checked and converted for the core (``_core.train_*``)."""
+
+    net: Network
+    problem: Problem
+    core_problem: Any  # the problem bound for this network (problem._net_core)
+    weights: list  # the network's arrays, read in place by the core
+    settings: Settings
+    nbytes: float = 0.0  # peak memory estimate (dln._memory.train_bytes)
+    track: Optional[dict] = None  # the core's TrackSpec dict (with the theory's bases) or None
+
+    @property
+    def args(self) -> tuple:
+        """The core's positional arguments: problem, weights, then the settings."""
+        return (self.core_problem, self.weights, *self.settings)
+
+    @property
+    def activation(self) -> dict:
+        """The network's activation as the core's keyword arguments."""
+        return dict(activation=self.net.activation, negative_slope=self.net.negative_slope)
+
+    def result(self, out: dict) -> Result:
+        return Result(
+            status=out["status"], steps=int(out["steps"]), loss=out["loss"],
+            network=self.net._like(list(out["weights"])),
+            final_loss=float(out["final_loss"]), seconds=float(out["seconds"]), message=out["message"],
+            optimizer=self.settings.optimizer, lr=self.settings.lr, reduction=self.problem.reduction,
+            record_every=self.settings.record_every, n_threads=int(out["n_threads"]), form=out["form"],
+            svd=SvdTrace._from_core(out["svd"]) if "svd" in out else None)
+
+
+def prepare(net: Any, problem: Any, kwargs: dict) -> Prepared:
+    """Check one run's arguments (types here, values again in the core) before any work starts."""
+    if not isinstance(net, Network):
+        raise TypeError(f"net: expected a dln.Network, got {type(net).__name__}")
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem: expected a dln problem (Factorization, Regression, Completion), got {type(problem).__name__}")
+    unknown = set(kwargs) - set(TRAIN_KEYS)
+    if unknown:
+        raise TypeError(f"{sorted(map(str, unknown))[0]}: not an argument of dln.train")
+    for key in ("lr", "steps"):
+        if key not in kwargs:
+            raise TypeError(f"{key}: required")
+    k = dict(optimizer="gd", tol=None, record_every=1, momentum=0.9, betas=(0.9, 0.999), eps=1e-8, decay=0.9,
+             lr_scale=None, track_svd=None)
+    k.update(kwargs)
+    s = settings(k, net.depth)
+    core_problem = problem._net_core(net)
+    track_svd = k["track_svd"]
+    if track_svd is not None and not isinstance(track_svd, TrackSpec):
+        raise TypeError(f"track_svd: expected a dln.TrackSpec, got {type(track_svd).__name__}")
+    if track_svd is not None:
+        net._require_linear("track_svd", "SVD tracking")
+    track = None if track_svd is None else track_svd._for_run(net, problem)
+    _core.check_run(*s, net.depth)
+    data = net.activation != "linear" or core_problem.form_for(net.widths) == "data"
+    cols = problem.X.shape[1] if problem.kind == "regression" and data else net.widths[0]
+    nbytes = _memory.train_bytes(net.widths, cols, net.dtype.itemsize, s.optimizer)
+    _memory.require(nbytes, "net", f"training a network of widths {net.widths}")
+    return Prepared(net, problem, core_problem, net._weights, s, nbytes, track)
+
+
+def settings(k: dict, depth: int) -> Settings:
+    """The optimiser settings of ``k`` (train's keyword arguments, defaults filled in), checked for type."""
+    optimizer = choice(k["optimizer"], "optimizer", OPTIMIZERS)
+    lr = real(k["lr"], "lr")
+    steps = integer(k["steps"], "steps", minimum=0)
+    record_every = integer(k["record_every"], "record_every", minimum=1)
+    tol = None if k["tol"] is None else real(k["tol"], "tol")
+    momentum = real(k["momentum"], "momentum")
+    try:
+        b1, b2 = sequence(k["betas"], "betas")
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"betas: expected a pair (beta1, beta2), got {k['betas']!r}") from exc
+    b1, b2 = real(b1, "betas[0]"), real(b2, "betas[1]")
+    eps = real(k["eps"], "eps")
+    decay = real(k["decay"], "decay")
+    lr_scale = k["lr_scale"]
+    scales: list[float] = []
+    if lr_scale is not None:
+        try:
+            sequence(lr_scale, "lr_scale")
+        except TypeError:
+            raise TypeError(f"lr_scale: expected one float per layer, got {lr_scale!r}") from None
+        scales = [real(s, f"lr_scale[{i}]") for i, s in enumerate(lr_scale)]
+        if len(scales) != depth:
+            raise ValueError(f"lr_scale: needs one factor per layer: {depth}, got {len(scales)}")
+    return Settings(optimizer, lr, steps, tol, record_every, momentum, b1, b2, eps, decay, scales)
+
+
+def threads_of(n_threads: Optional[int]) -> int:
+    """``n_threads`` as the core takes it: 0 for the default (all cores)."""
+    return 0 if n_threads is None else integer(n_threads, "n_threads", minimum=1, maximum=4096)
+
+
+def run(prepared: Prepared, threads: int, progress: Any) -> Result:
+    """Run a prepared run in the core (GIL released) and return its :class:`Result`."""
+    core = _core.train_f64 if prepared.net.dtype == np.float64 else _core.train_f32
+    with Progress(progress, prepared.settings.steps, "dln.train") as bar:
+        out = core(*prepared.args, threads, bar.callback(), track=prepared.track, **prepared.activation)
+        out["message"] = bar.explain(out["message"])
+    return prepared.result(out)
+
+
+def train_plain(net: Network, problem: Problem, lr: float, steps: int, n_threads: Optional[int] = None,
+                progress: Any = None, **kwargs: Any) -> Result:
+    """:func:`dln.train` without compression or checkpoints (what the compressed path trains its chain with)."""
+    prepared = prepare(net, problem, dict(lr=lr, steps=steps, **kwargs))
+    return run(prepared, threads_of(n_threads), progress)
