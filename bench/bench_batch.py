@@ -77,10 +77,11 @@ def load_libs(T: int, configure: bool = True) -> str:
     """
     global np, dln, torch, jax, jnp, lax, _POOLS
     note = common.configure_threads(T) if configure else ""
-    import numpy
-    import dln as dln_
-    import torch as torch_
     import jax as jax_
+    import numpy
+    import torch as torch_
+
+    import dln as dln_
     jax_.config.update("jax_enable_x64", True)
     import jax.numpy as jnp_
     from jax import lax as lax_

@@ -116,7 +116,8 @@ def big(d, frac=0.01, r=5, L=3, steps=5, seed=5):
     chain = dln.Network([q(2 * r).T] + [1e-3 * np.eye(2 * r)] * L + [q(2 * r)])
     res = sp.train(chain, 5e3, steps, lr_scale=[0.01] + [1] * L + [0.01])
     print(f"  d={d:>6} observed={sp.observed:.3g}: data {t_data:.1f} s, index build {t_build:.1f} s, "
-          f"{res.seconds / steps * 1e3:.1f} ms/step ({res.n_threads} threads), problem {sp.memory_bytes / 2**30:.2f} GiB, "
+          f"{res.seconds / steps * 1e3:.1f} ms/step ({res.n_threads} threads), "
+          f"problem {sp.memory_bytes / 2**30:.2f} GiB, "
           f"peak RSS {rss_gib():.2f} GiB; a wide d x d layer would be {d * d * 8 / 2**30:.0f} GiB")
 
 

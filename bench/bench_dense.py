@@ -526,7 +526,8 @@ def run_case(spec: common.Spec, repeats: int, gemm: dict[str, float], marginal: 
         rep = dln_r.reported_final_loss()
         print(f"  dln's own reported final loss {rep:.10g} (rel {rel(rep, yard):.1e} vs f64 ref); "
               f"dln's res.seconds/step median "
-              f"{common.median(dln_r.internal[1:]) * 1e3:.2f} ms vs wall {common.median(times[dln_r.label]) * 1e3:.2f} ms; "
+              f"{common.median(dln_r.internal[1:]) * 1e3:.2f} ms vs wall "
+              f"{common.median(times[dln_r.label]) * 1e3:.2f} ms; "
               f"status {getattr(dln_r.res, 'status', '?')}")
 
     peers = [r for r in runners if r.lib != "dln"]

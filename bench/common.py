@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-
 # ----------------------------------------------------------------------------------------------
 # Threads
 

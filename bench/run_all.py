@@ -375,7 +375,7 @@ def evaluate(rec: dict) -> dict:
 def table_rows(results: dict) -> list[list[str]]:
     rows = []
     for rec in results["cases"]:
-        if rec.get("sweep") and not rec["id"] in GOALS:
+        if rec.get("sweep") and rec["id"] not in GOALS:
             continue  # sweep points: the figure
         if rec.get("error"):
             rows.append([rec["title"], "ERROR", rec["error"][:60], "", "", ""])

@@ -26,8 +26,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import dln
-from dln import reference as ref
 from conftest import reference_problem
+from dln import reference as ref
 
 KINDS = ("factorization", "regression", "completion")
 ACTIVATIONS = ("linear", "relu", "leaky_relu", "tanh")

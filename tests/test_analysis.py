@@ -18,7 +18,6 @@ from dln import analysis
 from dln import reference as ref
 from dln.experiments import low_rank_target
 
-
 # SCIENCE.md 7: the claims.
 BLOCK_BOUND = 1e-13        # 7.1: off-block and |bulk - rho|, relative to max(1, ||W||)
 CLOSED_FORM_RAD = 1e-12    # 7.2: gradient-based V_{1,1} against the closed form

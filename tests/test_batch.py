@@ -11,7 +11,8 @@ import time
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import dln
 from dln.experiments import low_rank_target
@@ -32,7 +33,8 @@ def mixed_jobs(seed: int = 0):
         (dln.Network.orthogonal([5, 8, 6], 0.5, seed=1), fact, dict(lr=0.5, steps=40)),
         (dln.Network.gaussian([5, 4, 4, 3], 0.7, seed=2), reg, dict(lr=0.05, steps=30, optimizer="momentum")),
         (dln.Network.orthogonal([7, 7, 7, 7], 0.9, seed=3), comp, dict(lr=1e-2, steps=25, optimizer="adam")),
-        (dln.Network.uniform([5, 6], 1.0, seed=4, dtype=np.float32), fact, dict(lr=0.3, steps=50, optimizer="rmsprop", lr_scale=[0.5])),
+        (dln.Network.uniform([5, 6], 1.0, seed=4, dtype=np.float32), fact,
+         dict(lr=0.3, steps=50, optimizer="rmsprop", lr_scale=[0.5])),
         (dln.Network.orthogonal([5, 3, 6], 0.5, seed=5), fact, dict(lr=0.5, steps=500, tol=1e-3, record_every=7)),
         (dln.Network.orthogonal([5, 9, 9, 6], 0.4, seed=6, dtype=np.float32), fact, dict(lr=0.4, steps=60)),
     ]

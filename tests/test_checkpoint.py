@@ -233,7 +233,7 @@ def test_sigkill_20_times_then_resume_is_bitwise_equal(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     rng = random.Random(1234)
     steps_seen = []
-    for kill in range(20):
+    for _kill in range(20):
         proc = subprocess.Popen([sys.executable, "-c", _worker_code(), str(path)], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, env=env)
         assert proc.stdout.readline().strip() == "started", proc.communicate()[1]

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 import dln
-from dln.compression import SparseCompletion, subspace_sine, train_compressed
-
 from conftest import tol_for
+from dln.compression import SparseCompletion, subspace_sine, train_compressed
 
 SUBSPACE_SINE = 1e-12      # section 7 item 2: gradient V_{1,1} vs closed form
 LIFT_RTOL = 1e-11          # section 7 item 3: lifted layers vs directly trained wide layers

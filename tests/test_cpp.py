@@ -48,8 +48,8 @@ def test_ctest(tmp_path_factory):
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
     run = subprocess.run([ctest, "--output-on-failure"], cwd=build, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
-    # "100% tests passed, 0 tests failed out of 4" (CMake 3) or "100% tests passed out of 4" (CMake 4)
-    assert re.search(r"100% tests passed(, 0 tests failed)? out of 4\b", run.stdout), run.stdout[-2000:]
+    # "100% tests passed, 0 tests failed out of 5" (CMake 3) or "100% tests passed out of 5" (CMake 4)
+    assert re.search(r"100% tests passed(, 0 tests failed)? out of 5\b", run.stdout), run.stdout[-2000:]
 
 
 def _python_example() -> list[str]:

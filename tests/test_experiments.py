@@ -16,7 +16,6 @@ import pytest
 import dln
 from dln import experiments as E
 
-
 BLOCK_BOUND = 1e-13        # SCIENCE.md 7.1 / 7.5
 BULK_BOUND = 1e-12         # 7.1: bulk singular values equal rho(t) (test_parsimony's bound)
 BULK_ANGLE = 1e-10         # 7.2

@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import dln
-from dln import reference as ref
 from conftest import central_differences, reference_problem
+from dln import reference as ref
 
 KINDS = ("factorization", "regression", "completion")
 INITS = {"orthogonal": ref.orthogonal, "gaussian": ref.gaussian, "uniform": ref.uniform}

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dln import reference as ref
 from conftest import central_differences, reference_problem_from
+from dln import reference as ref
 
 KINDS = ("factorization", "regression", "completion")
 INITS = {"orthogonal": ref.orthogonal, "gaussian": ref.gaussian, "uniform": ref.uniform}

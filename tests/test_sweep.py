@@ -123,7 +123,8 @@ lr = 100     # an integer where a float is expected is fine
 tol = 1e-10
 """
     c = RunConfig.from_toml(text)
-    assert (c.problem, c.observed, c.widths, c.lr, c.tol, c.dtype) == ("completion", 0.3, [10, 7, 20], 100.0, 1e-10, "float64")
+    assert (c.problem, c.observed, c.widths, c.lr, c.tol, c.dtype) == \
+        ("completion", 0.3, [10, 7, 20], 100.0, 1e-10, "float64")
 
 
 @pytest.mark.parametrize("changes, error, field", [
@@ -189,7 +190,8 @@ def test_build_follows_the_published_conventions():
                   lr_scale=(1.0, 0.5, 2.0))
     net, problem, kwargs = c.build()
     assert net.widths == [6, 5, 5, 8] and net.dtype == np.float64
-    assert all(np.array_equal(a, b) for a, b in zip(net.weights, dln.Network.orthogonal([6, 5, 5, 8], 0.5, seed=3).weights))
+    expected = dln.Network.orthogonal([6, 5, 5, 8], 0.5, seed=3).weights
+    assert all(np.array_equal(a, b) for a, b in zip(net.weights, expected))
     assert isinstance(problem, dln.Factorization) and problem.reduction == "mean"
     assert np.array_equal(problem.target, low_rank_target(8, 6, 2, seed=4))
     assert kwargs == dict(lr=2.0, steps=7, optimizer="adam", tol=None, record_every=1, momentum=0.9, betas=(0.9, 0.999),
@@ -272,8 +274,8 @@ def small_sweep():
     configs = (grid(base, optimizer=["gd", "momentum"], lr=[0.5, 2.0])
                + grid(dataclasses.replace(base, problem="completion", observed=0.5, depth=2, optimizer="adam", lr=1e-2),
                       dtype=["float64", "float32"])
-               + grid(dataclasses.replace(base, problem="regression", n_samples=9, width=None, optimizer="rmsprop", lr=1e-2,
-                                          tol=1e-30), hidden=[(4, 4), (9, 3)]))
+               + grid(dataclasses.replace(base, problem="regression", n_samples=9, width=None, optimizer="rmsprop",
+                                          lr=1e-2, tol=1e-30), hidden=[(4, 4), (9, 3)]))
     return spawn_seeds(configs, 7, data_seed=True)
 
 
@@ -313,7 +315,8 @@ def test_sweep_keeps_weights_on_request(local_results, tmp_path):
     for r in with_w:
         one = dln.train(*r.config.build()[:2], **r.config.train_kwargs(), n_threads=1)
         assert all(np.array_equal(u, v) for u, v in zip(r.weights, one.network.weights))
-    assert_same_results(sweep(configs, chunk=3, keep_weights=True, progress=False, out_dir=tmp_path), with_w, weights=True)
+    assert_same_results(sweep(configs, chunk=3, keep_weights=True, progress=False, out_dir=tmp_path), with_w,
+                        weights=True)
 
 
 def test_sweep_reports_progress():

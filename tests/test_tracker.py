@@ -7,11 +7,11 @@ Bounds are the issue's: values within 1e-12 sigma_1 (x (1 + steps / 1e4)), resid
 orthogonality 1e-13 (re-orthonormalisation at 100 ulp = 2.2e-14).
 """
 
-import warnings
 
 import numpy as np
 import pytest
-import scipy.linalg
+from hypothesis import given
+from hypothesis import strategies as st
 
 import dln
 from conftest import gesvd, haar, sine
@@ -169,7 +169,7 @@ def test_dense_update_split_and_leaving_structure():
     d = 120
     Q, W = structured(d, 0.9, rng)
     tr = dln.SvdTracker(W, Q=Q, rho=0.9)
-    for t in range(5):
+    for _ in range(5):
         A, B = rng.standard_normal((d, 2)), rng.standard_normal((d, 2))
         W = 0.97 * W + Q @ A @ B.T  # alpha W + rank 2, unknown alpha
         info = tr.update_dense(W, max_update_rank=4)
@@ -226,7 +226,8 @@ def rank_r_target(d, r, rng):
 def blocks(w, r):
     u, s, vt = gesvd(w)
     v = vt.T
-    return (v[:, :r], np.hstack([v[:, :r], v[:, -r:]]), v[:, -r:]), (u[:, :r], np.hstack([u[:, :r], u[:, -r:]]), u[:, -r:])
+    right = (v[:, :r], np.hstack([v[:, :r], v[:, -r:]]), v[:, -r:])
+    return right, (u[:, :r], np.hstack([u[:, :r], u[:, -r:]]), u[:, -r:])
 
 
 @pytest.mark.parametrize("kind,depth,d,steps,every", [("factorization", 3, 120, 600, 150),
@@ -314,9 +315,6 @@ def test_long_run_stays_exact():
 
 
 # --- property tests and the rank decisions of the fast update ----------------------------------------
-
-from hypothesis import given, strategies as st  # noqa: E402
-
 
 @given(d=st.integers(1, 24), steps=st.integers(1, 8), seed=st.integers(0, 2**32 - 1))
 def test_property_random_updates_match_gesvd(d, steps, seed):

@@ -34,8 +34,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import dln
-from dln import reference as ref
 from conftest import reference_problem
+from dln import reference as ref
 
 KINDS = ("factorization", "regression", "completion")
 OPTIMIZERS = ("gd", "momentum", "adam", "rmsprop")

@@ -86,7 +86,8 @@ def test_data_dtype(data, kind, field, bad):
 
 @pytest.mark.parametrize("kind, field", CASES)
 @pytest.mark.parametrize("reshape", [
-    lambda a: a.ravel(), lambda a: a[None], lambda a: a[..., None], lambda a: np.float64(a[0, 0]), lambda a: float(a[0, 0]),
+    lambda a: a.ravel(), lambda a: a[None], lambda a: a[..., None], lambda a: np.float64(a[0, 0]),
+    lambda a: float(a[0, 0]),
 ], ids=["1d", "3d-front", "3d-back", "0d", "scalar"])
 def test_data_not_2d(data, kind, field, reshape):
     with pytest.raises(ValueError, match=named(field)):

@@ -18,7 +18,8 @@ from __future__ import annotations
 # library globally so the extension finds it by its soname wherever the wheel was installed.
 import scipy_openblas32 as _openblas  # noqa: F401
 
-from . import _core, analysis, compression, experiments, theory
+from . import _core as _core  # the compiled core, dln._core
+from . import analysis, compression, experiments, theory
 from ._about import __version__, build_info
 from .config import RunConfig, grid, spawn_seeds
 from .io import CheckpointError, load_checkpoint
@@ -28,8 +29,7 @@ from .result import Result
 from .sweeps import SweepResult, sweep
 from .theory import invariant_subspace
 from .tracking import BrandTracker, SvdTrace, SvdTracker, TrackSpec
-from .training import (CompressedNetwork, SparseCompletion, compress, compress_trained, resume, train,
-                       train_batch)
+from .training import CompressedNetwork, SparseCompletion, compress, compress_trained, resume, train, train_batch
 
 __all__ = ["Network", "Problem", "Factorization", "Regression", "Completion", "train", "train_batch", "Result",
            "resume", "load_checkpoint", "CheckpointError", "RunConfig", "grid", "spawn_seeds", "sweep", "SweepResult",

@@ -51,7 +51,8 @@ def floating_array(a: Any, name: str) -> np.ndarray:
     arr = array(a, name)
     kind = arr.dtype.kind
     if kind != "f":
-        what = {"b": "bool", "i": "integer", "u": "unsigned integer", "c": "complex", "O": "object"}.get(kind, str(arr.dtype))
+        names = {"b": "bool", "i": "integer", "u": "unsigned integer", "c": "complex", "O": "object"}
+        what = names.get(kind, str(arr.dtype))
         raise TypeError(f"{name}: expected a floating-point array, got dtype {arr.dtype} ({what})")
     return arr
 

@@ -22,8 +22,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from . import _memory
-from ._checks import choice, finite, integer, real
+from ._checks import integer, real
 from .network import Network
 from .problems import Problem
 from .theory import init_scale, invariant_subspace, known_target, numerical_rank, rho_recursion, subspace_sine

@@ -24,7 +24,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    return reproduce.main(args.name, out=args.out, quick=args.quick, full=args.full, seed=args.seed, progress=_bars(args))
+    return reproduce.main(args.name, out=args.out, quick=args.quick, full=args.full, seed=args.seed,
+                          progress=_bars(args))
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -10,8 +10,15 @@ recursions live in :mod:`dln.theory`, the chain's training in :mod:`dln.training
 from __future__ import annotations
 
 from .theory import invariant_subspace, subspace_sine
-from .training.compressed import (CompressedNetwork, CompressedResult, PostHocCompression, SparseCompletion,
-                                  compress, compress_trained, train_compressed)
+from .training.compressed import (
+                                  CompressedNetwork,
+                                  CompressedResult,
+                                  PostHocCompression,
+                                  SparseCompletion,
+                                  compress,
+                                  compress_trained,
+                                  train_compressed,
+)
 
 __all__ = ["invariant_subspace", "compress", "CompressedNetwork", "train_compressed", "CompressedResult",
            "compress_trained", "PostHocCompression", "SparseCompletion", "subspace_sine"]

@@ -284,7 +284,8 @@ class RunConfig:
         lines = []
         for group, names in _GROUPS:
             lines.append(f"# {group}")
-            lines += [f"{name} = {_toml_value(getattr(self, name))}" for name in names if getattr(self, name) is not None]
+            lines += [f"{name} = {_toml_value(getattr(self, name))}" for name in names
+                      if getattr(self, name) is not None]
         return "\n".join(lines) + "\n"
 
     @classmethod

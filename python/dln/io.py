@@ -33,7 +33,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ._checks import integer, os_error
+from ._checks import os_error
 from ._checks import path as checked_path
 from .network import Network
 from .problems import Problem
@@ -204,7 +204,8 @@ def problem_fingerprint(problem: Any) -> dict:
 
 def _check_same_problem(saved: dict, problem: Any) -> None:
     if not isinstance(problem, Problem):
-        raise TypeError(f"problem: expected a dln problem (Factorization, Regression, Completion), got {type(problem).__name__}")
+        raise TypeError(f"problem: expected a dln problem (Factorization, Regression, Completion), "
+                        f"got {type(problem).__name__}")
     now = problem_fingerprint(problem)
     for key in ("kind", "reduction", "form"):
         if saved.get(key) != now.get(key):
@@ -213,7 +214,8 @@ def _check_same_problem(saved: dict, problem: Any) -> None:
         s = saved["arrays"].get(name)
         if s != a:
             what = "shape/dtype" if s is None or s["shape"] != a["shape"] or s["dtype"] != a["dtype"] else "data"
-            raise ValueError(f"problem: {name} {what} differs from the checkpoint's (a run continues only on its own data)")
+            raise ValueError(f"problem: {name} {what} differs from the checkpoint's "
+                             f"(a run continues only on its own data)")
 
 
 # --- writing ---------------------------------------------------------------------------------------------
@@ -310,7 +312,8 @@ def _read_arrays(path: str) -> tuple[dict, dict]:
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 raise _bad(path, f"{_META} is not valid JSON ({exc})") from None
             if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-                raise _bad(path, f"not a dln checkpoint (format {meta.get('format') if isinstance(meta, dict) else None!r})")
+                found = meta.get("format") if isinstance(meta, dict) else None
+                raise _bad(path, f"not a dln checkpoint (format {found!r})")
             if meta.get("version") != VERSION:
                 raise _bad(path, f"format version {meta.get('version')!r}; this dln reads version {VERSION}")
             declared = meta.get("arrays")

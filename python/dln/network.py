@@ -10,7 +10,6 @@ import numpy as np
 from . import _core, _memory
 from ._checks import as_dtype, choice, common_dtype, floating_array, integer, matrix, real, sequence
 
-
 ACTIVATIONS = ("linear", "relu", "leaky_relu", "tanh")
 
 

@@ -193,7 +193,8 @@ class Regression(Problem):
         self.form = choice(form, "form", ("auto", "covariance", "data"))
         x, y = _data(X, "X"), _data(Y, "Y")
         if x.shape[1] != y.shape[1]:
-            raise ValueError(f"Y: shape {y.shape} has {y.shape[1]} samples (columns) but X of shape {x.shape} has {x.shape[1]}")
+            raise ValueError(f"Y: shape {y.shape} has {y.shape[1]} samples (columns) but X of shape {x.shape} "
+                             f"has {x.shape[1]}")
         if self.form == "covariance" or (self.form == "auto" and x.shape[1] > x.shape[0]):
             # X X^T and Y X^T, precomputed once (in float64 at most)
             _memory.require((float(x.shape[0]) + float(y.shape[0])) * float(x.shape[0]) * 8.0, "X",

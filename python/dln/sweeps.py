@@ -29,10 +29,10 @@ from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
 import numpy as np
 
+from . import training
 from ._checks import folder as make_folder
 from ._checks import integer, os_error
 from ._progress import Progress
-from . import training
 from .config import RunConfig
 
 __all__ = ["SweepResult", "sweep"]
@@ -131,7 +131,8 @@ def sweep(configs: Iterable[RunConfig], executor: Optional[concurrent.futures.Ex
         if not isinstance(c, RunConfig):
             raise TypeError(f"configs[{i}]: expected a RunConfig, got {type(c).__name__}")
     if executor is not None and not callable(getattr(executor, "submit", None)):
-        raise TypeError(f"executor: expected a concurrent.futures.Executor (with submit), got {type(executor).__name__}")
+        raise TypeError(f"executor: expected a concurrent.futures.Executor (with submit), "
+                        f"got {type(executor).__name__}")
     chunk = integer(chunk, "chunk", minimum=1)
     if n_threads is not None:
         n_threads = integer(n_threads, "n_threads", minimum=1, maximum=4096)

@@ -171,7 +171,7 @@ class SvdTracker:
         w = matrix(W, "W", self._dtype)
         r = self._core.restart(w)
         if r < 0:
-            raise ValueError(f"W: not rho Q + a matrix of rank <= max_rank for this tracker's Q")
+            raise ValueError("W: not rho Q + a matrix of rank <= max_rank for this tracker's Q")
         self.events.append(f"update {self._updates}: restarted from the live matrix (residual {r:.3g})")
         return r
 

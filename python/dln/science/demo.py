@@ -48,7 +48,8 @@ class DemoSizes:
 
     @classmethod
     def quick(cls) -> "DemoSizes":
-        return cls(theorem_d=30, theorem_steps=20, tracked_d=120, tracked_steps=15, tracked_lr=300.0 * (120 / 1000) ** 1.5,
+        return cls(theorem_d=30, theorem_steps=20, tracked_d=120, tracked_steps=15,
+                   tracked_lr=300.0 * (120 / 1000) ** 1.5,
                    compress_d=100, compress_rank=5, compress_lr=1e3 * 0.1 ** 1.5, wide_prefix=20, compress_steps=60_000)
 
 

@@ -20,8 +20,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from .. import _memory, analysis
-from .._checks import integer
+from .. import analysis
 from ..network import Network
 from ..problems import Completion, Factorization, Regression, low_rank_target
 from ..theory import rho_recursion, subspace_sine
@@ -459,7 +458,8 @@ def depth_vs_width(d: int = 100, rank: int = 10, observed: float = 0.3, depths: 
     Networks ``[d, w, ..., w, d]`` from orthogonal init at ``eps``, GD with ``lrs[i]`` for ``depths[i]``
     (mean units), all runs in one :func:`dln.train_batch`. Published: depth 3 recovers at all widths,
     depth 2's error grows to ~1e-3. Depth 3 at width ``r = 10`` needs ~36,000 steps (measured), hence
-    the 50,000-step budget; one trial of the default grid took ~75 s per 20,000 steps here. ``quick``: ``d = 40``, ``r = 3``, widths (6, 20, 40), 1 trial,
+    the 50,000-step budget; one trial of the default grid took ~75 s per 20,000 steps here.
+    ``quick``: ``d = 40``, ``r = 3``, widths (6, 20, 40), 1 trial,
     ``eps = 1e-2``, lrs (16, 48) (the published ``eta`` in sum units at ``d = 40``), 5,000 steps.
     """
     if quick:
@@ -703,7 +703,8 @@ def non_whitened(d: int = 30, outputs: int = 3, samples: int = 300, depth: int =
     if samples < d:
         raise ValueError(f"samples: must be >= d = {d} so that X X^T is invertible, got {samples}")
     if depth < 2 or d <= 2 * outputs:
-        raise ValueError(f"depth, outputs: need depth >= 2 and d > 2 outputs, got depth {depth}, d {d}, outputs {outputs}")
+        raise ValueError(f"depth, outputs: need depth >= 2 and d > 2 outputs, got depth {depth}, d {d}, "
+                         f"outputs {outputs}")
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((d, samples)) / 15.0
     Y = rng.standard_normal((outputs, samples))

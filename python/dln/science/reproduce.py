@@ -131,7 +131,8 @@ def _non_whitened(r: Any, folder: Path) -> list[Path]:
 
 def _optimizers(r: Any, folder: Path) -> list[Path]:
     steps = np.arange(r.loss.shape[1])
-    ax = plotting.curves(steps, {f"{o} (lr {lr:g})": r.off_block[i] for i, (o, lr) in enumerate(zip(r.optimizers, r.lrs))},
+    off_block = {f"{o} (lr {lr:g})": r.off_block[i] for i, (o, lr) in enumerate(zip(r.optimizers, r.lrs))}
+    ax = plotting.curves(steps, off_block,
                          ylabel="off-block residual (max over layers)", title="which optimisers keep the structure")
     return [plotting.save(ax, folder / "off_block.png")]
 
@@ -154,7 +155,8 @@ def _separation_checks(s: dict) -> dict:
     out = {}
     for c in s["cases"]:
         if c["activation"] == "linear" and s["data"] == "orthonormal":
-            out[f"linear L = {c['depth']}: D_0 = (1 - 1/n)/(1/n - 1/N)"] = abs(c["D0"] - s["D0_predicted"]) <= 1e-9 * s["D0_predicted"]
+            out[f"linear L = {c['depth']}: D_0 = (1 - 1/n)/(1/n - 1/N)"] = \
+                abs(c["D0"] - s["D0_predicted"]) <= 1e-9 * s["D0_predicted"]
             if c["depth"] == 8:  # SCIENCE.md 7.6 states the published L = 8 case
                 out["linear L = 8: fitted ratio within 5% of eps^2/n^(1/L), R^2 > 0.99"] = (
                     abs(c["ratio_error_relative"]) <= 0.05 and c["r2"] > 0.99)

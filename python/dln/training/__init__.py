@@ -11,8 +11,15 @@ from __future__ import annotations
 
 from ..result import STATUSES, Result
 from .checkpointed import resume, train_checkpointed
-from .compressed import (CompressedNetwork, CompressedResult, PostHocCompression, SparseCompletion, compress,
-                         compress_trained, train_compressed)
+from .compressed import (
+                         CompressedNetwork,
+                         CompressedResult,
+                         PostHocCompression,
+                         SparseCompletion,
+                         compress,
+                         compress_trained,
+                         train_compressed,
+)
 from .facade import train, train_batch
 from .prepared import OPTIMIZERS, Prepared, Settings, prepare
 

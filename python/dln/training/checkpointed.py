@@ -16,8 +16,20 @@ from .._about import __version__
 from .._checks import integer
 from .._checks import path as checked_path
 from .._progress import Progress
-from ..io import (Checkpoint, CheckpointError, FORMAT, VERSION, _bad, _check_same_problem, _encode, _merge_records,
-                  _remove_stale_temporaries, load_checkpoint, problem_fingerprint, write_checkpoint)
+from ..io import (
+    FORMAT,
+    VERSION,
+    Checkpoint,
+    CheckpointError,
+    _bad,
+    _check_same_problem,
+    _encode,
+    _merge_records,
+    _remove_stale_temporaries,
+    load_checkpoint,
+    problem_fingerprint,
+    write_checkpoint,
+)
 from ..result import Result
 from ..tracking import TrackSpec
 from .prepared import Prepared, prepare, threads_of
@@ -134,7 +146,8 @@ def _run(prepared: Prepared, path: str, every: int, threads: int, n_threads: Opt
                 kwargs["track"] = t
             try:
                 guard.in_core = True
-                new = core(prepared.core_problem, weights, *segment, threads, bar.callback(step - first), state, **kwargs, **prepared.activation)
+                new = core(prepared.core_problem, weights, *segment, threads, bar.callback(step - first), state,
+                           **kwargs, **prepared.activation)
             except ValueError as exc:
                 if start is not None and str(exc).startswith("state"):
                     raise CheckpointError(f"checkpoint: {path}: {exc}") from None
@@ -158,7 +171,8 @@ def _run(prepared: Prepared, path: str, every: int, threads: int, n_threads: Opt
     return dataclasses.replace(result, seconds=seconds)
 
 
-def train_checkpointed(prepared: Prepared, path: Any, every: Any, threads: int, n_threads: Optional[int], progress: Any):
+def train_checkpointed(prepared: Prepared, path: Any, every: Any, threads: int, n_threads: Optional[int],
+                       progress: Any) -> Result:
     """``dln.train`` with ``checkpoint=path``: refuses to overwrite an existing checkpoint."""
     path = checked_path(path, "checkpoint")
     every = integer(every, "checkpoint_every", minimum=1)

@@ -27,7 +27,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from .. import _core, _memory
-from .._checks import array, as_dtype, choice, finite, floating_array, integer, matrix, real, sequence
+from .._checks import array, as_dtype, choice, finite, floating_array, integer, real, sequence
 from .._progress import Progress
 from ..network import Network
 from ..problems import Completion, Factorization, Problem, Regression
@@ -421,7 +421,8 @@ def train_compressed(net: Network, problem: Problem, lr: float, steps: int, rank
         chain = Network._from_trusted([comp.network._weights[0]] + list(res.network._weights) +
                                       [comp.network._weights[-1]], net.dtype)
         chain_loss = c * np.asarray(res.loss) + const
-        compressed = dataclasses.replace(res, loss=chain_loss, network=chain, final_loss=float(c * res.final_loss + const),
+        compressed = dataclasses.replace(res, loss=chain_loss, network=chain,
+                                         final_loss=float(c * res.final_loss + const),
                                          lr=float(lr), reduction=problem.reduction, form="projected")
     elif path == "sparse":
         if not isinstance(problem, Completion):

@@ -128,8 +128,9 @@ def train_batch(jobs: Sequence[Any], n_threads: Optional[int] = None, progress: 
     jobs : sequence of (Network, Problem, dict)
         Each dict holds :func:`train`'s keyword arguments (``lr`` and ``steps`` required; no
         ``n_threads``, ``checkpoint`` or ``compress``; ``track_svd`` gives the job its own SVD tracker,
-        whose record is bitwise that of ``train(..., n_threads=1)`` with the same spec). Jobs may differ in shapes, depth, dtype, optimiser, lr, steps and tol. Jobs
-        given the same problem object share its data (no copy per job).
+        whose record is bitwise that of ``train(..., n_threads=1)`` with the same spec). Jobs may differ
+        in shapes, depth, dtype, optimiser, lr, steps and tol. Jobs given the same problem object share
+        its data (no copy per job).
     n_threads : int, optional
         Pool size (default: all cores). Fewer jobs than threads leave threads idle.
     progress : None, bool or callable

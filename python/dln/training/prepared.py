@@ -15,7 +15,8 @@ from ..problems import Problem
 from ..result import Result
 from ..tracking import SvdTrace, TrackSpec
 
-__all__ = ["OPTIMIZERS", "TRAIN_KEYS", "Settings", "Prepared", "prepare", "settings", "run", "train_plain", "threads_of"]
+__all__ = ["OPTIMIZERS", "TRAIN_KEYS", "Settings", "Prepared", "prepare", "settings", "run", "train_plain",
+           "threads_of"]
 
 OPTIMIZERS = ("gd", "momentum", "adam", "rmsprop")
 
@@ -77,7 +78,8 @@ def prepare(net: Any, problem: Any, kwargs: dict) -> Prepared:
     if not isinstance(net, Network):
         raise TypeError(f"net: expected a dln.Network, got {type(net).__name__}")
     if not isinstance(problem, Problem):
-        raise TypeError(f"problem: expected a dln problem (Factorization, Regression, Completion), got {type(problem).__name__}")
+        raise TypeError(f"problem: expected a dln problem (Factorization, Regression, Completion), "
+                        f"got {type(problem).__name__}")
     unknown = set(kwargs) - set(TRAIN_KEYS)
     if unknown:
         raise TypeError(f"{sorted(map(str, unknown))[0]}: not an argument of dln.train")

@@ -1,0 +1,19 @@
+"""The source tree stays clean: ruff (configured in pyproject.toml) finds nothing in python/, tests/ and bench/."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.skipif(not (ROOT / "pyproject.toml").is_file(), reason="needs the source tree (run from a checkout)")
+def test_ruff_is_clean():
+    run = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "python", "tests", "bench"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert "All checks passed" in run.stdout
