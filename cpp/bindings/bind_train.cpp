@@ -106,9 +106,9 @@ template <class T>
 void bind_dtype(py::module_& m, const std::string& suffix) {
     m.def(
         ("train_" + suffix).c_str(),
-        [](const BoundProblem<T>& problem, const std::vector<CArray<T>>& weights, const std::string& optimizer, double lr,
-           long long steps, std::optional<double> tol, long long record_every, double momentum, double beta1,
-           double beta2, double eps, double decay, std::vector<double> lr_scale, int n_threads,
+        [](const BoundProblem<T>& problem, const std::vector<CArray<T>>& weights, const std::string& optimizer,
+           double lr, long long steps, std::optional<double> tol, long long record_every, double momentum,
+           double beta1, double beta2, double eps, double decay, std::vector<double> lr_scale, int n_threads,
            py::object progress, std::optional<ResumeTuple<T>> resume, py::object track, const std::string& activation,
            double negative_slope) {
             // The arrays (a Network's, C-contiguous, of this dtype) are read in place: the run copies them

@@ -109,20 +109,19 @@ void Rng::normals(double* out, Index count, int threads) {
 }
 
 InitKind parse_init(const std::string& name) {
-    if (name == "orthogonal") return InitKind::Orthogonal;
-    if (name == "gaussian") return InitKind::Gaussian;
-    if (name == "uniform") return InitKind::Uniform;
-    invalid("init", "expected 'orthogonal', 'gaussian' or 'uniform', got '" + name + "'");
+    static constexpr Named<InitKind> kInits[] = {
+        {InitKind::Orthogonal, "orthogonal"}, {InitKind::Gaussian, "gaussian"}, {InitKind::Uniform, "uniform"}};
+    return parse_named(kInits, name, "init");
 }
 
 namespace {
 
-// Columns per panel of the blocked QR: wide enough that the trailing updates are products of inner
-// dimension kPanel (near the peak of a GEMM), narrow enough that the unblocked panel factorisation and
-// the triangular factors (O(m kPanel^2) each) stay a small part of the work.
+// Columns per panel of the blocked QR: wide enough that applying a panel is a product of inner
+// dimension kPanel (near the peak of a GEMM), narrow enough that factoring it and its triangular
+// factor (O(m kPanel^2) each) stay a small part of the work.
 constexpr Index kPanel = 64;
-// Columns per task of a trailing update. Fixed, so that every column is updated by the same
-// products whatever the number of threads: the bits do not depend on it.
+// Columns per task. Fixed, so that every column block meets every panel in the same products whatever
+// the number of threads: the bits do not depend on it.
 constexpr Index kChunk = 128;
 static_assert(kChunk % kPanel == 0, "a task of forming Q takes whole panels");
 
@@ -134,8 +133,8 @@ struct Panel {
     Mat<double> Vt, T;
 };
 
-// Scratch of the orthogonal init, kept across its layers; the pool starts with the first task list
-// that is worth splitting.
+// Scratch of the orthogonal init, kept across its layers; the pool starts with the first layer large
+// enough to share out.
 struct HaarWork {
     explicit HaarWork(int threads) : available(std::max(1, threads)) {}
     int available, threads = 1;  // threads: for the current layer
@@ -146,39 +145,12 @@ struct HaarWork {
     std::vector<double> tau, beta, work;
 };
 
-// Runs task(0) .. task(count - 1) on the pool's threads. Any task may run on any thread; each writes
-// its own columns, so the result does not depend on which. The first exception (an allocation in a
-// product) is rethrown on the calling thread once all tasks have stopped.
-template <class Task>
-void run_tasks(HaarWork& w, Index count, const Task& task) {
-    if (count <= 1 || w.threads == 1) {
-        for (Index i = 0; i < count; ++i) task(i);
-        return;
-    }
-    if (!w.pool) w.pool = std::make_unique<PhasePool>(w.available);
-    std::atomic<Index> next{0};
-    std::exception_ptr error;
-    std::mutex error_mutex;
-    auto fn = [&](int) {
-        for (Index i = next.fetch_add(1); i < count; i = next.fetch_add(1)) {
-            try {
-                task(i);
-            } catch (...) {
-                const std::lock_guard<std::mutex> lock(error_mutex);
-                if (!error) error = std::current_exception();
-                next = count;
-            }
-        }
-    };
-    w.pool->run(fn);
-    if (error) std::rethrow_exception(error);
-}
-
-// Runs worker() on every thread of the pool (once on the calling thread if there is one thread), for
-// workers that share out the work among themselves. The first exception is rethrown on the calling
-// thread once all workers have stopped; `abort` tells the others to stop.
+// Runs worker() on every thread of the pool (just on the calling thread if the layer has one), for
+// workers that share the work out among themselves. The first exception (an allocation in a product)
+// sets `abort`, which the workers check, and is rethrown on the calling thread once all have stopped.
 template <class Worker>
 void run_workers(HaarWork& w, const Worker& worker) {
+    w.abort = false;
     if (w.threads == 1) {
         worker();
         return;
@@ -195,9 +167,19 @@ void run_workers(HaarWork& w, const Worker& worker) {
             w.abort = true;
         }
     };
-    w.abort = false;
     w.pool->run(fn);
     if (error) std::rethrow_exception(error);
+}
+
+// task(0) .. task(count - 1) on the threads, each task taken by the next free thread. Each task
+// writes its own columns, so the result does not depend on which thread runs it.
+template <class Task>
+void run_tasks(HaarWork& w, Index count, const Task& task) {
+    if (count == 1) return task(0);
+    std::atomic<Index> next{0};
+    run_workers(w, [&] {
+        for (Index i = next++; i < count && !w.abort; i = next++) task(i);
+    });
 }
 
 // T of the block reflector H_0 H_1 ... H_{b-1} = I - V T V^T (LAPACK's dlarft, forward, columnwise)

@@ -34,8 +34,8 @@ InitKind parse_init(const std::string& name);
 // Gaussian / uniform: rescaled to the orthogonal layer's expected Frobenius norm,
 //   scale * sqrt(min(m,n)/(m n)) * N(0,1)   and   scale * sqrt(3 min(m,n)/(m n)) * U[-1, 1].
 // All draws are made in double from one stream, layer after layer; float32 weights are the rounded
-// float64 ones. The QRs and the Gaussian draws run on the GEMM backend's threads (gemm_threads(),
-// blas.hpp); the draws give the same bits on any thread count.
+// float64 ones. Large layers are shared out among gemm_threads() threads (blas.hpp: the backend's
+// setting, all cores by default); the weights are the same bits on any number of threads.
 template <class T>
 std::vector<Mat<T>> init_weights(const std::vector<Index>& widths, double scale, std::uint64_t seed,
                                  InitKind kind);

@@ -46,7 +46,8 @@ inline constexpr long long kSnapshotEvery = 64;
 
 template <class T, class From>
 void copy_into(const std::vector<From>& from, std::vector<Mat<T>>& to) {
-    for (std::size_t l = 0; l < to.size(); ++l) std::copy(from[l].data(), from[l].data() + from[l].size(), to[l].data());
+    for (std::size_t l = 0; l < to.size(); ++l)
+        std::copy(from[l].data(), from[l].data() + from[l].size(), to[l].data());
 }
 
 // `start`: the weights at step `resume->step` (or 0), copied once into the run's buffers (their
@@ -70,8 +71,9 @@ TrainResult<T> run_loop(Eval& evaluator, const std::vector<ConstView<T>>& start,
         for (const auto& W : current) next.emplace_back(W.rows(), W.cols());  // written before it is read
         grads = current;  // an observer's last-step view of gradients it did not ask for: defined values
     }
-    std::vector<double> rates;
-    for (std::size_t l = 0; l < current.size(); ++l) rates.push_back(opt.lr * (opt.lr_scale.empty() ? 1.0 : opt.lr_scale[l]));
+    std::vector<double> rates;  // lr per layer (lr_scale applied), for the fused step
+    for (std::size_t l = 0; l < current.size(); ++l)
+        rates.push_back(opt.lr * (opt.lr_scale.empty() ? 1.0 : opt.lr_scale[l]));
     const bool resuming = resume && resume->step > 0;
     Optimizer<T> optimizer(opt, current, resuming ? &resume->optimizer : nullptr);
     std::vector<double> history;

@@ -167,7 +167,7 @@ private:
     std::vector<Index> widths_;
     std::vector<Mat<T>> P_;  // P_[l]: output of layer l for the inputs (W_{l:1} X or W_{l:1}; H_{l+1} if non-linear)
     std::vector<Mat<T>> B_;  // non-linear: backpropagated residuals; linear: delta(l) where P_ cannot hold it
-    Mat<T> E_;               // linear: the residual when the output buffer cannot hold it (covariance, L = 1 with X = I)
+    Mat<T> E_;  // linear: the residual when the output cannot hold it (covariance form; L = 1 with X = I)
     std::vector<double> partial_;  // per-block sums of the loss
     std::unique_ptr<PhasePool> pool_;
 };
