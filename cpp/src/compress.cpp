@@ -106,21 +106,16 @@ double scale_of(const Network<T>& net) {
 
 }  // namespace
 
+namespace {
+constexpr Named<SubspaceMethod> kSubspaceMethods[] = {
+    {SubspaceMethod::Auto, "auto"}, {SubspaceMethod::Closed, "closed"}, {SubspaceMethod::Gradient, "gradient"}};
+}  // namespace
+
 SubspaceMethod parse_subspace_method(const std::string& name) {
-    if (name == "auto") return SubspaceMethod::Auto;
-    if (name == "closed") return SubspaceMethod::Closed;
-    if (name == "gradient") return SubspaceMethod::Gradient;
-    invalid("method", "expected one of 'auto', 'closed', 'gradient', got '" + name + "'");
+    return parse_named(kSubspaceMethods, name, "method");
 }
 
-const char* to_string(SubspaceMethod m) {
-    switch (m) {
-        case SubspaceMethod::Auto: return "auto";
-        case SubspaceMethod::Closed: return "closed";
-        case SubspaceMethod::Gradient: return "gradient";
-    }
-    return "?";
-}
+const char* to_string(SubspaceMethod m) { return name_of(kSubspaceMethods, m); }
 
 template <class T>
 Mat<double> known_target(const Problem<T>& problem) {

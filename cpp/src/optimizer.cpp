@@ -4,23 +4,16 @@
 
 namespace dln {
 
-OptimizerKind parse_optimizer(const std::string& name) {
-    if (name == "gd") return OptimizerKind::GD;
-    if (name == "momentum") return OptimizerKind::Momentum;
-    if (name == "adam") return OptimizerKind::Adam;
-    if (name == "rmsprop") return OptimizerKind::RMSprop;
-    invalid("optimizer", "expected 'gd', 'momentum', 'adam' or 'rmsprop', got '" + name + "'");
-}
+namespace {
+constexpr Named<OptimizerKind> kOptimizers[] = {{OptimizerKind::GD, "gd"},
+                                                {OptimizerKind::Momentum, "momentum"},
+                                                {OptimizerKind::Adam, "adam"},
+                                                {OptimizerKind::RMSprop, "rmsprop"}};
+}  // namespace
 
-const char* to_string(OptimizerKind k) {
-    switch (k) {
-        case OptimizerKind::GD: return "gd";
-        case OptimizerKind::Momentum: return "momentum";
-        case OptimizerKind::Adam: return "adam";
-        case OptimizerKind::RMSprop: return "rmsprop";
-    }
-    return "unknown";
-}
+OptimizerKind parse_optimizer(const std::string& name) { return parse_named(kOptimizers, name, "optimizer"); }
+
+const char* to_string(OptimizerKind k) { return name_of(kOptimizers, k); }
 
 namespace {
 void check_unit(const char* name, double v) {

@@ -7,21 +7,16 @@
 
 namespace dln {
 
+namespace {
+constexpr Named<RegressionForm> kRegressionForms[] = {
+    {RegressionForm::Auto, "auto"}, {RegressionForm::Covariance, "covariance"}, {RegressionForm::Data, "data"}};
+}  // namespace
+
 RegressionForm parse_regression_form(const std::string& name) {
-    if (name == "auto") return RegressionForm::Auto;
-    if (name == "covariance") return RegressionForm::Covariance;
-    if (name == "data") return RegressionForm::Data;
-    invalid("form", "expected 'auto', 'covariance' or 'data', got '" + name + "'");
+    return parse_named(kRegressionForms, name, "form");
 }
 
-const char* to_string(RegressionForm f) {
-    switch (f) {
-        case RegressionForm::Auto: return "auto";
-        case RegressionForm::Covariance: return "covariance";
-        case RegressionForm::Data: return "data";
-    }
-    return "unknown";
-}
+const char* to_string(RegressionForm f) { return name_of(kRegressionForms, f); }
 
 namespace {
 template <class T>

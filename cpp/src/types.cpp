@@ -9,23 +9,19 @@
 
 namespace dln {
 
-const char* to_string(Reduction r) { return r == Reduction::Mean ? "mean" : "sum"; }
+namespace {
+constexpr Named<Reduction> kReductions[] = {{Reduction::Mean, "mean"}, {Reduction::Sum, "sum"}};
+constexpr Named<Status> kStatuses[] = {{Status::Converged, "converged"},
+                                       {Status::MaxSteps, "max_steps"},
+                                       {Status::Diverged, "diverged"},
+                                       {Status::Interrupted, "interrupted"}};
+}  // namespace
 
-const char* to_string(Status s) {
-    switch (s) {
-        case Status::Converged: return "converged";
-        case Status::MaxSteps: return "max_steps";
-        case Status::Diverged: return "diverged";
-        case Status::Interrupted: return "interrupted";
-    }
-    return "unknown";
-}
+const char* to_string(Reduction r) { return name_of(kReductions, r); }
 
-Reduction parse_reduction(const std::string& name) {
-    if (name == "mean") return Reduction::Mean;
-    if (name == "sum") return Reduction::Sum;
-    invalid("reduction", "expected 'mean' or 'sum', got '" + name + "'");
-}
+const char* to_string(Status s) { return name_of(kStatuses, s); }
+
+Reduction parse_reduction(const std::string& name) { return parse_named(kReductions, name, "reduction"); }
 
 void invalid(const std::string& param, const std::string& message) {
     throw std::invalid_argument(param + ": " + message);

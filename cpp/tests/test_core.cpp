@@ -341,7 +341,8 @@ void test_no_allocation_per_step() {
     };
     CHECK(allocations_in_descent(problem, M::Zero(10, 1)) == 0);
     const M Xc = random_matrix(10, 30, 5);  // N > d_in: the covariance form
-    dln::Regression<double> covariance(Xc, random_matrix(12, 30, 6), dln::Reduction::Mean, dln::RegressionForm::Covariance);
+    dln::Regression<double> covariance(Xc, random_matrix(12, 30, 6), dln::Reduction::Mean,
+                                       dln::RegressionForm::Covariance);
     CHECK(allocations_in_descent(covariance, Xc) == 0);
     const M Xd = random_matrix(10, 7, 7);
     dln::Regression<double> data(Xd, random_matrix(12, 7, 8), dln::Reduction::Mean, dln::RegressionForm::Data);
@@ -399,6 +400,34 @@ void test_validation() {
     CHECK(dln::train(relu, data, opt, options).network.activation().kind == dln::ActivationKind::Relu);
 }
 
+// Every name table (types.hpp's Named) read both ways, and its error message.
+void test_named_enums() {
+    for (auto r : {dln::Reduction::Mean, dln::Reduction::Sum}) CHECK(dln::parse_reduction(dln::to_string(r)) == r);
+    for (auto k : {dln::OptimizerKind::GD, dln::OptimizerKind::Momentum, dln::OptimizerKind::Adam,
+                   dln::OptimizerKind::RMSprop})
+        CHECK(dln::parse_optimizer(dln::to_string(k)) == k);
+    for (auto f : {dln::RegressionForm::Auto, dln::RegressionForm::Covariance, dln::RegressionForm::Data})
+        CHECK(dln::parse_regression_form(dln::to_string(f)) == f);
+    for (auto m : {dln::SubspaceMethod::Auto, dln::SubspaceMethod::Closed, dln::SubspaceMethod::Gradient})
+        CHECK(dln::parse_subspace_method(dln::to_string(m)) == m);
+    CHECK(std::string(dln::to_string(dln::Status::MaxSteps)) == "max_steps");
+    CHECK(std::string(dln::to_string(static_cast<dln::Status>(17))) == "unknown");
+    CHECK(dln::parse_init("uniform") == dln::InitKind::Uniform);
+    CHECK_THROWS_NAMING(dln::parse_init("Orthogonal"), "init");
+    try {
+        dln::parse_optimizer("sgd");
+        CHECK(false);
+    } catch (const std::invalid_argument& e) {
+        CHECK(std::string(e.what()) == "optimizer: expected 'gd', 'momentum', 'adam' or 'rmsprop', got 'sgd'");
+    }
+    try {
+        dln::parse_reduction("");
+        CHECK(false);
+    } catch (const std::invalid_argument& e) {
+        CHECK(std::string(e.what()) == "reduction: expected 'mean' or 'sum', got ''");
+    }
+}
+
 }  // namespace
 
 int main() {
@@ -414,6 +443,7 @@ int main() {
         {"observer", test_observer},
         {"no_allocation_per_step", test_no_allocation_per_step},
         {"validation", test_validation},
+        {"named_enums", test_named_enums},
     };
     return dln_test::run_tests(tests);
 }

@@ -36,6 +36,34 @@ Reduction parse_reduction(const std::string& name);  // throws std::invalid_argu
 // Throws std::invalid_argument("<param>: <message>") -- the message always starts with the parameter.
 [[noreturn]] void invalid(const std::string& param, const std::string& message);
 
+// An enum's names in one table, read in both directions, so that each name is written once:
+//   constexpr Named<Reduction> kReductions[] = {{Reduction::Mean, "mean"}, {Reduction::Sum, "sum"}};
+template <class E>
+struct Named {
+    E value;
+    const char* name;
+};
+
+// The value called `name`; otherwise throws (via invalid) naming `param` and listing the names
+// ("expected 'a', 'b' or 'c', got 'x'").
+template <class E, std::size_t N>
+E parse_named(const Named<E> (&table)[N], const std::string& name, const std::string& param) {
+    for (const auto& entry : table)
+        if (name == entry.name) return entry.value;
+    std::string names;
+    for (std::size_t i = 0; i < N; ++i)
+        names += std::string(i == 0 ? "'" : i + 1 == N ? " or '" : ", '") + table[i].name + "'";
+    invalid(param, "expected " + names + ", got '" + name + "'");
+}
+
+// The name of `value` ("unknown" for a value outside the table, e.g. a cast integer).
+template <class E, std::size_t N>
+const char* name_of(const Named<E> (&table)[N], E value) {
+    for (const auto& entry : table)
+        if (entry.value == value) return entry.name;
+    return "unknown";
+}
+
 // Shape as "(rows, cols)" for error messages.
 std::string shape_str(Index rows, Index cols);
 
