@@ -5,7 +5,7 @@ Public API: :class:`Network`, :class:`Factorization`, :class:`Regression`, :clas
 :mod:`dln.theory` (the law of parsimony's predictions), :mod:`dln.analysis` (theory predictions and
 measurements) and :mod:`dln.experiments` (the published experiments).
 
-Layers, each importing only from those below it (tests/test_layering.py checks this):
+Layers, each importing only from those below it (tests/library/test_layering.py checks this):
 ``_core``, ``_checks``, ``_memory``, ``_progress``, ``_about`` / ``network``, ``problems`` / ``theory`` /
 ``tracking`` / ``result``, ``io`` (the checkpoint format) / ``training`` (prepared runs, compressed and
 checkpointed training, the facade) / ``analysis``, ``compression``, ``config``, ``sweeps`` / ``science``

@@ -802,6 +802,24 @@ def optimizers(d: int = 30, rank: int = 3, depth: int = 3, eps: float = 1.0, ste
     return OptimizerRun(d, rank, depth, eps, names, lrs, off, bulk, spread, loss)
 
 
+class TorchRun(dict):
+    """The JSON-ready dict a :mod:`dln.torch` experiment returns, as ``dln reproduce`` reads a run."""
+
+    def summary(self) -> dict:
+        return dict(self)
+
+
+def _torch_experiment(name: str, doc: str) -> Callable[..., TorchRun]:
+    def run(quick: bool = False, seed: int = 0) -> TorchRun:
+        from ..torch import experiments as torch_experiments  # the optional extra dln[torch]: needs PyTorch
+
+        return TorchRun(torch_experiments.EXPERIMENTS[name](quick=quick, seed=seed))
+
+    run.__name__ = run.__qualname__ = name
+    run.__doc__ = doc + "\n\nNeeds the optional extra ``dln[torch]``; see :mod:`dln.torch.experiments`."
+    return run
+
+
 EXPERIMENTS: dict[str, Callable[..., Any]] = {
     "theorem": theorem,
     "equivalence_dmf": equivalence_dmf,
@@ -812,4 +830,13 @@ EXPERIMENTS: dict[str, Callable[..., Any]] = {
     "non_whitened": non_whitened,
     "optimizers": optimizers,
     "digits_separation": digits_separation,
+    "mlp_compressed": _torch_experiment(
+        "mlp_compressed", "An MLP with a deep linear block vs its compressed equivalent vs the plain MLP "
+        "(Kwon et al.): test accuracy and time per epoch."),
+    "deep_lora": _torch_experiment(
+        "deep_lora", "Deep LoRA vs LoRA adapting a pretrained MLP from few samples (Yaras et al.): accuracy "
+        "and the numerical rank of the learned updates."),
+    "nonlinear_subspace": _torch_experiment(
+        "nonlinear_subspace", "The fraction of each layer's update inside its top-2r singular subspace while "
+        "a ReLU MLP trains, against depth and init scale."),
 }

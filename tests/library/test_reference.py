@@ -7,10 +7,10 @@ rules in closed form, the stopping semantics and the law-of-parsimony recursion.
 
 import numpy as np
 import pytest
+from conftest import central_differences, reference_problem_from
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import central_differences, reference_problem_from
 from dln import reference as ref
 
 KINDS = ("factorization", "regression", "completion")

@@ -30,11 +30,11 @@ Conditioning, which decides what a fair comparison is:
 
 import numpy as np
 import pytest
+from conftest import reference_problem
 from hypothesis import given
 from hypothesis import strategies as st
 
 import dln
-from conftest import reference_problem
 from dln import reference as ref
 
 KINDS = ("factorization", "regression", "completion")

@@ -127,7 +127,7 @@ def test_reproduce_all_quick_writes_every_summary_and_figure(tmp_path, capsys):
     for name in EXPERIMENTS:
         summary = json.loads((tmp_path / name / "summary.json").read_text())
         assert summary["wall_seconds"] > 0
-        if name != "digits_separation":  # an extension: no published claim to check
+        if name not in ("digits_separation", "mlp_compressed"):  # reported, without a check (see CHECKS)
             assert summary["checks"] and all(summary["checks"].values()), name
         pngs = list((tmp_path / name).glob("*.png"))
         assert pngs and all(p.stat().st_size > 5000 for p in pngs), name

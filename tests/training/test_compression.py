@@ -8,9 +8,9 @@ live in conftest.TOL).
 
 import numpy as np
 import pytest
+from conftest import tol_for
 
 import dln
-from conftest import tol_for
 from dln.compression import SparseCompletion, subspace_sine, train_compressed
 
 SUBSPACE_SINE = 1e-12      # section 7 item 2: gradient V_{1,1} vs closed form

@@ -8,11 +8,11 @@ regression form. Gradient errors are measured against :func:`dln.reference.gradi
 
 import numpy as np
 import pytest
+from conftest import central_differences, reference_problem
 from hypothesis import given
 from hypothesis import strategies as st
 
 import dln
-from conftest import central_differences, reference_problem
 from dln import reference as ref
 
 KINDS = ("factorization", "regression", "completion")

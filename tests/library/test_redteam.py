@@ -1,6 +1,6 @@
 """Red team: every public entry point fed hostile values, each case in a child process.
 
-tests/test_validation.py, test_bad_inputs.py and test_fuzz.py check refusals one parameter at a
+tests/library/test_validation.py and test_fuzz.py check refusals one parameter at a
 time in this process. Here hostile array forms (dtypes, layouts, subclasses, lists, non-finite and
 masked values, shapes, huge views) are crossed with every array parameter, and the other entry points
 get sizes as requests, odd paths (a folder as file, a file as folder, NUL bytes, unicode, FIFOs, a

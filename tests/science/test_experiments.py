@@ -22,7 +22,9 @@ BULK_ANGLE = 1e-10         # 7.2
 RATIO_RTOL = 0.05          # 7.6
 R2_MIN = 0.99              # 7.6
 NAMES = ["theorem", "equivalence_dmf", "equivalence_completion", "rank_guess_sweep", "depth_vs_width",
-         "separation", "non_whitened", "optimizers", "digits_separation"]
+         "separation", "non_whitened", "optimizers", "digits_separation", "mlp_compressed", "deep_lora",
+         "nonlinear_subspace"]
+TORCH = {"mlp_compressed", "deep_lora", "nonlinear_subspace"}  # dln.torch's experiments (tests/dln_torch)
 
 
 def _summary(run):
@@ -38,7 +40,10 @@ def test_registry_and_signatures():
         params = inspect.signature(fn).parameters
         assert params["quick"].default is False, name
         assert params["seed"].default == 0, name
-        assert fn.__doc__ and "SCIENCE.md" in fn.__doc__ or name == "digits_separation", name
+        if name in TORCH:
+            assert "dln[torch]" in fn.__doc__, name
+        else:
+            assert fn.__doc__ and "SCIENCE.md" in fn.__doc__ or name == "digits_separation", name
     for name in ("equivalence_dmf", "equivalence_completion"):
         assert inspect.signature(E.EXPERIMENTS[name]).parameters["full"].default is False
 

@@ -10,9 +10,9 @@ subspace angles of the bulk below 1e-10 (SCIENCE.md 7.2).
 
 import numpy as np
 import pytest
+from conftest import gesvd, haar, sine
 
 import dln
-from conftest import gesvd, haar, sine
 
 SV_TOL = 1e-12
 ANGLE_TOL = 1e-10

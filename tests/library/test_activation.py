@@ -22,11 +22,11 @@ import json
 
 import numpy as np
 import pytest
+from conftest import reference_problem
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import dln
-from conftest import reference_problem
 from dln import reference as ref
 
 KINDS = ("factorization", "regression", "completion")

@@ -10,11 +10,11 @@ orthogonality 1e-13 (re-orthonormalisation at 100 ulp = 2.2e-14).
 
 import numpy as np
 import pytest
+from conftest import gesvd, haar, sine
 from hypothesis import given
 from hypothesis import strategies as st
 
 import dln
-from conftest import gesvd, haar, sine
 
 SV_TOL = 1e-12
 RES_TOL = 1e-12

@@ -276,7 +276,7 @@ def test_ctrl_c_interrupts_training():
 
 
 def test_cli_demo(tmp_path):
-    # The README's first command at its real size (d = 1000); tests/test_cli.py covers the rest of the CLI.
+    # The README's first command at its real size (d = 1000); tests/science/test_cli.py covers the rest of the CLI.
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     proc = subprocess.run([sys.executable, "-m", "dln", "demo", "--no-progress", "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=600, env=env)

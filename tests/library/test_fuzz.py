@@ -21,7 +21,7 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 
 import dln
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 _N = os.environ.get("DLN_FUZZ_EXAMPLES")
 # Default run: the profile of conftest.py (derandomised, few examples). Fuzz run: many random examples
 # with the kept database.
