@@ -91,32 +91,25 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
         py::arg("weights"), py::arg("problem"), py::arg("rank"), py::arg("method") = "auto");
 
     m.def(
-        ("train_sparse_" + suffix).c_str(),
-        [](const SC& problem, std::vector<Mat<T>> weights, const std::string& optimizer, double lr, long long steps,
-           std::optional<double> tol, long long record_every, double momentum, double beta1, double beta2, double eps,
-           double decay, std::vector<double> lr_scale, int n_threads, py::object progress) {
+        "train_sparse",
+        [](const SC& problem, std::vector<Mat<T>> weights, const OptimizerConfig& optimizer, TrainOptions options,
+           py::object progress) {
             Network<T> net(std::move(weights));
-            const OptimizerConfig opt =
-                optimizer_config(optimizer, lr, momentum, beta1, beta2, eps, decay, std::move(lr_scale));
-            TrainOptions options;
-            options.steps = steps;
-            options.tol = tol;
-            options.record_every = record_every;
-            options.n_threads = n_threads;
             options.validate();
-            opt.validate(net.depth());
+            optimizer.validate(net.depth());
             problem.check_network(net.widths());
             std::atomic<bool> stop{false};
             std::atomic<long long> done{0};
             options.stop = &stop;
             options.progress = &done;
             auto result = run_interruptible(stop, done, progress,
-                                            [&] { return train_sparse<T>(net, problem, opt, options); });
-            return to_dict(std::move(result));
+                                            [&] { return dln::train_sparse<T>(net, problem, optimizer, options); });
+            return run_result(std::move(result));
         },
-        py::arg("problem"), py::arg("weights"), py::arg("optimizer"), py::arg("lr"), py::arg("steps"), py::arg("tol"),
-        py::arg("record_every"), py::arg("momentum"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
-        py::arg("decay"), py::arg("lr_scale"), py::arg("n_threads"), py::arg("progress") = py::none());
+        py::arg("problem"), py::arg("weights"), py::arg("optimizer"), py::arg("options"),
+        py::arg("progress") = py::none(),
+        "Train a linear network of `weights` on a sparse completion problem (GIL released, Ctrl-C stops it);\n"
+        "the problem's class (SparseCompletion64 or SparseCompletion32) picks the dtype.");
 }
 
 }  // namespace

@@ -139,24 +139,80 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
 
 }  // namespace
 
-TrackSpec track_spec_of(const py::dict& d) {
-    TrackSpec s;
-    s.every = d["every"].cast<long long>();
-    s.top_p = d["top_p"].cast<Index>();
-    s.block_r = d["block_r"].cast<Index>();
-    s.update_rank = d["update_rank"].cast<Index>();
-    s.mode = d["mode"].cast<std::string>();
-    s.reference = d["reference"].cast<std::string>();
-    s.end_to_end = d["end_to_end"].cast<bool>();
-    s.certificate_tol = d["certificate_tol"].cast<double>();
-    s.tracker = options_of(d["max_rank"].cast<Index>(), d["direction_tol"].cast<double>(), d["ortho_ulp"].cast<double>());
-    s.seed = d["seed"].cast<std::uint64_t>();
-    s.validate();
+namespace {
+
+// A TrackObserver's state as plain lists, arrays and scalars: the form dln.io writes into a checkpoint.
+template <class T>
+py::dict state_dict(const TrackObserverState<T>& s) {
+    py::dict d;
+    d["seen"] = s.seen;
+    d["modes"] = py::cast(s.modes);
+    d["rho"] = py::cast(s.rho);
+    d["generic_discarded"] = py::cast(s.generic_discarded);
+    d["range_since"] = py::cast(s.range_since);
+    d["discarded"] = py::cast(s.discarded);
+    d["A"] = py::cast(s.A);
+    d["V"] = py::cast(s.V);
+    d["D"] = py::cast(s.D);
+    d["S"] = py::cast(s.S);
+    d["have_reference"] = s.have_reference;
+    d["reference_step"] = s.reference_step;
+    d["ref_top_r"] = py::cast(s.ref_top_r);
+    d["ref_bot_r"] = py::cast(s.ref_bot_r);
+    d["ref_top_l"] = py::cast(s.ref_top_l);
+    d["ref_bot_l"] = py::cast(s.ref_bot_l);
+    d["theory_right"] = py::cast(s.theory_right);
+    d["theory_left"] = py::cast(s.theory_left);
+    d["mode_e2e"] = s.mode_e2e;
+    d["e2e_U"] = py::cast(s.e2e_U);
+    d["e2e_V"] = py::cast(s.e2e_V);
+    d["e2e_S"] = py::cast(s.e2e_S);
+    d["e2e_discarded"] = s.e2e_discarded;
+    d["reorthonormalisations"] = s.reorthonormalisations;
+    return d;
+}
+
+// The inverse, for a state read back from a checkpoint (ValueError naming `state` if malformed).
+template <class T>
+TrackObserverState<T> state_of(const py::dict& d) {
+    TrackObserverState<T> s;
+    try {
+        s.seen = d["seen"].cast<long long>();
+        s.modes = d["modes"].cast<std::vector<std::string>>();
+        s.rho = d["rho"].cast<std::vector<double>>();
+        s.generic_discarded = d["generic_discarded"].cast<std::vector<double>>();
+        s.range_since = d["range_since"].cast<std::vector<double>>();
+        s.discarded = d["discarded"].cast<std::vector<double>>();
+        s.A = py::cast<std::vector<Mat<T>>>(d["A"]);
+        s.V = py::cast<std::vector<Mat<T>>>(d["V"]);
+        s.D = py::cast<std::vector<Mat<T>>>(d["D"]);
+        s.S = d["S"].cast<std::vector<std::vector<double>>>();
+        s.have_reference = d["have_reference"].cast<bool>();
+        s.reference_step = d["reference_step"].cast<long long>();
+        s.ref_top_r = py::cast<std::vector<Mat<T>>>(d["ref_top_r"]);
+        s.ref_bot_r = py::cast<std::vector<Mat<T>>>(d["ref_bot_r"]);
+        s.ref_top_l = py::cast<std::vector<Mat<T>>>(d["ref_top_l"]);
+        s.ref_bot_l = py::cast<std::vector<Mat<T>>>(d["ref_bot_l"]);
+        s.theory_right = py::cast<std::vector<Mat<T>>>(d["theory_right"]);
+        s.theory_left = py::cast<std::vector<Mat<T>>>(d["theory_left"]);
+        s.mode_e2e = d["mode_e2e"].cast<std::string>();
+        s.e2e_U = py::cast<Mat<T>>(d["e2e_U"]);
+        s.e2e_V = py::cast<Mat<T>>(d["e2e_V"]);
+        s.e2e_S = d["e2e_S"].cast<std::vector<double>>();
+        s.e2e_discarded = d["e2e_discarded"].cast<double>();
+        s.reorthonormalisations = d["reorthonormalisations"].cast<long long>();
+    } catch (const py::error_already_set& e) {
+        invalid("state", std::string("track_svd: malformed tracker state (") + e.what() + ")");
+    } catch (const py::cast_error& e) {
+        invalid("state", std::string("track_svd: malformed tracker state (") + e.what() + ")");
+    }
     return s;
 }
 
+// The record as plain lists and scalars (triplets as (U, S, V) tuples): what dln.tracking.SvdTrace
+// reads and dln.io writes into a checkpoint.
 template <class T>
-py::dict track_record_dict(TrackRecord<T>&& r) {
+py::dict record_dict(const TrackRecord<T>& r) {
     py::dict d;
     d["steps"] = py::cast(r.steps);
     d["spectra"] = py::cast(r.spectra);
@@ -170,9 +226,9 @@ py::dict track_record_dict(TrackRecord<T>&& r) {
     d["angles_left"] = py::cast(r.angles_left);
     d["reference_step"] = r.reference_step;
     py::list top;
-    for (auto& rec : r.top) {
+    for (const auto& rec : r.top) {
         py::list layers;
-        for (auto& t : rec) layers.append(triplets_tuple(std::move(t)));
+        for (const auto& t : rec) layers.append(triplets_tuple(Triplets<T>(t)));
         top.append(layers);
     }
     d["top"] = top;
@@ -188,12 +244,91 @@ py::dict track_record_dict(TrackRecord<T>&& r) {
     return d;
 }
 
-template py::dict track_record_dict(TrackRecord<float>&&);
-template py::dict track_record_dict(TrackRecord<double>&&);
+template <class T>
+void bind_track_results(py::module_& m, const std::string& suffix) {
+    using S = TrackObserverState<T>;
+    py::class_<S>(m, ("TrackState" + suffix).c_str(),
+                  "The trackers' state after a segment of a tracked run: enough to continue it bit for bit.")
+        .def(py::init<>())
+        .def_readwrite("seen", &S::seen, "last step observed")
+        .def_readwrite("modes", &S::modes, "per layer: structured or generic")
+        .def_readwrite("rho", &S::rho)
+        .def_readwrite("generic_discarded", &S::generic_discarded)
+        .def_readwrite("range_since", &S::range_since)
+        .def_readwrite("discarded", &S::discarded)
+        .def_readwrite("A", &S::A, "per layer: Q (structured) or U (generic)")
+        .def_readwrite("V", &S::V)
+        .def_readwrite("D", &S::D)
+        .def_readwrite("S", &S::S, "generic layers: singular values")
+        .def_readwrite("have_reference", &S::have_reference)
+        .def_readwrite("reference_step", &S::reference_step)
+        .def_readwrite("ref_top_r", &S::ref_top_r)
+        .def_readwrite("ref_bot_r", &S::ref_bot_r)
+        .def_readwrite("ref_top_l", &S::ref_top_l)
+        .def_readwrite("ref_bot_l", &S::ref_bot_l)
+        .def_readwrite("theory_right", &S::theory_right)
+        .def_readwrite("theory_left", &S::theory_left)
+        .def_readwrite("mode_e2e", &S::mode_e2e)
+        .def_readwrite("e2e_U", &S::e2e_U)
+        .def_readwrite("e2e_V", &S::e2e_V)
+        .def_readwrite("e2e_S", &S::e2e_S)
+        .def_readwrite("e2e_discarded", &S::e2e_discarded)
+        .def_readwrite("reorthonormalisations", &S::reorthonormalisations)
+        .def("to_dict", &state_dict<T>, "The state as plain data, the form a checkpoint stores (dln.io).")
+        .def_static("from_dict", &state_of<T>, py::arg("d"),
+                    "The state from its checkpoint form; ValueError naming `state` if malformed.");
+
+    using R = TrackRecord<T>;
+    py::class_<R>(m, ("TrackRecord" + suffix).c_str(),
+                  "What a tracked run recorded ([record][layer] lists; dln.tracking.SvdTrace gives them shape).")
+        .def_readonly("steps", &R::steps)
+        .def_readonly("spectra", &R::spectra)
+        .def_readonly("rho", &R::rho)
+        .def_readonly("certificate", &R::certificate)
+        .def_readonly("orthogonality", &R::orthogonality)
+        .def_readonly("range_residual", &R::range_residual)
+        .def_readonly("discarded", &R::discarded)
+        .def_readonly("rank", &R::rank)
+        .def_readonly("angles_right", &R::angles_right)
+        .def_readonly("angles_left", &R::angles_left)
+        .def_readonly("reference_step", &R::reference_step)
+        .def_readonly("theory_right", &R::theory_right)
+        .def_readonly("theory_left", &R::theory_left)
+        .def_readonly("spectra_e2e", &R::spectra_e2e)
+        .def_readonly("certificate_e2e", &R::certificate_e2e)
+        .def_readonly("rank_e2e", &R::rank_e2e)
+        .def_readonly("mode_e2e", &R::mode_e2e)
+        .def_readonly("events", &R::events)
+        .def_readonly("modes", &R::modes)
+        .def_readonly("reorthonormalisations", &R::reorthonormalisations)
+        .def("to_dict", &record_dict<T>,
+             "The record as plain data (triplets as (U, S, V) tuples under 'top'): what SvdTrace reads and a "
+             "checkpoint stores.");
+}
+
+}  // namespace
+
+template <class T>
+std::unique_ptr<TrackObserver<T>> make_tracker(const TrackSpec& spec, Bases<T> right, Bases<T> left,
+                                               const std::vector<Index>& widths) {
+    spec.tracker.validate();
+    spec.validate();
+    auto tracker = std::make_unique<TrackObserver<T>>(spec);
+    if (right.has_value() != left.has_value()) invalid("theory_left", "give the theory's bases both or neither");
+    if (right) tracker->set_theory(std::move(*right), std::move(*left), widths);
+    return tracker;
+}
+
+template std::unique_ptr<TrackObserver<float>> make_tracker(const TrackSpec&, Bases<float>, Bases<float>,
+                                                            const std::vector<Index>&);
+template std::unique_ptr<TrackObserver<double>> make_tracker(const TrackSpec&, Bases<double>, Bases<double>,
+                                                             const std::vector<Index>&);
 
 void bind_tracker(py::module_& m) {
     bind_dtype<double>(m, "64");
     bind_dtype<float>(m, "32");
+    bind_track_results<double>(m, "64");
+    bind_track_results<float>(m, "32");
 }
 
 }  // namespace dln::py_bind

@@ -65,29 +65,39 @@ auto run_interruptible(std::atomic<bool>& stop, const std::atomic<long long>& do
     return future.get();
 }
 
+// What a run hands back to Python (bound as TrainResult64 / TrainResult32): the core's TrainResult
+// with its weights already NumPy arrays (moved, not copied), its resume state, and the SVD record
+// and tracker state of a tracked run.
 template <class T>
-py::dict to_dict(TrainResult<T>&& r);
+struct RunResult {
+    Status status = Status::MaxSteps;
+    long long steps = 0;
+    py::array_t<double> loss;
+    std::vector<py::array_t<T>> weights;
+    double final_loss = 0.0;
+    double seconds = 0.0;
+    std::string message;
+    RegressionForm form = RegressionForm::Auto;
+    int n_threads = 0;
+    TrainState<T> state;
+    std::optional<TrackRecord<T>> svd;
+    std::optional<TrackObserverState<T>> svd_state;
+};
 
-// The optimiser settings as every binding receives them from the Python layer.
-inline OptimizerConfig optimizer_config(const std::string& kind, double lr, double momentum, double beta1,
-                                        double beta2, double eps, double decay, std::vector<double> lr_scale) {
-    OptimizerConfig opt;
-    opt.kind = parse_optimizer(kind);
-    opt.lr = lr;
-    opt.momentum = momentum;
-    opt.beta1 = beta1;
-    opt.beta2 = beta2;
-    opt.eps = eps;
-    opt.decay = decay;
-    opt.lr_scale = std::move(lr_scale);
-    return opt;
-}
-
-// SVD tracking during training (bind_tracker.cpp): the spec dict from dln.tracking, the record back.
-TrackSpec track_spec_of(const py::dict& d);
 template <class T>
-py::dict track_record_dict(TrackRecord<T>&& r);
+RunResult<T> run_result(TrainResult<T>&& r);
 
+// The theory's bases of a run tracked with reference "theory" (dln.tracking.theory_bases), per layer.
+template <class T>
+using Bases = std::optional<std::vector<Mat<T>>>;
+
+// A TrackObserver for one run, built with the GIL held: the spec, the theory's bases when given
+// (both or neither) and the state of an earlier segment to continue from.
+template <class T>
+std::unique_ptr<TrackObserver<T>> make_tracker(const TrackSpec& spec, Bases<T> right, Bases<T> left,
+                                               const std::vector<Index>& widths);
+
+void bind_settings(py::module_& m);
 void bind_network(py::module_& m);
 void bind_batch(py::module_& m);
 void bind_problem(py::module_& m);

@@ -318,16 +318,24 @@ class TrackSpec:
     reference: str = "step1"
     end_to_end: bool = False
 
-    def _to_core(self) -> dict:
+    def _to_core(self) -> _core.TrackSpec:
+        """The spec as the core's class, checked for type (the core checks the values when a run starts)."""
         mr, dt, ou, sd = _options(self.max_rank, self.direction_tol, self.ortho_ulp, self.seed)
         tol = real(self.certificate_tol, "certificate_tol")
         if not tol > 0:
             raise ValueError(f"certificate_tol: must be > 0, got {tol}")
-        return dict(every=integer(self.every, "every", minimum=1), top_p=integer(self.top_p, "top_p", minimum=0),
-                    block_r=integer(self.block_r, "block_r", minimum=0),
-                    update_rank=integer(self.update_rank, "update_rank", minimum=1, maximum=2**31 - 1),
-                    mode=choice(self.mode, "mode", MODES), certificate_tol=tol, max_rank=mr, direction_tol=dt,
-                    ortho_ulp=ou, seed=sd, reference=self._reference(), end_to_end=self._end_to_end())
+        return _core.TrackSpec(every=integer(self.every, "every", minimum=1),
+                               top_p=integer(self.top_p, "top_p", minimum=0),
+                               block_r=integer(self.block_r, "block_r", minimum=0),
+                               update_rank=integer(self.update_rank, "update_rank", minimum=1, maximum=2**31 - 1),
+                               mode=choice(self.mode, "mode", MODES), certificate_tol=tol, max_rank=mr,
+                               direction_tol=dt, ortho_ulp=ou, seed=sd, reference=self._reference(),
+                               end_to_end=self._end_to_end())
+
+    @staticmethod
+    def _settings(core: _core.TrackSpec) -> dict:
+        """The core spec's settings as plain data, in field order (a checkpoint's ``track_svd``)."""
+        return {f.name: getattr(core, f.name) for f in dataclasses.fields(TrackSpec)}
 
     def _reference(self) -> str:
         ref = choice(self.reference, "reference", REFERENCES)
@@ -340,15 +348,16 @@ class TrackSpec:
             raise TypeError(f"end_to_end: expected a bool, got {type(self.end_to_end).__name__}")
         return bool(self.end_to_end)
 
-    def _for_run(self, net: Any, problem: Any) -> dict:
-        """The core's dict for one run: the settings, plus the theory's bases when asked for."""
+    def _for_run(self, net: Any, problem: Any) -> tuple[_core.TrackSpec, Optional[tuple[list, list]]]:
+        """The core's spec for one run, and the theory's bases (right, left) when asked for (else None)."""
         core = self._to_core()
-        if core["reference"] == "theory":
-            core["theory_right"], core["theory_left"] = theory_bases(net, problem, core["block_r"])
-        elif 2 * core["block_r"] > min(net.widths):  # the top and bottom blocks would overlap
+        theory = None
+        if core.reference == "theory":
+            theory = theory_bases(net, problem, core.block_r)
+        elif 2 * core.block_r > min(net.widths):  # the top and bottom blocks would overlap
             raise ValueError(f"block_r: 2 * block_r must be <= {min(net.widths)} (the smallest layer dimension of "
-                             f"widths {net.widths}), got {core['block_r']}")
-        return core
+                             f"widths {net.widths}), got {core.block_r}")
+        return core, theory
 
 
 @dataclasses.dataclass(frozen=True)
@@ -404,7 +413,11 @@ class SvdTrace:
     mode_end_to_end: Optional[str] = None
 
     @classmethod
-    def _from_core(cls, d: dict) -> "SvdTrace":
+    def _from_core(cls, d: Any) -> "SvdTrace":
+        """From the core's record (``_core.TrackRecord64``/``TrackRecord32``) or its plain form (``to_dict``, as
+        a checkpoint stores it)."""
+        if not isinstance(d, dict):
+            d = d.to_dict()
         n = len(d["steps"])
         L = len(d["modes"])
         spectra = [np.array([rec[l] for rec in d["spectra"]]).reshape(n, -1) for l in range(L)]

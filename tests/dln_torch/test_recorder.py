@@ -163,3 +163,27 @@ def test_bad_input_names_the_parameter():
         dt.SpectrumRecorder(model, relative_to_init=1)
     with pytest.raises(TypeError, match=r"layers\[0\]"):
         dt.SpectrumRecorder(nn.Linear(3, 3).half(), layers=["weight"])
+
+
+def test_dln_plotting_draws_the_record_like_an_svd_trace():
+    """The recorder's arrays are in dln.plotting's layout: (records, top_p) spectra, (records, k) sines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import dln.plotting
+
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(8, 6, dtype=torch.float64), nn.ReLU(), nn.Linear(6, 3, dtype=torch.float64))
+    rec = dt.SpectrumRecorder(m, every=1, top_p=3)
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    X = torch.randn(20, 8, dtype=torch.float64)
+    for _ in range(5):
+        opt.zero_grad()
+        m(X).pow(2).mean().backward()
+        opt.step()
+        rec.step()
+    ax = dln.plotting.singular_values(rec.spectra["0.weight"], steps=rec.steps)
+    assert len(ax.get_lines()) >= 3  # one line per recorded singular value
+    np.testing.assert_array_equal(ax.get_lines()[0].get_xdata(), rec.steps)
+    ax = dln.plotting.angles(rec.angles["0.weight"], steps=rec.steps, labels=("right", "left"))
+    assert [t.get_text() for t in ax.get_legend().get_texts()][:2] == ["right", "left"]

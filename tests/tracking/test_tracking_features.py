@@ -102,11 +102,11 @@ def test_theory_angles_see_a_wrong_subspace():
     other = dln.Network.orthogonal([d] * (depth + 1), scale=1.0, seed=2)
     spec = dln.TrackSpec(every=50, block_r=r, update_rank=2 * r, reference="theory")
     right, left = dln.tracking.theory_bases(other, problem, r)
-    core = spec._to_core()
-    core["theory_right"], core["theory_left"] = right, left
     prepared = dln.training.prepare(net, problem, dict(lr=0.2 * d, steps=100))
-    out = dln._core.train_f64(*prepared.args, 1, None, track=core)
-    wrong = dln.tracking.SvdTrace._from_core(out["svd"])
+    out = dln._core.train(prepared.core_problem, prepared.weights, prepared.optimizer,
+                          prepared.settings.train_options(1), track=spec._to_core(), theory_right=right,
+                          theory_left=left)
+    wrong = dln.tracking.SvdTrace._from_core(out.svd)
     assert np.nanmin(wrong.angles_theory_right[1:, :, 0]) > 0.1
     good = dln.train(net, problem, lr=0.2 * d, steps=100, track_svd=spec, n_threads=1).svd
     assert np.nanmax(good.angles_theory_right) <= ANGLE_TOL

@@ -43,26 +43,53 @@ def _config(prepared: Prepared, n_threads: Optional[int], every: int) -> dict:
                betas=[s.beta1, s.beta2], eps=s.eps, decay=s.decay, lr_scale=list(s.lr_scale) or None,
                n_threads=n_threads, checkpoint_every=every, dtype=prepared.net.dtype.str, **prepared.activation)
     if prepared.track is not None:
-        out["track_svd"] = {f.name: prepared.track[f.name] for f in dataclasses.fields(TrackSpec)}
+        out["track_svd"] = TrackSpec._settings(prepared.track)
     return out
 
 
-def _save(path: str, prepared: Prepared, fingerprint: dict, config: dict, status: str, steps_total: int, out: dict,
+@dataclasses.dataclass
+class _Point:
+    """Where a checkpointed run stands: after a segment in the core, or as a checkpoint saved it."""
+
+    status: str
+    steps: int
+    loss: Any
+    weights: list
+    final_loss: float
+    message: str
+    form: str
+    n_threads: int
+    state: Any  # _core.TrainState64 or TrainState32: the resume state at ``steps``
+
+    @classmethod
+    def of(cls, out: Any, message: str) -> "_Point":
+        """The point a core ``TrainResult64``/``TrainResult32`` ends at."""
+        return cls(out.status.name, int(out.steps), out.loss, list(out.weights), float(out.final_loss), message,
+                   out.form.name, int(out.n_threads), out.state)
+
+
+# The core's resume and tracker-state classes by dtype (a checkpoint's arrays say which).
+_TRAIN_STATE: dict[np.dtype, Any] = {np.dtype(np.float64): _core.TrainState64, np.dtype(np.float32): _core.TrainState32}
+_TRACK_STATE: dict[np.dtype, Any] = {np.dtype(np.float64): _core.TrackState64, np.dtype(np.float32): _core.TrackState32}
+
+
+def _save(path: str, prepared: Prepared, fingerprint: dict, config: dict, status: str, steps_total: int, at: _Point,
           seconds: float, svd: Optional[tuple] = None) -> None:
-    weights = list(out["weights"])
+    weights = list(at.weights)
+    state = at.state
     arrays = {f"weights_{l}": w for l, w in enumerate(weights)}
-    arrays.update({f"optimizer_m_{l}": m for l, m in enumerate(out["optimizer_m"])})
-    arrays.update({f"optimizer_v_{l}": v for l, v in enumerate(out["optimizer_v"])})
-    arrays["loss"] = np.asarray(out["loss"], dtype=np.float64)
-    arrays["scalars"] = np.array([out["initial_loss"], out["final_loss"]], dtype=np.float64)
-    meta = dict(format=FORMAT, version=VERSION, dln_version=__version__, status=status, step=int(out["steps"]),
-                steps=steps_total, depth=len(weights), optimizer_t=int(out["optimizer_t"]),
-                optimizer_m=len(out["optimizer_m"]), optimizer_v=len(out["optimizer_v"]), config=config,
-                problem=fingerprint, seconds=seconds, message=out["message"], form=out["form"],
-                n_threads_used=int(out["n_threads"]))
+    arrays.update({f"optimizer_m_{l}": m for l, m in enumerate(state.optimizer_m)})
+    arrays.update({f"optimizer_v_{l}": v for l, v in enumerate(state.optimizer_v)})
+    arrays["loss"] = np.asarray(at.loss, dtype=np.float64)
+    arrays["scalars"] = np.array([state.initial_loss, at.final_loss], dtype=np.float64)
+    meta = dict(format=FORMAT, version=VERSION, dln_version=__version__, status=status, step=int(at.steps),
+                steps=steps_total, depth=len(weights), optimizer_t=int(state.optimizer_t),
+                optimizer_m=len(state.optimizer_m), optimizer_v=len(state.optimizer_v), config=config,
+                problem=fingerprint, seconds=seconds, message=at.message, form=at.form,
+                n_threads_used=int(at.n_threads))
     if svd is not None:
         svd_arrays: dict = {}
-        meta["svd"] = _encode(dict(record=svd[0], state=svd[1]), svd_arrays)
+        meta["svd"] = _encode(dict(record=svd[0], state=None if svd[1] is None else svd[1].to_dict()), svd_arrays)
         arrays.update(svd_arrays)
     write_checkpoint(path, meta, arrays)
 
@@ -94,11 +121,6 @@ class _SigintGuard:
             signal.signal(signal.SIGINT, self.previous)
 
 
-def _state_of(out: dict) -> tuple:
-    return (int(out["steps"]), float(out["initial_loss"]), [float(x) for x in out["loss"]], int(out["optimizer_t"]),
-            list(out["optimizer_m"]), list(out["optimizer_v"]))
-
-
 def _run(prepared: Prepared, path: str, every: int, threads: int, n_threads: Optional[int], progress: Any,
          start: Optional[Checkpoint], fingerprint: dict):
     """Train in segments of ``every`` updates, writing the checkpoint at the start, after each segment
@@ -106,48 +128,56 @@ def _run(prepared: Prepared, path: str, every: int, threads: int, n_threads: Opt
     that of one uninterrupted call."""
     steps_total = prepared.settings.steps
     config = _config(prepared, n_threads, every)
-    core = _core.train_f64 if prepared.net.dtype == np.float64 else _core.train_f32
+    dtype = np.dtype(prepared.net.dtype)
     _remove_stale_temporaries(path)
     # SVD tracking: each segment's observer continues from the previous one's state; the records of
     # the segments are appended (the core skips the step a restored observer has already seen).
     track = prepared.track
-    svd_record = svd_state = None
+    svd_record: Optional[dict] = None
+    svd_state: Any = None  # _core.TrackState64 or TrackState32
+    at: Optional[_Point] = None
     if start is None:
-        first, seconds, out, state = 0, 0.0, None, None
+        first, seconds = 0, 0.0
     else:
-        svd_record, svd_state = start.svd_record, start.svd_state
         first, seconds = start.step, start.seconds
-        out = dict(status="running", steps=start.step, loss=start.loss, weights=start.network._weights,
-                   final_loss=start.final_loss, seconds=0.0, message=start.message, form=start.form,
-                   n_threads=start.n_threads, initial_loss=start.initial_loss, optimizer_t=start.optimizer_t,
-                   optimizer_m=start.optimizer_m, optimizer_v=start.optimizer_v)
-        state = _state_of(out)
+        svd_record = start.svd_record
+        try:
+            if start.svd_state is not None:
+                svd_state = _TRACK_STATE[dtype].from_dict(start.svd_state)
+        except ValueError as exc:
+            raise CheckpointError(f"checkpoint: {path}: {exc}") from None
+        state = _TRAIN_STATE[dtype](step=start.step, initial_loss=start.initial_loss,
+                                    loss=[float(x) for x in start.loss], optimizer_t=start.optimizer_t,
+                                    optimizer_m=list(start.optimizer_m), optimizer_v=list(start.optimizer_v))
+        at = _Point("running", start.step, start.loss, start.network._weights, start.final_loss, start.message,
+                    start.form, start.n_threads, state)
     step = first
     status = "running"
     with Progress(progress, steps_total - first, "dln.train") as bar, _SigintGuard() as guard:
         while status == "running":
             # Ctrl-C between segments, or a progress callable that raised as a segment ended
-            if (guard.hit or bar.error is not None) and out is not None:
+            if (guard.hit or bar.error is not None) and at is not None:
                 status = "interrupted"
-                message = bar.explain(f"interrupted after {step} steps (loss {out['final_loss']:.6g})")
-                out = dict(out, status=status, message=message)
-                _save(path, prepared, fingerprint, config, status, steps_total, out, seconds,
+                message = bar.explain(f"interrupted after {step} steps (loss {at.final_loss:.6g})")
+                at = dataclasses.replace(at, status=status, message=message)
+                _save(path, prepared, fingerprint, config, status, steps_total, at, seconds,
                       None if track is None else (svd_record, svd_state))
                 break
-            weights = out["weights"] if out is not None else prepared.net._weights
+            weights = at.weights if at is not None else prepared.net._weights
             # The first call of a fresh run does no update: it writes the checkpoint of step 0.
-            segment = prepared.settings._replace(steps=0 if out is None else min(steps_total, step + every))
-            kwargs = {}
+            segment = prepared.settings.train_options(threads, 0 if at is None else min(steps_total, step + every))
+            kwargs: dict = {}
             if track is not None:
-                t = dict(track, save_state=True)
+                kwargs = dict(track=track, save_track_state=True)
                 if svd_state is not None:  # the theory's bases travel in the state
-                    t.pop("theory_right", None), t.pop("theory_left", None)
-                    t["state"] = svd_state
-                kwargs["track"] = t
+                    kwargs["track_state"] = svd_state
+                else:
+                    kwargs.update(prepared.theory_args)
             try:
                 guard.in_core = True
-                new = core(prepared.core_problem, weights, *segment, threads, bar.callback(step - first), state,
-                           **kwargs, **prepared.activation)
+                out = _core.train(prepared.core_problem, weights, prepared.optimizer, segment,
+                                  progress=bar.callback(step - first), resume=None if at is None else at.state,
+                                  **kwargs, **prepared.activation)
             except ValueError as exc:
                 if start is not None and str(exc).startswith("state"):
                     raise CheckpointError(f"checkpoint: {path}: {exc}") from None
@@ -156,19 +186,19 @@ def _run(prepared: Prepared, path: str, every: int, threads: int, n_threads: Opt
                 continue  # guard.hit is set: saved as interrupted above (or next round)
             finally:
                 guard.in_core = False
-            out = new
-            out["message"] = bar.explain(out["message"])
+            at = _Point.of(out, bar.explain(out.message))
             if track is not None:
-                svd_record, svd_state = _merge_records(svd_record, out.pop("svd")), out.pop("svd_state")
-            seconds += float(out["seconds"])
-            step = int(out["steps"])
-            final = out["status"] != "max_steps" or step == steps_total
-            status = out["status"] if final else "running"
-            _save(path, prepared, fingerprint, config, status, steps_total, out, seconds,
+                svd_record, svd_state = _merge_records(svd_record, out.svd.to_dict()), out.svd_state
+            seconds += float(out.seconds)
+            step = at.steps
+            final = at.status != "max_steps" or step == steps_total
+            status = at.status if final else "running"
+            _save(path, prepared, fingerprint, config, status, steps_total, at, seconds,
                   None if track is None else (svd_record, svd_state))
-            state = _state_of(out)
-    result = prepared.result(dict(out, weights=list(out["weights"]), **({} if track is None else {"svd": svd_record})))
-    return dataclasses.replace(result, seconds=seconds)
+    assert at is not None
+    result = prepared.result(at.status, at.steps, at.loss, at.weights, at.final_loss, seconds, at.message,
+                             at.n_threads, at.form, svd_record if track is not None else None)
+    return result
 
 
 def train_checkpointed(prepared: Prepared, path: Any, every: Any, threads: int, n_threads: Optional[int],

@@ -284,15 +284,15 @@ class SparseCompletion:
         s = settings(dict(optimizer=optimizer, lr=lr, steps=steps, tol=tol, record_every=record_every,
                           momentum=momentum, betas=betas, eps=eps, decay=decay, lr_scale=lr_scale), net.depth)
         threads = threads_of(n_threads)
-        core = _core.train_sparse_64 if net.dtype == np.float64 else _core.train_sparse_32
         with Progress(progress, s.steps, "dln.train (sparse)") as bar:
-            out = core(self._core, net._weights, *s, threads, bar.callback())
-            out["message"] = bar.explain(out["message"])
-        return Result(status=out["status"], steps=int(out["steps"]), loss=out["loss"],
-                      network=Network._from_trusted(list(out["weights"]), net.dtype),
-                      final_loss=float(out["final_loss"]), seconds=float(out["seconds"]), message=out["message"],
+            out = _core.train_sparse(self._core, net._weights, s.optimizer_config(), s.train_options(threads),
+                                     bar.callback())
+            message = bar.explain(out.message)
+        return Result(status=out.status.name, steps=int(out.steps), loss=out.loss,
+                      network=Network._from_trusted(list(out.weights), net.dtype),
+                      final_loss=float(out.final_loss), seconds=float(out.seconds), message=message,
                       optimizer=s.optimizer, lr=s.lr, reduction=self.reduction, record_every=s.record_every,
-                      n_threads=int(out["n_threads"]), form="sparse")
+                      n_threads=int(out.n_threads), form="sparse")
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -168,12 +168,12 @@ def train_batch(jobs: Sequence[Any], n_threads: Optional[int] = None, progress: 
         done_before = 0
         for dtype in sorted({p.net.dtype for p in prepared}, key=str):
             index = [i for i, p in enumerate(prepared) if p.net.dtype == dtype]
-            train_batch_core = _core.train_batch_f64 if dtype == np.float64 else _core.train_batch_f32
-            outs = train_batch_core(
-                [prepared[i].args + tuple(prepared[i].activation.values()) + (prepared[i].track,) for i in index],
+            job: Any = _core.BatchJob64 if dtype == np.float64 else _core.BatchJob32
+            outs = _core.train_batch(
+                [job(p.core_problem, p.weights, p.optimizer, p.settings.train_options(), track=p.track,
+                     **p.theory_args, **p.activation) for p in (prepared[i] for i in index)],
                 threads, bar.callback(done_before))
             for i, out in zip(index, outs):
-                out["message"] = bar.explain(out["message"])
-                results[i] = prepared[i].result(out)
+                results[i] = prepared[i].core_result(out, bar.explain(out.message))
             done_before += sum(prepared[i].settings.steps for i in index)
     return results  # type: ignore[return-value]

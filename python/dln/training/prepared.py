@@ -5,8 +5,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, NamedTuple, Optional
 
-import numpy as np
-
 from .. import _core, _memory
 from .._checks import choice, integer, real, sequence
 from .._progress import Progress
@@ -25,8 +23,8 @@ TRAIN_KEYS = ("lr", "steps", "optimizer", "tol", "record_every", "momentum", "be
 
 
 class Settings(NamedTuple):
-    """The optimiser settings of one run, checked for type, in the order the core takes them
-    (``_core.check_run`` checks the values)."""
+    """The optimiser settings of one run, checked for type (the core's ``validate`` methods check the
+    values); :meth:`optimizer_config` and :meth:`train_options` give them as the core's classes."""
 
     optimizer: str
     lr: float
@@ -40,37 +38,54 @@ class Settings(NamedTuple):
     decay: float
     lr_scale: list
 
+    def optimizer_config(self) -> _core.OptimizerConfig:
+        return _core.OptimizerConfig(kind=_core.OptimizerKind.__members__[self.optimizer], lr=self.lr,
+                                     momentum=self.momentum, beta1=self.beta1, beta2=self.beta2, eps=self.eps,
+                                     decay=self.decay, lr_scale=self.lr_scale)
+
+    def train_options(self, threads: int = 0, steps: Optional[int] = None) -> _core.TrainOptions:
+        """The run's options with ``threads`` (0: all cores) and, for a segment, its own ``steps``."""
+        return _core.TrainOptions(steps=self.steps if steps is None else steps, tol=self.tol,
+                                  record_every=self.record_every, n_threads=threads)
+
 
 @dataclasses.dataclass
 class Prepared:
-    """A run checked and converted for the core (``_core.train_*``)."""
+    """A run checked and converted for the core (``_core.train``)."""
 
     net: Network
     problem: Problem
-    core_problem: Any  # the problem bound for this network (problem._net_core)
+    core_problem: Any  # the problem bound for this network (problem._net_core): _core.Problem64 or Problem32
     weights: list  # the network's arrays, read in place by the core
     settings: Settings
+    optimizer: _core.OptimizerConfig
     nbytes: float = 0.0  # peak memory estimate (dln._memory.train_bytes)
-    track: Optional[dict] = None  # the core's TrackSpec dict (with the theory's bases) or None
-
-    @property
-    def args(self) -> tuple:
-        """The core's positional arguments: problem, weights, then the settings."""
-        return (self.core_problem, self.weights, *self.settings)
+    track: Optional[_core.TrackSpec] = None  # SVD tracking, or None
+    theory: Optional[tuple] = None  # the theory's bases (right, left) of reference "theory", or None
 
     @property
     def activation(self) -> dict:
         """The network's activation as the core's keyword arguments."""
         return dict(activation=self.net.activation, negative_slope=self.net.negative_slope)
 
-    def result(self, out: dict) -> Result:
+    @property
+    def theory_args(self) -> dict:
+        """The theory's bases as the core's keyword arguments (none unless reference "theory")."""
+        return {} if self.theory is None else dict(theory_right=self.theory[0], theory_left=self.theory[1])
+
+    def result(self, status: str, steps: int, loss: Any, weights: list, final_loss: float, seconds: float,
+               message: str, n_threads: int, form: str, svd: Optional[dict] = None) -> Result:
         return Result(
-            status=out["status"], steps=int(out["steps"]), loss=out["loss"],
-            network=self.net._like(list(out["weights"])),
-            final_loss=float(out["final_loss"]), seconds=float(out["seconds"]), message=out["message"],
+            status=status, steps=int(steps), loss=loss, network=self.net._like(list(weights)),
+            final_loss=float(final_loss), seconds=float(seconds), message=message,
             optimizer=self.settings.optimizer, lr=self.settings.lr, reduction=self.problem.reduction,
-            record_every=self.settings.record_every, n_threads=int(out["n_threads"]), form=out["form"],
-            svd=SvdTrace._from_core(out["svd"]) if "svd" in out else None)
+            record_every=self.settings.record_every, n_threads=int(n_threads), form=form,
+            svd=None if svd is None else SvdTrace._from_core(svd))
+
+    def core_result(self, out: Any, message: str) -> Result:
+        """The :class:`Result` of the core's ``TrainResult64``/``TrainResult32`` ``out``."""
+        return self.result(out.status.name, out.steps, out.loss, out.weights, out.final_loss, out.seconds, message,
+                           out.n_threads, out.form.name, None if out.svd is None else out.svd.to_dict())
 
 
 def prepare(net: Any, problem: Any, kwargs: dict) -> Prepared:
@@ -96,13 +111,15 @@ def prepare(net: Any, problem: Any, kwargs: dict) -> Prepared:
         raise TypeError(f"track_svd: expected a dln.TrackSpec, got {type(track_svd).__name__}")
     if track_svd is not None:
         net._require_linear("track_svd", "SVD tracking")
-    track = None if track_svd is None else track_svd._for_run(net, problem)
-    _core.check_run(*s, net.depth)
+    track, theory = (None, None) if track_svd is None else track_svd._for_run(net, problem)
+    optimizer = s.optimizer_config()
+    optimizer.validate(net.depth)
+    s.train_options().validate()
     data = net.activation != "linear" or core_problem.form_for(net.widths) == "data"
     cols = problem.X.shape[1] if problem.kind == "regression" and data else net.widths[0]
     nbytes = _memory.train_bytes(net.widths, cols, net.dtype.itemsize, s.optimizer)
     _memory.require(nbytes, "net", f"training a network of widths {net.widths}")
-    return Prepared(net, problem, core_problem, net._weights, s, nbytes, track)
+    return Prepared(net, problem, core_problem, net._weights, s, optimizer, nbytes, track, theory)
 
 
 def settings(k: dict, depth: int) -> Settings:
@@ -140,11 +157,12 @@ def threads_of(n_threads: Optional[int]) -> int:
 
 def run(prepared: Prepared, threads: int, progress: Any) -> Result:
     """Run a prepared run in the core (GIL released) and return its :class:`Result`."""
-    core = _core.train_f64 if prepared.net.dtype == np.float64 else _core.train_f32
     with Progress(progress, prepared.settings.steps, "dln.train") as bar:
-        out = core(*prepared.args, threads, bar.callback(), track=prepared.track, **prepared.activation)
-        out["message"] = bar.explain(out["message"])
-    return prepared.result(out)
+        out = _core.train(prepared.core_problem, prepared.weights, prepared.optimizer,
+                          prepared.settings.train_options(threads), progress=bar.callback(), track=prepared.track,
+                          **prepared.theory_args, **prepared.activation)
+        message = bar.explain(out.message)
+    return prepared.core_result(out, message)
 
 
 def train_plain(net: Network, problem: Problem, lr: float, steps: int, n_threads: Optional[int] = None,

@@ -1,0 +1,129 @@
+// The settings of a run as Python classes: the core's enums and its OptimizerConfig, TrainOptions and
+// TrackSpec, field for field. The Python layer checks types (dln.training.prepared); the values are
+// checked here, by the core's own validate methods, once.
+#include "bindings.hpp"
+
+namespace dln::py_bind {
+
+void bind_settings(py::module_& m) {
+    // Value names are the core's to_string spellings, so `kind.name` is what a checkpoint stores.
+    py::enum_<OptimizerKind>(m, "OptimizerKind", "First-order optimiser (SCIENCE.md section 1).")
+        .value("gd", OptimizerKind::GD)
+        .value("momentum", OptimizerKind::Momentum)
+        .value("adam", OptimizerKind::Adam)
+        .value("rmsprop", OptimizerKind::RMSprop);
+    py::enum_<Status>(m, "Status", "Why a training run ended.")
+        .value("converged", Status::Converged)
+        .value("max_steps", Status::MaxSteps)
+        .value("diverged", Status::Diverged)
+        .value("interrupted", Status::Interrupted);
+    py::enum_<Reduction>(m, "Reduction", "How the squared residual is reduced: mean over entries, or sum.")
+        .value("mean", Reduction::Mean)
+        .value("sum", Reduction::Sum);
+    py::enum_<RegressionForm>(m, "RegressionForm",
+                              "How a regression loss is evaluated: from covariances, from the data, or chosen.")
+        .value("auto", RegressionForm::Auto)
+        .value("covariance", RegressionForm::Covariance)
+        .value("data", RegressionForm::Data);
+
+    py::class_<OptimizerConfig>(m, "OptimizerConfig", "An optimiser and its hyper-parameters (dln/optimizer.hpp).")
+        .def(py::init([](OptimizerKind kind, double lr, double momentum, double beta1, double beta2, double eps,
+                         double decay, std::vector<double> lr_scale) {
+                 OptimizerConfig c;
+                 c.kind = kind;
+                 c.lr = lr;
+                 c.momentum = momentum;
+                 c.beta1 = beta1;
+                 c.beta2 = beta2;
+                 c.eps = eps;
+                 c.decay = decay;
+                 c.lr_scale = std::move(lr_scale);
+                 return c;
+             }),
+             py::arg("kind") = OptimizerKind::GD, py::arg("lr") = 0.0, py::arg("momentum") = 0.9,
+             py::arg("beta1") = 0.9, py::arg("beta2") = 0.999, py::arg("eps") = 1e-8, py::arg("decay") = 0.9,
+             py::arg("lr_scale") = std::vector<double>{})
+        .def_readwrite("kind", &OptimizerConfig::kind)
+        .def_readwrite("lr", &OptimizerConfig::lr, "step size (the loss's units: sum or mean reduction)")
+        .def_readwrite("momentum", &OptimizerConfig::momentum, "heavy-ball coefficient (momentum)")
+        .def_readwrite("beta1", &OptimizerConfig::beta1, "first-moment decay (adam)")
+        .def_readwrite("beta2", &OptimizerConfig::beta2, "second-moment decay (adam)")
+        .def_readwrite("eps", &OptimizerConfig::eps, "added outside the square root (adam, rmsprop)")
+        .def_readwrite("decay", &OptimizerConfig::decay, "second-moment decay (rmsprop)")
+        .def_readwrite("lr_scale", &OptimizerConfig::lr_scale, "one step-size factor per layer, or empty for ones")
+        .def("validate", &OptimizerConfig::validate, py::arg("depth"),
+             "Raise ValueError naming the first bad field, for a network of `depth` layers.");
+
+    py::class_<TrainOptions>(m, "TrainOptions", "How long a run goes and what it records (dln/trainer.hpp).")
+        .def(py::init([](long long steps, std::optional<double> tol, long long record_every, int n_threads,
+                         double divergence_factor) {
+                 TrainOptions o;
+                 o.steps = steps;
+                 o.tol = tol;
+                 o.record_every = record_every;
+                 o.n_threads = n_threads;
+                 o.divergence_factor = divergence_factor;
+                 return o;
+             }),
+             py::arg("steps") = 0, py::arg("tol") = py::none(), py::arg("record_every") = 1, py::arg("n_threads") = 0,
+             py::arg("divergence_factor") = 1e8)
+        .def_readwrite("steps", &TrainOptions::steps, "maximum number of updates, counted from step 0")
+        .def_readwrite("tol", &TrainOptions::tol, "stop when the loss is <= tol (None: never)")
+        .def_readwrite("record_every", &TrainOptions::record_every, "loss history stride")
+        .def_readwrite("n_threads", &TrainOptions::n_threads, "threads for the products; 0 = all cores")
+        .def_readwrite("divergence_factor", &TrainOptions::divergence_factor,
+                       "diverged when the loss exceeds this times the initial loss")
+        .def("validate", &TrainOptions::validate, "Raise ValueError naming the first bad field.");
+
+    // The tracker options are flattened into the spec: the names are those of dln.TrackSpec.
+    py::class_<TrackSpec>(m, "TrackSpec", "What SVD tracking records inside the loop (dln/tracker.hpp).")
+        .def(py::init([](long long every, Index top_p, Index block_r, Index update_rank, Index max_rank,
+                         const std::string& mode, double certificate_tol, double direction_tol, double ortho_ulp,
+                         std::uint64_t seed, const std::string& reference, bool end_to_end) {
+                 TrackSpec s;
+                 s.every = every;
+                 s.top_p = top_p;
+                 s.block_r = block_r;
+                 s.update_rank = update_rank;
+                 s.tracker.max_rank = max_rank;
+                 s.mode = mode;
+                 s.certificate_tol = certificate_tol;
+                 s.tracker.direction_tol = direction_tol;
+                 s.tracker.ortho_ulp = ortho_ulp;
+                 s.seed = seed;
+                 s.reference = reference;
+                 s.end_to_end = end_to_end;
+                 return s;
+             }),
+             py::arg("every") = 1, py::arg("top_p") = 0, py::arg("block_r") = 0, py::arg("update_rank") = 16,
+             py::arg("max_rank") = 64, py::arg("mode") = "auto", py::arg("certificate_tol") = 1e-10,
+             py::arg("direction_tol") = 1e-13, py::arg("ortho_ulp") = 100.0, py::arg("seed") = 0,
+             py::arg("reference") = "step1", py::arg("end_to_end") = false)
+        .def_readwrite("every", &TrackSpec::every)
+        .def_readwrite("top_p", &TrackSpec::top_p)
+        .def_readwrite("block_r", &TrackSpec::block_r)
+        .def_readwrite("update_rank", &TrackSpec::update_rank)
+        .def_property(
+            "max_rank", [](const TrackSpec& s) { return s.tracker.max_rank; },
+            [](TrackSpec& s, Index v) { s.tracker.max_rank = v; })
+        .def_readwrite("mode", &TrackSpec::mode)
+        .def_readwrite("certificate_tol", &TrackSpec::certificate_tol)
+        .def_property(
+            "direction_tol", [](const TrackSpec& s) { return s.tracker.direction_tol; },
+            [](TrackSpec& s, double v) { s.tracker.direction_tol = v; })
+        .def_property(
+            "ortho_ulp", [](const TrackSpec& s) { return s.tracker.ortho_ulp; },
+            [](TrackSpec& s, double v) { s.tracker.ortho_ulp = v; })
+        .def_readwrite("seed", &TrackSpec::seed)
+        .def_readwrite("reference", &TrackSpec::reference)
+        .def_readwrite("end_to_end", &TrackSpec::end_to_end)
+        .def(
+            "validate",
+            [](const TrackSpec& s) {
+                s.tracker.validate();  // the tracker's options first, as the trackers' constructors do
+                s.validate();
+            },
+            "Raise ValueError naming the first bad field.");
+}
+
+}  // namespace dln::py_bind
