@@ -12,6 +12,11 @@ from ._checks import as_dtype, choice, common_dtype, floating_array, integer, ma
 
 ACTIVATIONS = ("linear", "relu", "leaky_relu", "tanh")
 
+# ``Network.orthogonal(..., implicit=True)`` builds a ``dln.ImplicitNetwork``. That class lives in
+# ``dln.implicit``, which builds on this module, so this module must not import it: ``dln.implicit``
+# registers its constructor here when it is imported (``dln`` imports it), and this module only calls it.
+_implicit_orthogonal: Any = None
+
 
 def _suffix(dtype: np.dtype) -> str:
     return "f64" if dtype == np.float64 else "f32"
@@ -118,7 +123,7 @@ class Network:
 
     @classmethod
     def orthogonal(cls, widths: Sequence[int], scale: float = 1.0, seed: int = 0, dtype: Any = np.float64,
-                   activation: str = "linear", negative_slope: float = 0.01) -> "Network":
+                   activation: str = "linear", negative_slope: float = 0.01, implicit: bool = False) -> Any:
         """Orthogonal init: ``W_l = scale * Q_l``, ``Q_l`` the top-left block of a Haar orthogonal matrix.
 
         Parameters
@@ -132,7 +137,21 @@ class Network:
         dtype : float64 or float32
         activation, negative_slope
             As in :class:`Network` (the init does not depend on them).
+        implicit : bool
+            ``True``: a :class:`dln.ImplicitNetwork` instead, each layer ``scale * Q_l`` with ``Q_l`` a
+            structured orthogonal operator applied in O(d log d) per vector and stored in O(d) (a
+            different distribution from the dense Haar draw; see :mod:`dln.implicit`), for widths
+            far beyond what dense layers allow. Linear networks only.
         """
+        if not isinstance(implicit, (bool, np.bool_)):
+            raise TypeError(f"implicit: expected a bool, got {type(implicit).__name__} {implicit!r}")
+        if implicit:
+            if _implicit_orthogonal is None:  # dln/__init__ imports dln.implicit, so only a partial import gets here
+                raise RuntimeError("implicit: dln.implicit is not imported (import dln, or dln.implicit)")
+            name, _ = _activation(activation, negative_slope)
+            if name != "linear":
+                raise ValueError(f"activation: implicit networks are linear (activation='linear'), got {name!r}")
+            return _implicit_orthogonal(widths, scale, seed, dtype)
         return cls._init("orthogonal", widths, scale, seed, dtype, activation, negative_slope)
 
     @classmethod

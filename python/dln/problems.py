@@ -19,6 +19,7 @@ import numpy as np
 
 from . import _core, _memory
 from ._checks import array, as_dtype, cast, choice, common_dtype, floating_array, integer, matrix
+from ._tall import orthonormal
 from .network import Network
 
 REDUCTIONS = ("mean", "sum")
@@ -127,6 +128,136 @@ class Factorization(Problem):
     @property
     def target(self) -> np.ndarray:
         return self._arrays["target"]
+
+    @classmethod
+    def from_factors(cls, U: Any, s: Any, V: Any, reduction: str = "mean") -> "LowRankFactorization":
+        """The factorisation of a rank-``k`` target ``Phi = U diag(s) V^T`` kept as its factors.
+
+        See :class:`LowRankFactorization`: with an implicit network (:class:`dln.ImplicitNetwork`) the
+        ``d_out x d_in`` target is never formed; with a dense :class:`Network` it is formed once, on
+        first use, and the problem is an ordinary :class:`Factorization`.
+
+        Parameters
+        ----------
+        U : array, shape (d_out, k)
+        s : array, shape (k,)
+        V : array, shape (d_in, k)
+            Any factors (an SVD, or ``U = Y, s = 1, V = X`` for ``Y X^T``); they need not be orthonormal.
+        reduction : {"mean", "sum"}
+            ``mean`` divides by ``d_out * d_in``, as for :class:`Factorization`.
+        """
+        return LowRankFactorization(U, s, V, reduction)
+
+
+class LowRankFactorization(Factorization):
+    """Deep matrix factorisation with a target given by factors, ``Phi = U diag(s) V^T`` (rank <= k).
+
+    Build it with :meth:`Factorization.from_factors`. It holds O((d_out + d_in) k) numbers. With an
+    implicit network the loss is evaluated in closed form (``loss``) and training goes through the
+    compressed chain (:func:`dln.implicit.train_implicit`), both in O((d_out + d_in) k^2) per use; with
+    a dense :class:`Network` the target is formed on first use (MemoryError naming the GiB when it does
+    not fit) and everything works as for :class:`Factorization`.
+    """
+
+    def __init__(self, U: Any, s: Any, V: Any, reduction: str = "mean") -> None:
+        self.reduction = choice(reduction, "reduction", REDUCTIONS)
+        u, v = _data(U, "U"), _data(V, "V")
+        sv = floating_array(s, "s")
+        if sv.ndim != 1:
+            raise ValueError(f"s: expected a 1-D array of k = {u.shape[1]} values, got shape {sv.shape}")
+        if u.shape[1] != sv.shape[0] or v.shape[1] != sv.shape[0]:
+            raise ValueError(f"s: U {u.shape}, s {sv.shape} and V {v.shape} must share k (U and V have k columns, "
+                             f"s has k entries)")
+        for name, a in (("U", u), ("s", sv), ("V", v)):
+            if not np.isfinite(a).all():
+                raise ValueError(f"{name}: contains NaN or Inf")
+        self._dtype = common_dtype(u, sv, v)
+        self._factors = tuple(np.ascontiguousarray(a, dtype=np.float64) for a in (u, sv, v))
+        self._arrays: dict[str, np.ndarray] = {}  # the dense target, formed on first dense use
+        self._cores = {}
+
+    @property
+    def factors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(U, s, V)`` in float64 (copies)."""
+        return tuple(a.copy() for a in self._factors)  # type: ignore[return-value]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(d_out, d_in)``."""
+        return int(self._factors[0].shape[0]), int(self._factors[2].shape[0])
+
+    @property
+    def input_dim(self) -> int:
+        return self.shape[1]
+
+    @property
+    def output_dim(self) -> int:
+        return self.shape[0]
+
+    @property
+    def scale(self) -> float:
+        d_out, d_in = self.shape
+        return 1.0 if self.reduction == "sum" else 1.0 / (float(d_out) * float(d_in))
+
+    @property
+    def target(self) -> np.ndarray:
+        """The dense ``Phi`` (formed once; MemoryError naming the GiB when it does not fit)."""
+        t = self._arrays.get("target")
+        if t is None:
+            d_out, d_in = self.shape
+            _memory.require(2.0 * d_out * d_in * 8.0, "target",
+                            f"the dense {d_out} x {d_in} target of a factored problem")
+            U, s, V = self._factors
+            t = np.ascontiguousarray((U * s) @ V.T, dtype=self._dtype)
+            self._arrays["target"] = t
+        return t
+
+    def _core(self, dtype: Any) -> Any:
+        self.target  # noqa: B018 - a dense network needs the dense target
+        return super()._core(dtype)
+
+    def svd(self, tol: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Thin SVD of ``Phi`` from the factors, O((d_out + d_in) k^2): ``(U_Phi, sigma, V_Phi)``.
+
+        ``U_Phi`` is ``d_out x rank``, ``V_Phi`` is ``d_in x rank`` (orthonormal columns), ``sigma``
+        descending; singular values at or below ``tol`` (default ``sigma_1 * max(d_out, d_in) * 10
+        * float64 eps``, as the dense rank estimate) are dropped.
+        """
+
+        U, s, V = self._factors
+        Qa, Ra = orthonormal(U * s)
+        Qb, Rb = orthonormal(V)
+        Uc, sc, Vct = np.linalg.svd(Ra @ Rb.T)
+        if tol is None:
+            tol = sc[0] * max(self.shape) * np.finfo(np.float64).eps * 10 if sc.size else 0.0
+        keep = int(np.sum(sc > tol)) if sc.size and sc[0] > 0 else 0
+        return Qa @ Uc[:, :keep], sc[:keep], Qb @ Vct[:keep].T
+
+    def loss(self, net: Any) -> float:
+        """Loss of ``net``: dense for a :class:`Network`, in closed form for an implicit network."""
+        if isinstance(net, Network):
+            return super().loss(net)
+        closed = getattr(net, "_factorization_loss", None)  # dln.ImplicitNetwork (which builds on this module)
+        if closed is None:
+            raise TypeError(f"net: expected a dln.Network or dln.ImplicitNetwork, got {type(net).__name__}")
+        return float(closed(self._factors, self.scale))
+
+    def gradients(self, net: Any) -> list[np.ndarray]:
+        if not isinstance(net, Network):
+            raise TypeError(f"net: the gradients of a {type(net).__name__} would be dense d x d arrays; train it "
+                            f"with dln.train(..., compress=...), which needs only the compressed chain's")
+        return super().gradients(net)
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k not in ("_cores", "_arrays")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._cores = {}
+        self._arrays = {}
+
+    def __repr__(self) -> str:
+        return f"LowRankFactorization(shape={self.shape}, k={self._factors[1].shape[0]}, reduction={self.reduction!r})"
 
 
 class Completion(Problem):

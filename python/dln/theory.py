@@ -19,7 +19,7 @@ from .network import Network
 from .problems import Factorization, Problem, Regression
 
 __all__ = ["subspace_sine", "invariant_subspace", "theory_bases", "rho_recursion", "known_target", "init_scale",
-           "numerical_rank", "check_rank"]
+           "numerical_rank", "check_rank", "top_singular_vectors"]
 
 # X X^T = I is checked to this absolute tolerance before regression is treated as whitened (exact).
 _WHITENED_ATOL = 1e-10
@@ -81,7 +81,7 @@ def known_target(problem: Problem) -> Optional[np.ndarray]:
     return None
 
 
-def _top_singular_vectors(A: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray]:
+def top_singular_vectors(A: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray]:
     """Top-``r`` left singular vectors and right ones (as rows) of ``A``.
 
     A randomised range finder with ``k = r + 10`` columns costs O(m n k) instead of a full SVD's
@@ -136,7 +136,7 @@ def invariant_subspace(net: Network, problem: Problem, rank: int, method: str = 
     if phi is not None:
         if min(phi.shape) < r:
             raise ValueError(f"rank: exceeds the target's dimensions {phi.shape}")
-        U, Vt = _top_singular_vectors(phi, r)
+        U, Vt = top_singular_vectors(phi, r)
         X = U  # W_{L:1}(0)^T U as L thin products, O(L d^2 r), never the d x d end-to-end map
         for w in reversed(W):
             X = w.T @ X

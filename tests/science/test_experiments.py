@@ -23,7 +23,7 @@ RATIO_RTOL = 0.05          # 7.6
 R2_MIN = 0.99              # 7.6
 NAMES = ["theorem", "equivalence_dmf", "equivalence_completion", "rank_guess_sweep", "depth_vs_width",
          "separation", "non_whitened", "optimizers", "digits_separation", "mlp_compressed", "deep_lora",
-         "nonlinear_subspace"]
+         "width", "nonlinear_subspace"]
 TORCH = {"mlp_compressed", "deep_lora", "nonlinear_subspace"}  # dln.torch's experiments (tests/dln_torch)
 
 

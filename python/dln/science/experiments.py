@@ -25,6 +25,7 @@ from ..network import Network
 from ..problems import Completion, Factorization, Regression, low_rank_target
 from ..theory import rho_recursion, subspace_sine
 from ..training import SparseCompletion, train, train_batch, train_compressed
+from . import width as _width
 
 __all__ = ["low_rank_target", "rho_recursion", "EXPERIMENTS", "theorem", "equivalence_dmf",
            "equivalence_completion", "rank_guess_sweep", "depth_vs_width", "separation", "non_whitened",
@@ -836,6 +837,7 @@ EXPERIMENTS: dict[str, Callable[..., Any]] = {
     "deep_lora": _torch_experiment(
         "deep_lora", "Deep LoRA vs LoRA adapting a pretrained MLP from few samples (Yaras et al.): accuracy "
         "and the numerical rank of the learned updates."),
+    "width": _width.width,
     "nonlinear_subspace": _torch_experiment(
         "nonlinear_subspace", "The fraction of each layer's update inside its top-2r singular subspace while "
         "a ReLU MLP trains, against depth and init scale."),

@@ -16,6 +16,7 @@ import numpy as np
 
 from .._checks import folder as make_folder
 from . import plotting
+from . import width as _width
 from .experiments import EXPERIMENTS, _json
 
 
@@ -184,6 +185,7 @@ FIGURES: dict[str, Callable[[Any, Path], list[Path]]] = {
     "mlp_compressed": _mlp_compressed,
     "deep_lora": _deep_lora,
     "nonlinear_subspace": _nonlinear_subspace,
+    "width": _width.plot,
 }
 
 
@@ -242,6 +244,7 @@ CHECKS: dict[str, Callable[[dict], dict]] = {
     # mlp_compressed reports accuracy and time per epoch (Kwon et al.'s table) without a check: at the
     # quick sizes the compressed block trails the wide one, and times are for the benchmark, not a test.
     "deep_lora": _deep_lora_checks,
+    "width": _width.checks,
     "nonlinear_subspace": lambda s: {"recorded singular values within 1e-12 (relative) of the exact ones":
                                          max(c["max_relative_error_bound"] for c in s["cases"]) <= 1e-12},
 }

@@ -231,7 +231,13 @@ class SparseCompletion:
             idx.append(np.ascontiguousarray(arr, dtype=np.int64))
         vals = floating_array(values, "values")
         cls = _core.SparseCompletion64 if self.dtype == np.float64 else _core.SparseCompletion32
-        self._core = cls(d_out, d_in, idx[0], idx[1], np.ascontiguousarray(vals, dtype=self.dtype), self.reduction)
+        vals = np.ascontiguousarray(vals, dtype=self.dtype)
+        self._core = cls(d_out, d_in, idx[0], idx[1], vals, self.reduction)
+        # The observed entries, read-only (the implicit path takes its subspace from them; the core keeps
+        # its own sorted copy).
+        self.rows, self.cols, self.values = (np.array(a, copy=True) for a in (idx[0], idx[1], vals))
+        for a in (self.rows, self.cols, self.values):
+            a.flags.writeable = False
         self.shape = (d_out, d_in)
 
     @classmethod

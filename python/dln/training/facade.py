@@ -18,6 +18,7 @@ from ..result import Result
 from ..tracking import TrackSpec
 from .checkpointed import train_checkpointed
 from .compressed import train_compressed
+from .implicit import is_implicit, train_implicit
 from .prepared import Prepared, prepare, run, threads_of
 
 __all__ = ["train", "train_batch"]
@@ -95,6 +96,11 @@ def train(net: Network, problem: Problem, lr: float, steps: int, optimizer: str 
         A checkpoint could not be written (full disk, no permission; the message starts with
         ``checkpoint``).
     """
+    if is_implicit(net):  # an ImplicitNetwork trains only compressed (compress=None means "auto")
+        return train_implicit(net, problem, lr, steps, optimizer=optimizer, tol=tol, record_every=record_every,
+                              momentum=momentum, betas=betas, eps=eps, decay=decay, lr_scale=lr_scale,
+                              n_threads=n_threads, progress=progress, checkpoint=checkpoint,
+                              checkpoint_every=checkpoint_every, compress=compress, track_svd=track_svd)
     if compress is not None:
         if isinstance(net, Network):
             net._require_linear("compress", "compression")
