@@ -1,34 +1,100 @@
 #include "dln/sparse.hpp"
 
-#include "dln/blas.hpp"
 #include "dln/loop.hpp"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
+#include <cstring>
+#include <type_traits>
 #include <numeric>
-#include <sstream>
-#include <thread>
 
 namespace dln {
 
 namespace {
 
-// Splits [0, ptr.size()-1) into n ranges holding about the same number of entries.
-std::vector<Index> balanced_split(const std::vector<std::int64_t>& ptr, int n) {
+// Tiles are cut by cost, counted as the entries plus a fixed charge per row or column for its own
+// work; constants of the code, so the cut (and with it every partial sum) never depends on the
+// thread count. ~8k entries keep a tile a few microseconds long: enough of them to balance two
+// threads that the machine may slow down, few enough that claiming them costs nothing.
+constexpr std::int64_t kTileCost = 8192;
+constexpr std::int64_t kLineCost = 16;
+constexpr Index kForwardRows = 256;   // rows of P per forward tile
+constexpr Index kDescendChunk = 16384;  // weights per descend chunk
+
+template <class Tile>
+std::vector<Tile> cost_tiles(const std::vector<std::int64_t>& ptr) {
+    std::vector<Tile> tiles;
     const Index m = static_cast<Index>(ptr.size()) - 1;
-    std::vector<Index> split(static_cast<std::size_t>(n) + 1, m);
-    split[0] = 0;
-    const double total = static_cast<double>(ptr.back());
-    for (int t = 1; t < n; ++t) {
-        const auto target = static_cast<std::int64_t>(total * t / n);
-        split[static_cast<std::size_t>(t)] =
-            static_cast<Index>(std::lower_bound(ptr.begin(), ptr.end(), target) - ptr.begin());
-        split[static_cast<std::size_t>(t)] = std::min(split[static_cast<std::size_t>(t)], m);
+    Index first = 0;
+    std::int64_t cost = 0;
+    for (Index i = 0; i < m; ++i) {
+        cost += ptr[static_cast<std::size_t>(i) + 1] - ptr[static_cast<std::size_t>(i)] + kLineCost;
+        if (cost >= kTileCost || i + 1 == m) {
+            tiles.push_back({first, i + 1});
+            first = i + 1;
+            cost = 0;
+        }
     }
-    for (int t = 1; t <= n; ++t)
-        split[static_cast<std::size_t>(t)] = std::max(split[static_cast<std::size_t>(t)], split[static_cast<std::size_t>(t) - 1]);
-    return split;
+    return tiles;
+}
+
+// The summation order of every sampled dot product: V running partial sums, entry a into sum a % V,
+// then a fixed tree. V is a constant of the code (4 doubles or 8 floats, one 256-bit vector), not of
+// the machine, so the compile-time widths and the run-time fallback give the same bits, and a
+// compiler vectorises the fixed-width case without reassociating anything.
+template <class T>
+constexpr int kLanes = sizeof(T) == 8 ? 4 : 8;
+
+template <class T>
+inline T lane_tree(const T* acc) {  // acc: kLanes<T> values
+    if constexpr (kLanes<T> == 4) return (acc[0] + acc[2]) + (acc[1] + acc[3]);
+    else return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+}
+
+// The run-time-width kernel's dot (any k).
+template <class T>
+inline T dot(const T* x, const T* y, Index k) {
+    constexpr int V = kLanes<T>;
+    T acc[V] = {};
+    Index a = 0;
+    for (; a + V <= k; a += V)
+        for (int v = 0; v < V; ++v) acc[v] += x[a + v] * y[a + v];
+    for (int v = 0; a < k; ++a, ++v) acc[v] += x[a] * y[a];
+    return lane_tree(acc);
+}
+
+Index round_up(Index k, Index m) { return (k + m - 1) / m * m; }
+
+// One 256-bit vector of kLanes<T> values (GCC/Clang vector extensions: element-wise arithmetic,
+// lowered to two 128-bit halves where the target has no AVX). The compile-time kernels keep a row in
+// ceil(K / kLanes) of these: P's rows and the copy of W_L are padded to that many lanes with zeros,
+// so a row loads as whole vectors and the padding adds exact zeros.
+typedef double VecD __attribute__((vector_size(32)));
+typedef float VecF __attribute__((vector_size(32)));
+template <class T>
+using Vec = std::conditional_t<sizeof(T) == 8, VecD, VecF>;
+
+template <class T>
+inline Vec<T> load(const T* p) {
+    Vec<T> v;
+    std::memcpy(&v, p, sizeof v);  // an unaligned vector load
+    return v;
+}
+
+template <class T>
+inline T lane_tree(const Vec<T>& acc) {
+    if constexpr (kLanes<T> == 4) return (acc[0] + acc[2]) + (acc[1] + acc[3]);
+    else return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+}
+
+// dot() of a row held in registers with a padded row in memory: the same order (entry a into lane
+// a % V, lanes summed by the same tree) as the run-time kernel.
+template <int KV, class T>
+inline T vdot(const Vec<T>* x, const T* y) {
+    constexpr int V = kLanes<T>;
+    Vec<T> acc = x[0] * load(y);
+    for (int v = 1; v < KV; ++v) acc += x[v] * load(y + v * V);
+    return lane_tree<T>(acc);
 }
 
 }  // namespace
@@ -58,17 +124,15 @@ SparseCompletion<T>::SparseCompletion(Index d_out, Index d_in, const std::int64_
         std::vector<std::int64_t> fill(row_ptr_.begin(), row_ptr_.end() - 1);
         for (Index e = 0; e < nnz; ++e) order[static_cast<std::size_t>(fill[static_cast<std::size_t>(rows[e])]++)] = e;
     }
-    col_.resize(static_cast<std::size_t>(nnz));
-    val_.resize(static_cast<std::size_t>(nnz));
+    csr_.resize(static_cast<std::size_t>(nnz));
     for (Index i = 0; i < d_out; ++i) {
         auto b = order.begin() + row_ptr_[static_cast<std::size_t>(i)], e = order.begin() + row_ptr_[static_cast<std::size_t>(i) + 1];
         std::sort(b, e, [&](std::int64_t x, std::int64_t y) { return cols[x] < cols[y]; });
         for (auto it = b; it != e; ++it) {
             const auto p = static_cast<std::size_t>(it - order.begin());
-            col_[p] = static_cast<std::int32_t>(cols[*it]);
-            val_[p] = values[*it];
-            if (it != b && col_[p] == col_[p - 1])
-                invalid("rows", "position (" + std::to_string(i) + ", " + std::to_string(col_[p]) +
+            csr_[p] = {static_cast<std::int32_t>(cols[*it]), values[*it]};
+            if (it != b && csr_[p].index == csr_[p - 1].index)
+                invalid("rows", "position (" + std::to_string(i) + ", " + std::to_string(csr_[p].index) +
                                     ") is observed twice (with cols)");
         }
     }
@@ -76,16 +140,14 @@ SparseCompletion<T>::SparseCompletion(Index d_out, Index d_in, const std::int64_
     order.shrink_to_fit();
     // CSC: walking rows in order keeps the rows of each column sorted.
     col_ptr_.assign(static_cast<std::size_t>(d_in) + 1, 0);
-    for (auto j : col_) ++col_ptr_[static_cast<std::size_t>(j) + 1];
+    for (const auto& x : csr_) ++col_ptr_[static_cast<std::size_t>(x.index) + 1];
     std::partial_sum(col_ptr_.begin(), col_ptr_.end(), col_ptr_.begin());
-    csc_row_.resize(static_cast<std::size_t>(nnz));
-    csc_pos_.resize(static_cast<std::size_t>(nnz));
+    csc_.resize(static_cast<std::size_t>(nnz));
     std::vector<std::int64_t> fill(col_ptr_.begin(), col_ptr_.end() - 1);
     for (Index i = 0; i < d_out; ++i)
         for (auto p = row_ptr_[static_cast<std::size_t>(i)]; p < row_ptr_[static_cast<std::size_t>(i) + 1]; ++p) {
-            const auto q = static_cast<std::size_t>(fill[static_cast<std::size_t>(col_[static_cast<std::size_t>(p)])]++);
-            csc_row_[q] = static_cast<std::int32_t>(i);
-            csc_pos_[q] = p;
+            const auto& x = csr_[static_cast<std::size_t>(p)];
+            csc_[static_cast<std::size_t>(fill[static_cast<std::size_t>(x.index)]++)] = {static_cast<std::int32_t>(i), x.value};
         }
 }
 
@@ -96,8 +158,8 @@ double SparseCompletion<T>::scale() const {
 
 template <class T>
 std::size_t SparseCompletion<T>::memory_bytes() const {
-    return sizeof(std::int64_t) * (row_ptr_.size() + col_ptr_.size() + csc_pos_.size()) +
-           sizeof(std::int32_t) * (col_.size() + csc_row_.size()) + sizeof(T) * val_.size();
+    return sizeof(std::int64_t) * (row_ptr_.size() + col_ptr_.size()) +
+           sizeof(SparseEntry<T>) * (csr_.size() + csc_.size());
 }
 
 template <class T>
@@ -116,7 +178,8 @@ void SparseCompletion<T>::check_network(const std::vector<Index>& widths) const 
 template <class T>
 double SparseCompletion<T>::flops_per_step(const std::vector<Index>& w) const {
     const std::size_t L = w.size() - 1;
-    double f = 3.0 * static_cast<double>(observed()) * static_cast<double>(w[L - 1]);  // sampled product, two gradients
+    // sampled product twice (rows and columns), two gradient products
+    double f = 4.0 * static_cast<double>(observed()) * static_cast<double>(w[L - 1]);
     for (std::size_t l = 2; l < L; ++l)  // forward, backward and gradient of each inner layer, d_in rows each
         f += 3.0 * static_cast<double>(in_) * static_cast<double>(w[l]) * static_cast<double>(w[l - 1]);
     return f;
@@ -142,97 +205,328 @@ std::vector<Mat<T>> SparseCompletion<T>::gradients(const Network<T>& net, int n_
 // ---------------------------------------------------------------------------------------------------
 
 template <class T>
-SparseEvaluator<T>::SparseEvaluator(const SparseCompletion<T>& problem, const std::vector<Index>& widths, int n_threads)
-    : p_(problem) {
+SparseEvaluator<T>::SparseEvaluator(const SparseCompletion<T>& problem, const std::vector<Index>& widths, int n_threads,
+                                    bool descent)
+    : p_(problem), widths_(widths), descent_(descent) {
     problem.check_network(widths);
     const int n = n_threads > 0 ? n_threads : default_threads();
-    // Below ~1e5 multiply-adds a phase, thread start-up costs more than the work.
-    threads_ = problem.observed() * widths[widths.size() - 2] < 100000 ? 1 : n;
     const std::size_t L = widths.size() - 1;
+    k_ = widths[L - 1];
+    ld_ = round_up(k_, kLanes<T>);
+    // Below ~1e5 multiply-adds a step, a second thread costs more than it saves.
+    threads_ = problem.observed() * k_ < 100000 ? 1 : n;
+    Index widest = 1;
     for (std::size_t l = 0; l + 1 < L; ++l) {
-        PT_.emplace_back(problem.input_dim(), widths[l + 1]);
-        BT_.emplace_back(problem.input_dim(), widths[l + 1]);
+        PT_.emplace_back(problem.input_dim(), l + 2 == L ? ld_ : widths[l + 1]);
+        widest = std::max(widest, widths[l + 1]);
     }
-    r_.resize(static_cast<std::size_t>(problem.observed()));
+    PT_.back().setZero();  // the padding columns are never written
+    for (std::size_t l = 1; l + 1 < L; ++l) {
+        WT_.emplace_back(widths[l], widths[l + 1]);
+        gpart_size_ += static_cast<std::size_t>(widths[l + 1] * widths[l]);
+    }
+    WL_ = Mat<T>::Zero(problem.output_dim(), ld_);
+    if (descent_)
+        for (std::size_t l = 0; l < L; ++l) G_.emplace_back(widths[l + 1], widths[l]);
     row_sq_.resize(static_cast<std::size_t>(problem.output_dim()));
-    pool_ = std::make_unique<PhasePool>(threads_);
-    row_split_ = balanced_split(problem.row_ptr(), threads_);
-    col_split_ = balanced_split(problem.col_ptr(), threads_);
+    fwd_tiles_.clear();
+    for (Index j = 0; j < problem.input_dim(); j += kForwardRows)
+        fwd_tiles_.push_back({j, std::min(problem.input_dim(), j + kForwardRows)});
+    row_tiles_ = cost_tiles<Tile>(problem.row_ptr());
+    col_tiles_ = cost_tiles<Tile>(problem.col_ptr());
+    gpart_.assign(gpart_size_ * col_tiles_.size(), T(0));
+    scratch_stride_ = round_up(2 * std::max(widest, ld_), 16);
+    scratch_.assign(static_cast<std::size_t>(scratch_stride_ * threads_), T(0));
+    pick_kernels<0>();
+    // Spinning between phases: a phase here is a few hundred microseconds, a futex wake-up tens.
+    pool_ = std::make_unique<PhasePool>(threads_, 200);
+}
+
+template <class T>
+SparseEvaluator<T>::~SparseEvaluator() = default;
+
+// The widths with a kernel of their own: every even width up to 32 (2r for r <= 16) and the small odd
+// ones; any other width runs the K = 0 kernels (the same arithmetic, the width read at run time).
+template <class T>
+template <int K>
+void SparseEvaluator<T>::pick_kernels() {
+    if constexpr (K == 0) {
+        rows_loss_ = &row_sweep<0, false>;
+        rows_grad_ = &row_sweep<0, true>;
+        cols_ = &col_sweep<0>;
+        pick_kernels<1>();
+    } else if constexpr (K <= 32) {
+        if (k_ == K) {
+            rows_loss_ = &row_sweep<K, false>;
+            rows_grad_ = &row_sweep<K, true>;
+            cols_ = &col_sweep<K>;
+            return;
+        }
+        pick_kernels<(K < 8 ? K + 1 : K + 2)>();
+    }
+}
+
+// Row tile: for each output row i, the residual at its observed entries (dot of W_L's row i with P's
+// rows), its squared sum, and with Grad the row of G_L = c R P^T. With K known, W_L's row and the
+// gradient row live in vector registers, and the entries go in pairs whose two contributions are
+// added before they join the running sums: one dependent add per two entries, where one FMA chain
+// per entry would bound the sweep at an entry per FMA latency.
+template <class T>
+template <int K, bool Grad>
+void SparseEvaluator<T>::row_sweep(SparseEvaluator& e, const Tile& tile) {
+    const Index k = K > 0 ? K : e.k_, ld = e.ld_;
+    const auto& rp = e.p_.row_ptr();
+    const SparseEntry<T>* ent = e.p_.csr().data();
+    const T* P = e.PT_.back().data();
+    const T c = static_cast<T>(e.p_.scale());
+    T* GL = Grad ? e.grad_out_->back().data() : nullptr;
+    for (Index i = tile.first; i < tile.last; ++i) {
+        const T* wi = e.WL_.data() + i * ld;
+        const auto e0 = rp[static_cast<std::size_t>(i)], e1 = rp[static_cast<std::size_t>(i) + 1];
+        if constexpr (K > 0) {
+            constexpr int V = kLanes<T>, KV = (K + V - 1) / V;
+            Vec<T> w[KV], g[KV];
+            for (int v = 0; v < KV; ++v) w[v] = load(wi + v * V), g[v] = Vec<T>{};
+            double sq = 0.0;
+            auto q = e0;
+            for (; q + 1 < e1; q += 2) {
+                const SparseEntry<T> x0 = ent[q], x1 = ent[q + 1];
+                const T* p0 = P + static_cast<Index>(x0.index) * ld;
+                const T* p1 = P + static_cast<Index>(x1.index) * ld;
+                const T r0 = vdot<KV>(w, p0) - x0.value, r1 = vdot<KV>(w, p1) - x1.value;
+                sq += static_cast<double>(r0) * static_cast<double>(r0) + static_cast<double>(r1) * static_cast<double>(r1);
+                if constexpr (Grad) {
+                    const T c0 = c * r0, c1 = c * r1;
+                    for (int v = 0; v < KV; ++v) g[v] += c0 * load(p0 + v * V) + c1 * load(p1 + v * V);
+                }
+            }
+            if (q < e1) {
+                const SparseEntry<T> x0 = ent[q];
+                const T* p0 = P + static_cast<Index>(x0.index) * ld;
+                const T r0 = vdot<KV>(w, p0) - x0.value;
+                sq += static_cast<double>(r0) * static_cast<double>(r0);
+                if constexpr (Grad) {
+                    const T c0 = c * r0;
+                    for (int v = 0; v < KV; ++v) g[v] += c0 * load(p0 + v * V);
+                }
+            }
+            e.row_sq_[static_cast<std::size_t>(i)] = sq;
+            if constexpr (Grad) {
+                T out[KV * V];
+                std::memcpy(out, g, sizeof out);
+                std::copy(out, out + K, GL + i * K);
+            }
+        } else {
+            T* gi = Grad ? GL + i * k : nullptr;
+            if constexpr (Grad)
+                for (Index a = 0; a < k; ++a) gi[a] = T(0);
+            double sq = 0.0;
+            for (auto q = e0; q < e1; ++q) {
+                const SparseEntry<T> x = ent[q];
+                const T* pj = P + static_cast<Index>(x.index) * ld;
+                const T res = dot(wi, pj, k) - x.value;
+                sq += static_cast<double>(res) * static_cast<double>(res);
+                if constexpr (Grad) {
+                    const T re = c * res;
+                    for (Index a = 0; a < k; ++a) gi[a] += re * pj[a];
+                }
+            }
+            e.row_sq_[static_cast<std::size_t>(i)] = sq;
+        }
+    }
+}
+
+// Column tile: for each input column j, the residual at its observed entries again (the same dot of
+// the same two rows as the row tile, so the same bits), the column of B_{L-1} = c W_L^T R (entries
+// in pairs, as the rows), and column_backward() for the inner layers.
+template <class T>
+template <int K>
+void SparseEvaluator<T>::col_sweep(SparseEvaluator& e, const std::vector<Mat<T>>& W, const Tile& tile, T* b,
+                                   T* spare, std::vector<Mat<T>>& G) {
+    const Index k = K > 0 ? K : e.k_, ld = e.ld_;
+    const auto& cp = e.p_.col_ptr();
+    const SparseEntry<T>* ent = e.p_.csc().data();
+    const T* P = e.PT_.back().data();
+    const T* WL = e.WL_.data();
+    const T c = static_cast<T>(e.p_.scale());
+    const std::size_t tile_index = static_cast<std::size_t>(&tile - e.col_tiles_.data());
+    T* gpart = e.gpart_.data() + tile_index * e.gpart_size_;
+    for (std::size_t x = 0; x < e.gpart_size_; ++x) gpart[x] = T(0);
+    for (Index j = tile.first; j < tile.last; ++j) {
+        const T* pjp = P + j * ld;
+        const auto q0 = cp[static_cast<std::size_t>(j)], q1 = cp[static_cast<std::size_t>(j) + 1];
+        if constexpr (K > 0) {
+            constexpr int V = kLanes<T>, KV = (K + V - 1) / V;
+            Vec<T> pj[KV], bj[KV];
+            for (int v = 0; v < KV; ++v) pj[v] = load(pjp + v * V), bj[v] = Vec<T>{};
+            auto q = q0;
+            for (; q + 1 < q1; q += 2) {
+                const SparseEntry<T> x0 = ent[q], x1 = ent[q + 1];
+                const T* w0 = WL + static_cast<Index>(x0.index) * ld;
+                const T* w1 = WL + static_cast<Index>(x1.index) * ld;
+                const T c0 = c * (vdot<KV>(pj, w0) - x0.value), c1 = c * (vdot<KV>(pj, w1) - x1.value);
+                for (int v = 0; v < KV; ++v) bj[v] += c0 * load(w0 + v * V) + c1 * load(w1 + v * V);
+            }
+            if (q < q1) {
+                const SparseEntry<T> x0 = ent[q];
+                const T* w0 = WL + static_cast<Index>(x0.index) * ld;
+                const T c0 = c * (vdot<KV>(pj, w0) - x0.value);
+                for (int v = 0; v < KV; ++v) bj[v] += c0 * load(w0 + v * V);
+            }
+            std::memcpy(b, bj, sizeof bj);  // b holds at least ld_ values
+        } else {
+            for (Index a = 0; a < k; ++a) b[a] = T(0);
+            for (auto q = q0; q < q1; ++q) {
+                const SparseEntry<T> x = ent[q];
+                const T* wi = WL + static_cast<Index>(x.index) * ld;
+                const T re = c * (dot(wi, pjp, k) - x.value);
+                for (Index a = 0; a < k; ++a) b[a] += re * wi[a];
+            }
+        }
+        e.column_backward(W, j, b, spare, gpart, G);
+    }
+}
+
+// Column j of every B_l, l = L-1 .. 1, from b = column j of B_{L-1}: its share b_l p_{l-1}^T of the
+// inner G_l (into this tile's partial sums) and b_{l-1} = W_l^T b_l; the last one is column j of G_1.
+// Each is a sequence of contiguous axpys in a fixed order.
+template <class T>
+void SparseEvaluator<T>::column_backward(const std::vector<Mat<T>>& W, Index j, T* b, T* spare, T* gpart,
+                                         std::vector<Mat<T>>& G) const {
+    const std::size_t L = W.size();
+    std::size_t off = 0;
+    for (std::size_t l = L - 2; l >= 1; --l) {
+        const Index n_out = widths_[l + 1], n_in = widths_[l];
+        const T* p = PT_[l - 1].data() + j * PT_[l - 1].cols();
+        const T* w = W[l].data();
+        T* g = gpart + off;
+        for (Index a = 0; a < n_in; ++a) spare[a] = T(0);
+        for (Index m = 0; m < n_out; ++m) {
+            const T bm = b[m];
+            T* gm = g + m * n_in;
+            const T* wm = w + m * n_in;
+            for (Index a = 0; a < n_in; ++a) gm[a] += bm * p[a];
+            for (Index a = 0; a < n_in; ++a) spare[a] += bm * wm[a];
+        }
+        off += static_cast<std::size_t>(n_out * n_in);
+        std::swap(b, spare);
+    }
+    T* g0 = G[0].data() + j;
+    const Index n1 = widths_[1], d_in = widths_[0];
+    for (Index a = 0; a < n1; ++a) g0[a * d_in] = b[a];
+}
+
+// Row j of every P_l^T: p_0 = column j of W_1, p_l = W_{l+1} p_{l-1} as axpys over the rows of W_{l+1}^T.
+template <class T>
+void SparseEvaluator<T>::forward_tile(const std::vector<Mat<T>>& W, const Tile& tile) {
+    const std::size_t L = W.size();
+    const Index d_in = widths_[0], n1 = widths_[1];
+    for (Index j = tile.first; j < tile.last; ++j) {
+        T* p0 = PT_[0].data() + j * PT_[0].cols();
+        for (Index a = 0; a < n1; ++a) p0[a] = W[0].data()[a * d_in + j];
+        for (std::size_t l = 1; l + 1 < L; ++l) {
+            const Index n_in = widths_[l], n_out = widths_[l + 1];
+            const T* prev = PT_[l - 1].data() + j * PT_[l - 1].cols();
+            T* out = PT_[l].data() + j * PT_[l].cols();
+            const T* wt = WT_[l - 1].data();
+            for (Index m = 0; m < n_out; ++m) out[m] = T(0);
+            for (Index a = 0; a < n_in; ++a) {
+                const T pa = prev[a];
+                const T* row = wt + a * n_out;
+                for (Index m = 0; m < n_out; ++m) out[m] += pa * row[m];
+            }
+        }
+    }
+}
+
+template <class T>
+double SparseEvaluator<T>::run(const std::vector<Mat<T>>& W, std::vector<Mat<T>>* G) {
+    const std::size_t L = W.size();
+    for (std::size_t l = 1; l + 1 < L; ++l) WT_[l - 1] = W[l].transpose();  // no allocation: sizes match
+    grad_out_ = G;
+    // Phase 1: P's rows, and the padded copy of W_L (its rows are the column sweep's gathers).
+    const Index d_out = p_.output_dim();
+    const Index n_fwd = static_cast<Index>(fwd_tiles_.size());
+    const Index n_wl = (d_out + kForwardRows - 1) / kForwardRows;
+    next_.store(0, std::memory_order_relaxed);
+    auto phase1 = [&](int) {
+        for (Index t; (t = next_.fetch_add(1, std::memory_order_relaxed)) < n_fwd + n_wl;) {
+            if (t < n_fwd) {
+                forward_tile(W, fwd_tiles_[static_cast<std::size_t>(t)]);
+            } else {
+                const Index i0 = (t - n_fwd) * kForwardRows, i1 = std::min(d_out, i0 + kForwardRows);
+                for (Index i = i0; i < i1; ++i)
+                    std::copy(W[L - 1].data() + i * k_, W[L - 1].data() + (i + 1) * k_, WL_.data() + i * ld_);
+            }
+        }
+    };
+    pool_->run(phase1);
+    // Phase 2: the sparse sweeps. Column tiles first: they carry the inner layers' work too.
+    const Index n_row = static_cast<Index>(row_tiles_.size());
+    const Index n_col = G ? static_cast<Index>(col_tiles_.size()) : 0;
+    next_.store(0, std::memory_order_relaxed);
+    auto phase2 = [&](int t) {
+        T* b = scratch_.data() + t * scratch_stride_;
+        T* spare = b + scratch_stride_ / 2;
+        for (Index x; (x = next_.fetch_add(1, std::memory_order_relaxed)) < n_col + n_row;) {
+            if (x < n_col) cols_(*this, W, col_tiles_[static_cast<std::size_t>(x)], b, spare, *G);
+            else (G ? rows_grad_ : rows_loss_)(*this, row_tiles_[static_cast<std::size_t>(x - n_col)]);
+        }
+    };
+    pool_->run(phase2);
+    // Summed in row order whatever the thread count.
+    const double loss = 0.5 * p_.scale() * std::accumulate(row_sq_.begin(), row_sq_.end(), 0.0);
+    if (!G) return loss;
+    // The inner G_l: the column tiles' shares in tile order.
+    std::size_t off = 0;
+    for (std::size_t l = L - 2; l >= 1; --l) {
+        const std::size_t n = static_cast<std::size_t>((*G)[l].size());
+        T* g = (*G)[l].data();
+        const T* part = gpart_.data() + off;
+        for (std::size_t x = 0; x < n; ++x) g[x] = part[x];
+        for (std::size_t t = 1; t < col_tiles_.size(); ++t) {
+            const T* pt = part + t * gpart_size_;
+            for (std::size_t x = 0; x < n; ++x) g[x] += pt[x];
+        }
+        off += n;
+    }
+    return loss;
 }
 
 template <class T>
 double SparseEvaluator<T>::evaluate(const std::vector<Mat<T>>& W, std::vector<Mat<T>>* grads) {
+    return run(W, grads);
+}
+
+template <class T>
+double SparseEvaluator<T>::forward(const std::vector<Mat<T>>& W) {
+    return run(W, &G_);
+}
+
+template <class T>
+void SparseEvaluator<T>::descend(std::vector<Mat<T>>& W, const std::vector<double>& lr) {
+    // The same arithmetic as Optimizer's GD (W - lr g, lr rounded to T once), in fixed chunks.
     const std::size_t L = W.size();
-    // Forward prefixes, transposed so that column j of W_{L-1:1} is a contiguous row of PT.
-    PT_[0] = W[0].transpose();
-    for (std::size_t l = 1; l + 1 < L; ++l) gemm<T>(Op::N, Op::T, T(1), view(PT_[l - 1]), view(W[l]), T(0), PT_[l]);
-    const Mat<T>& P = PT_[L - 2];
-    const Mat<T>& WL = W[L - 1];
-    const Index k = P.cols();
-    const T c = static_cast<T>(p_.scale());
-    const auto& rp = p_.row_ptr();
-    const auto& col = p_.col();
-    const auto& val = p_.values();
-    Mat<T>* GL = grads ? &(*grads)[L - 1] : nullptr;
-
-    // Rows: sampled residual, its squared norm and (with gradients) G_L = c R P^T, row by row. Plain
-    // pointer loops: k is small (2r), and Eigen's dynamic-size row expressions cost more than the work.
-    const T* Pd = P.data();
-    auto rows = [&](int t) {
-        for (Index i = row_split_[static_cast<std::size_t>(t)]; i < row_split_[static_cast<std::size_t>(t) + 1]; ++i) {
-            const T* wi = WL.data() + i * k;
-            double sq = 0.0;
-            const auto e0 = rp[static_cast<std::size_t>(i)], e1 = rp[static_cast<std::size_t>(i) + 1];
-            for (auto e = e0; e < e1; ++e) {
-                const T* pj = Pd + static_cast<Index>(col[static_cast<std::size_t>(e)]) * k;
-                T dot = T(0);
-                for (Index a = 0; a < k; ++a) dot += wi[a] * pj[a];
-                const T res = dot - val[static_cast<std::size_t>(e)];
-                sq += static_cast<double>(res) * static_cast<double>(res);
-                r_[static_cast<std::size_t>(e)] = c * res;
+    Index total = 0;
+    for (const auto& w : W) total += (w.size() + kDescendChunk - 1) / kDescendChunk;
+    next_.store(0, std::memory_order_relaxed);
+    auto phase = [&](int) {
+        for (Index x; (x = next_.fetch_add(1, std::memory_order_relaxed)) < total;) {
+            Index c = x;
+            std::size_t l = 0;
+            for (; l < L; ++l) {
+                const Index nc = (W[l].size() + kDescendChunk - 1) / kDescendChunk;
+                if (c < nc) break;
+                c -= nc;
             }
-            row_sq_[static_cast<std::size_t>(i)] = sq;
-            if (GL) {
-                T* gi = GL->data() + i * k;
-                for (Index a = 0; a < k; ++a) gi[a] = T(0);
-                for (auto e = e0; e < e1; ++e) {
-                    const T* pj = Pd + static_cast<Index>(col[static_cast<std::size_t>(e)]) * k;
-                    const T re = r_[static_cast<std::size_t>(e)];
-                    for (Index a = 0; a < k; ++a) gi[a] += re * pj[a];
-                }
-            }
+            const T a = static_cast<T>(lr[l]);
+            T* w = W[l].data();
+            const T* g = G_[l].data();
+            for (Index i = c * kDescendChunk, e = std::min(W[l].size(), (c + 1) * kDescendChunk); i < e; ++i)
+                w[i] = w[i] - a * g[i];
         }
     };
-    pool_->run(rows);
-    // Summed in row order whatever the thread count.
-    const double loss = 0.5 * p_.scale() * std::accumulate(row_sq_.begin(), row_sq_.end(), 0.0);
-    if (!grads) return loss;
-
-    // Columns: B_{L-1}^T = (W_L^T R)^T = R^T W_L, column by column through the CSC index.
-    Mat<T>& B = BT_[L - 2];
-    const auto& cp = p_.col_ptr();
-    const auto& crow = p_.csc_row();
-    const auto& cpos = p_.csc_pos();
-    auto cols = [&](int t) {
-        for (Index j = col_split_[static_cast<std::size_t>(t)]; j < col_split_[static_cast<std::size_t>(t) + 1]; ++j) {
-            T* bj = B.data() + j * k;
-            for (Index a = 0; a < k; ++a) bj[a] = T(0);
-            for (auto q = cp[static_cast<std::size_t>(j)]; q < cp[static_cast<std::size_t>(j) + 1]; ++q) {
-                const T re = r_[static_cast<std::size_t>(cpos[static_cast<std::size_t>(q)])];
-                const T* wi = WL.data() + static_cast<Index>(crow[static_cast<std::size_t>(q)]) * k;
-                for (Index a = 0; a < k; ++a) bj[a] += re * wi[a];
-            }
-        }
-    };
-    pool_->run(cols);
-    // Inner layers: G_l = B_l P_{l-1}^T and B_{l-1} = W_l^T B_l, all on d_in x k blocks.
-    auto& G = *grads;
-    for (std::size_t l = L - 2; l >= 1; --l) {
-        gemm<T>(Op::T, Op::N, T(1), view(BT_[l]), view(PT_[l - 1]), T(0), G[l]);
-        gemm<T>(Op::N, Op::N, T(1), view(BT_[l]), view(W[l]), T(0), BT_[l - 1]);
-    }
-    G[0] = BT_[0].transpose();
-    return loss;
+    pool_->run(phase);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -245,8 +539,7 @@ TrainResult<T> train_sparse(const Network<T>& net, const SparseCompletion<T>& pr
     opt.validate(net.depth());
     problem.check_network(net.widths());
     detail::check_resume(resume, options);
-    GemmThreadLease lease(1);  // the dense products here are d x k x k: one thread
-    SparseEvaluator<T> evaluator(problem, net.widths(), options.n_threads);
+    SparseEvaluator<T> evaluator(problem, net.widths(), options.n_threads, /*descent=*/true);
     return detail::run_loop(evaluator, net, opt, options, resume, observers, RegressionForm::Auto,
                             evaluator.n_threads());
 }

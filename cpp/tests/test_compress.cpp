@@ -1,14 +1,18 @@
 // C++ tests of dln/compress.hpp: the subspace's invariants, the chain, and the law of parsimony
 // itself - the lifted compressed run equals the wide run - for factorisation and whitened regression;
-// bad input named before any work.
+// bad input named before any work. And the sparse completion path (dln/sparse.hpp): loss and
+// gradients against the dense masked formula, bits independent of the thread count, no allocation
+// per step.
 #include "harness.hpp"
 
 #include "dln/compress.hpp"
 #include "dln/linalg.hpp"
+#include "dln/sparse.hpp"
 
 #include <Eigen/SVD>
 
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 namespace {
@@ -132,6 +136,157 @@ void test_bad_input_named() {
     CHECK_THROWS_NAMING(dln::lift(c, net, net, 1.0), "trained");
 }
 
+// A random sparse problem (about `p` of the d_out x d_in entries, each position once) with the mask
+// and target as dense arrays for the reference.
+template <class T>
+struct SparseCase {
+    std::vector<std::int64_t> rows, cols;
+    std::vector<T> values;
+    M mask, target;
+};
+
+template <class T>
+SparseCase<T> sparse_case(Index d_out, Index d_in, double p, std::uint64_t seed) {
+    SparseCase<T> c;
+    dln::Rng rng(seed);
+    c.mask = M::Zero(d_out, d_in);
+    c.target = M::Zero(d_out, d_in);
+    // Column-major draw order, so the entries reach the constructor unsorted by row.
+    for (Index j = 0; j < d_in; ++j)
+        for (Index i = 0; i < d_out; ++i)
+            if (rng.uniform() < p) {
+                const T v = static_cast<T>(rng.normal());
+                c.rows.push_back(i);
+                c.cols.push_back(j);
+                c.values.push_back(v);
+                c.mask(i, j) = 1.0;
+                c.target(i, j) = static_cast<double>(v);
+            }
+    return c;
+}
+
+template <class T>
+std::vector<dln::Mat<T>> chain(const std::vector<Index>& widths, std::uint64_t seed) {
+    std::vector<dln::Mat<T>> W;
+    for (std::size_t l = 0; l + 1 < widths.size(); ++l)
+        W.push_back((random_matrix(widths[l + 1], widths[l], seed + l) / std::sqrt(double(widths[l]))).cast<T>());
+    return W;
+}
+
+// Loss and gradients of the sampled completion, three ways: the dense masked formula (double), and
+// the sparse evaluator at 1, 2 and 3 threads (the same bits required). Widths 10 and 16 take the
+// compile-time kernels, 37 the run-time one.
+template <class T>
+void sparse_case_check(const std::vector<Index>& widths, double tol) {
+    const Index d_in = widths.front(), d_out = widths.back();
+    const auto c = sparse_case<T>(d_out, d_in, 0.4, 31);
+    dln::SparseCompletion<T> problem(d_out, d_in, c.rows.data(), c.cols.data(), c.values.data(),
+                                     static_cast<Index>(c.values.size()), dln::Reduction::Mean);
+    CHECK(problem.observed() * widths[widths.size() - 2] >= 100000);  // big enough to be threaded
+    const auto W = chain<T>(widths, 41);
+    // Reference: R = mask .* (W_L...W_1 - Phi) / (d_out d_in), G_l = suffix^T R prefix^T.
+    const std::size_t L = W.size();
+    std::vector<M> Wd, pre{M::Identity(d_in, d_in)};
+    for (const auto& w : W) Wd.push_back(w.template cast<double>());
+    for (const auto& w : Wd) pre.push_back(w * pre.back());
+    const double scale = 1.0 / (double(d_out) * double(d_in));
+    const M R = c.mask.cwiseProduct(pre.back() - c.target) * scale;
+    const double loss_ref = 0.5 * R.squaredNorm() / scale;
+    std::vector<std::vector<dln::Mat<T>>> grads;
+    std::vector<double> losses;
+    for (int threads : {1, 2, 3}) {
+        dln::SparseEvaluator<T> ev(problem, widths, threads);
+        CHECK(ev.n_threads() == threads);
+        std::vector<dln::Mat<T>> G;
+        for (const auto& w : W) G.emplace_back(w.rows(), w.cols());
+        losses.push_back(ev.evaluate(W, &G));
+        grads.push_back(G);
+        CHECK(ev.evaluate(W, nullptr) == losses.back());  // the loss alone: the same bits
+    }
+    CHECK(std::abs(losses[0] - loss_ref) <= tol * loss_ref);
+    for (std::size_t l = 0; l < L; ++l) {
+        M suf = M::Identity(d_out, d_out);
+        for (std::size_t m = L - 1; m > l; --m) suf = suf * Wd[m];
+        const M ref = suf.transpose() * R * pre[l].transpose();
+        CHECK((grads[0][l].template cast<double>() - ref).norm() <= tol * ref.norm());
+    }
+    for (std::size_t t = 1; t < grads.size(); ++t) {
+        CHECK(losses[t] == losses[0]);
+        for (std::size_t l = 0; l < L; ++l) CHECK(grads[t][l] == grads[0][l]);
+    }
+}
+
+void test_sparse_against_dense_and_threads() {
+    sparse_case_check<double>({250, 10, 10, 10, 300}, 1e-12);
+    sparse_case_check<double>({250, 16, 300}, 1e-12);
+    sparse_case_check<double>({250, 12, 37, 300}, 1e-12);
+    sparse_case_check<float>({250, 10, 10, 10, 300}, 2e-5);
+    sparse_case_check<float>({250, 12, 37, 300}, 2e-5);
+}
+
+// Training on the sparse path (fused GD, and momentum through the optimiser): the whole history and
+// the final weights are the same bits at 1 and 2 threads.
+template <class T>
+void sparse_training_threads() {
+    const Index d = 200;
+    const auto c = sparse_case<T>(d, d, 0.3, 7);
+    dln::SparseCompletion<T> problem(d, d, c.rows.data(), c.cols.data(), c.values.data(),
+                                     static_cast<Index>(c.values.size()), dln::Reduction::Sum);
+    const dln::Network<T> net(chain<T>({d, 10, 10, 10, 10, d}, 3));
+    for (auto kind : {dln::OptimizerKind::GD, dln::OptimizerKind::Momentum}) {
+        dln::OptimizerConfig opt;
+        opt.kind = kind;
+        opt.lr = 1e-3;
+        opt.lr_scale = {0.01, 1.0, 1.0, 1.0, 0.01};
+        std::vector<dln::TrainResult<T>> runs;
+        for (int threads : {1, 2}) {
+            dln::TrainOptions options;
+            options.steps = 100;
+            options.n_threads = threads;
+            runs.push_back(dln::train_sparse(net, problem, opt, options));
+            CHECK(runs.back().n_threads == threads);
+        }
+        CHECK(runs[0].loss == runs[1].loss);
+        CHECK(runs[0].status == dln::Status::MaxSteps && runs[0].loss.back() < runs[0].loss.front());
+        for (std::size_t l = 0; l < net.weights().size(); ++l)
+            CHECK(runs[0].network.weights()[l] == runs[1].network.weights()[l]);
+    }
+}
+
+void test_sparse_training_threads() {
+    sparse_training_threads<double>();
+    sparse_training_threads<float>();
+}
+
+void test_sparse_no_allocation_per_step() {
+#ifdef DLN_NO_MALLOC_COUNTER
+    std::cout << "skip sparse_no_allocation_per_step (sanitizer build: malloc counter disabled)\n";
+#else
+    const Index d = 300;
+    const auto c = sparse_case<double>(d, d, 0.3, 9);
+    dln::SparseCompletion<double> problem(d, d, c.rows.data(), c.cols.data(), c.values.data(),
+                                          static_cast<Index>(c.values.size()), dln::Reduction::Mean);
+    for (Index k : {10, 37}) {
+        const std::vector<Index> widths{d, k, k, d};
+        auto W = chain<double>(widths, 5);
+        std::vector<M> G = W;
+        dln::SparseEvaluator<double> ev(problem, widths, 2, true);
+        const std::vector<double> lr(W.size(), 1e-3);
+        ev.forward(W);
+        ev.descend(W, lr);
+        ev.evaluate(W, &G);
+        const long before = dln_test::allocations.load();
+        for (int s = 0; s < 10; ++s) {
+            ev.forward(W);
+            ev.descend(W, lr);
+            ev.evaluate(W, &G);
+            ev.evaluate(W, nullptr);
+        }
+        CHECK(dln_test::allocations.load() - before == 0);
+    }
+#endif
+}
+
 }  // namespace
 
 int main() {
@@ -140,6 +295,9 @@ int main() {
         {"lift_equals_wide_run", test_lift_equals_wide_run},
         {"rho_gd", test_rho_gd},
         {"bad_input_named", test_bad_input_named},
+        {"sparse_against_dense_and_threads", test_sparse_against_dense_and_threads},
+        {"sparse_training_threads", test_sparse_training_threads},
+        {"sparse_no_allocation_per_step", test_sparse_no_allocation_per_step},
     };
     return dln_test::run_tests(tests);
 }

@@ -226,6 +226,26 @@ def test_sparse_completion_equals_dense(shape, k, p):
         assert np.linalg.norm(x - y) <= 1e-10 * np.linalg.norm(y)
 
 
+@pytest.mark.parametrize("dtype,k", [(np.float64, 10), (np.float32, 10), (np.float64, 37)])
+def test_sparse_training_bits_independent_of_threads(dtype, k):
+    # Large enough to be threaded (|observed| k >= 1e5); k = 10 runs the compile-time kernels, 37 the
+    # run-time one. GD takes the fused step, momentum the optimiser's.
+    rng = np.random.default_rng(17)
+    d = 300
+    phi = rng.standard_normal((d, d))
+    mask = rng.random((d, d)) < 0.3
+    sp = SparseCompletion.from_completion(dln.Completion(phi, mask), dtype)
+    W = [rng.standard_normal((k, d)) / np.sqrt(d), np.eye(k), rng.standard_normal((d, k)) / np.sqrt(k)]
+    net = dln.Network([w.astype(dtype) for w in W])
+    for optimizer in ("gd", "momentum"):
+        a = sp.train(net, 50.0, 60, optimizer=optimizer, lr_scale=[0.5, 1, 0.5], n_threads=1)
+        b = sp.train(net, 50.0, 60, optimizer=optimizer, lr_scale=[0.5, 1, 0.5], n_threads=2)
+        assert a.n_threads == 1 and b.n_threads == 2
+        assert np.array_equal(a.loss, b.loss) and a.loss[-1] < a.loss[0]
+        for x, y in zip(a.network.weights, b.network.weights):
+            assert np.array_equal(x, y)
+
+
 def test_sparse_completion_compressed_equals_dense_chain():
     d, r, L = 100, 3, 3
     _, _, prob = completion_problem()

@@ -4,7 +4,8 @@
 // width k is small (the compressed network of SCIENCE.md section 3, k = 2r) nothing of size d_out x d_in
 // is needed: the residual is a sampled product, r_e = W_L[i,:] . (W_{L-1:1})[:, j] at the observed
 // (i, j), and the gradients come from sparse-times-dense products. Cost per step O(|observed| k) plus
-// O(d k^2) per inner layer; memory O(|observed| + d k).
+// O(d k^2) per inner layer; memory O(|observed| + d k): each entry is stored twice (CSR and CSC, 16
+// bytes each in float64, 8 in float32) so that both sweeps stream their entries.
 //
 // c = 1 (sum) or 1 / (d_out d_in) (mean, all entries observed or not, as the dense Completion).
 #pragma once
@@ -15,11 +16,19 @@
 #include "dln/trainer.hpp"
 #include "dln/types.hpp"
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
 namespace dln {
+
+// One observed entry in a row (or column) sorted array: the other index and the value side by side.
+template <class T>
+struct SparseEntry {
+    std::int32_t index;
+    T value;
+};
 
 template <class T>
 class SparseCompletion {
@@ -32,10 +41,10 @@ public:
 
     Index output_dim() const { return out_; }
     Index input_dim() const { return in_; }
-    Index observed() const { return static_cast<Index>(val_.size()); }
+    Index observed() const { return static_cast<Index>(csr_.size()); }
     Reduction reduction() const { return reduction_; }
     double scale() const;
-    std::size_t memory_bytes() const;  // the stored entries and index arrays
+    std::size_t memory_bytes() const;  // the stored entries (twice: CSR and CSC) and offsets
 
     // Throws std::invalid_argument naming `net` unless the dimensions match and depth >= 2.
     void check_network(const std::vector<Index>& widths) const;
@@ -44,43 +53,94 @@ public:
     // Multiply-adds of one loss + gradient evaluation for this chain.
     double flops_per_step(const std::vector<Index>& widths) const;
 
-    // CSR: entries of row i are [row_ptr[i], row_ptr[i+1]), columns col_[e], values val_[e].
+    // CSR: the entries of row i are csr()[row_ptr[i] .. row_ptr[i+1]), each its column and Phi value side
+    // by side, so the sampled-product sweep streams one array. CSC: the same entries by column (each
+    // its row and value), so the column sweep streams its own copy instead of gathering through a
+    // permutation. Both sorted (columns within a row, rows within a column).
     const std::vector<std::int64_t>& row_ptr() const { return row_ptr_; }
-    const std::vector<std::int32_t>& col() const { return col_; }
-    const std::vector<T>& values() const { return val_; }
-    // CSC of the same entries: column j holds [col_ptr[j], col_ptr[j+1]) with row csc_row_[p] and CSR
-    // position csc_pos_[p] (so the residual is stored once, in CSR order).
+    const std::vector<SparseEntry<T>>& csr() const { return csr_; }
     const std::vector<std::int64_t>& col_ptr() const { return col_ptr_; }
-    const std::vector<std::int32_t>& csc_row() const { return csc_row_; }
-    const std::vector<std::int64_t>& csc_pos() const { return csc_pos_; }
+    const std::vector<SparseEntry<T>>& csc() const { return csc_; }
 
 private:
     Index out_ = 0, in_ = 0;
     Reduction reduction_ = Reduction::Mean;
-    std::vector<std::int64_t> row_ptr_, col_ptr_, csc_pos_;
-    std::vector<std::int32_t> col_, csc_row_;
-    std::vector<T> val_;
+    std::vector<std::int64_t> row_ptr_, col_ptr_;
+    std::vector<SparseEntry<T>> csr_, csc_;
 };
 
 // Loss and every layer gradient for one sparse problem and one chain shape; buffers sized once,
-// evaluate() allocates nothing. Each output row is computed by one thread in a fixed order, so
-// results are bitwise identical for any n_threads.
+// evaluate() / forward() / descend() allocate nothing.
+//
+// A step is three phases on a persistent pool (threads spin briefly between phases, so a phase costs
+// about a microsecond to start rather than a futex wake-up):
+//   forward  - rows j of P_l^T = (W_{l+1:1})^T, one fixed tile of d_in rows at a time, and a copy of
+//              W_L with rows padded to whole SIMD vectors;
+//   sparse   - row tiles (CSR): residual at the observed entries of the row, its squared sum and the
+//              row of G_L; column tiles (CSC): the residual again (same kernel, same operands, same
+//              bits), the column of B_{L-1} = W_L^T R and, through the inner layers, its columns of
+//              B_l, its share of G_l = B_l P_{l-1}^T and its column of G_1;
+//   descend  - W_l -= lr_l G_l, fixed chunks (fused GD path only).
+// Tiles are cut from the problem alone (never from the thread count) and claimed dynamically; every
+// tile writes its own outputs; the loss is summed over rows in row order and the column tiles' shares
+// of the inner G_l in tile order afterwards. So results are bitwise identical for any n_threads, and a thread that
+// the machine delays only costs the tiles it holds.
 template <class T>
 class SparseEvaluator {
 public:
-    SparseEvaluator(const SparseCompletion<T>& problem, const std::vector<Index>& widths, int n_threads);
+    // `descent`: also size the gradient buffers of forward() / descend() (the fused GD path).
+    SparseEvaluator(const SparseCompletion<T>& problem, const std::vector<Index>& widths, int n_threads,
+                    bool descent = false);
+    ~SparseEvaluator();
     double evaluate(const std::vector<Mat<T>>& W, std::vector<Mat<T>>* grads);
     int n_threads() const { return threads_; }
+    bool can_descend() const { return descent_; }
+    // Loss at W, computing the gradients that descend() applies (the same bits as evaluate()).
+    double forward(const std::vector<Mat<T>>& W);
+    // W_l <- W_l - lr[l] grad_l, for the W of the last forward().
+    void descend(std::vector<Mat<T>>& W, const std::vector<double>& lr);
+
+    struct Tile {
+        Index first, last;  // rows (or columns) [first, last)
+    };
 
 private:
+    double run(const std::vector<Mat<T>>& W, std::vector<Mat<T>>* G);
+    void forward_tile(const std::vector<Mat<T>>& W, const Tile& tile);
+    void column_backward(const std::vector<Mat<T>>& W, Index j, T* b, T* spare, T* gpart,
+                         std::vector<Mat<T>>& G) const;
+
     const SparseCompletion<T>& p_;
-    int threads_;
-    std::vector<Mat<T>> PT_;  // PT_[l] = (W_{l+1:1})^T, d_in x n_{l+1}, l = 0 .. L-2
-    std::vector<Mat<T>> BT_;  // BT_[l] = (backpropagated residual at the output of layer l+1)^T
-    std::vector<T> r_;        // c * residual at the observed entries, CSR order
-    std::vector<double> row_sq_;
-    std::vector<Index> row_split_, col_split_;  // nnz-balanced ranges of rows / columns per thread
-    std::unique_ptr<PhasePool> pool_;           // threads started once per run, reused every phase
+    std::vector<Index> widths_;
+    int threads_ = 1;
+    bool descent_ = false;
+    Index k_ = 0, ld_ = 0;           // last hidden width; row stride of P and of the copy of W_L
+    std::vector<Mat<T>> PT_;         // PT_[l] = (W_{l+1:1})^T, d_in x n_{l+1} (the last one d_in x ld_)
+    std::vector<Mat<T>> WT_;         // transposed inner layers, so that forward rows are contiguous axpys
+    Mat<T> WL_;                      // W_L with rows padded to ld_ (the columns' gathered operand)
+    std::vector<Mat<T>> G_;          // descent: the gradients of the last forward()
+    std::vector<double> row_sq_;     // squared residual per output row, summed in row order
+    std::vector<T> gpart_;           // per column tile, its share of every inner G_l
+    std::size_t gpart_size_ = 0;     // sum over inner layers of n_{l+1} n_l
+    std::vector<T> scratch_;         // per thread, two vectors of the widest inner width
+    Index scratch_stride_ = 0;
+    std::vector<Tile> fwd_tiles_, row_tiles_, col_tiles_;
+    std::unique_ptr<PhasePool> pool_;  // threads started once per run, reused every phase
+    std::atomic<Index> next_{0};        // the next unclaimed tile of the current phase
+    std::vector<Mat<T>>* grad_out_ = nullptr;  // evaluate()'s gradients during a call
+    using RowKernel = void (*)(SparseEvaluator&, const Tile&);
+    using ColKernel = void (*)(SparseEvaluator&, const std::vector<Mat<T>>&, const Tile&, T*, T*,
+                               std::vector<Mat<T>>&);
+    RowKernel rows_loss_ = nullptr, rows_grad_ = nullptr;
+    ColKernel cols_ = nullptr;
+    // The sweeps, specialised for last hidden widths K <= 32 (K = 0: any width, read at run time).
+    template <int K, bool Grad>
+    static void row_sweep(SparseEvaluator& e, const Tile& tile);
+    template <int K>
+    static void col_sweep(SparseEvaluator& e, const std::vector<Mat<T>>& W, const Tile& tile, T* b,
+                          T* spare, std::vector<Mat<T>>& G);
+    template <int K>
+    void pick_kernels();
 };
 
 // The trainer's loop (trainer.hpp semantics: loss[0] at the start, tol checked before each update,
