@@ -295,3 +295,19 @@ def test_bad_input():
         SparseCompletion((3, 3), [0.0, 1.0], [0, 1], [1.0, 2.0])
     with pytest.raises(ValueError, match="net"):
         SparseCompletion((3, 3), [0], [0], [1.0]).loss(dln.Network([np.ones((3, 3))]))
+
+
+@pytest.mark.parametrize("path", ["dense", "projected"])
+def test_final_loss_includes_the_complement_between_records(path):
+    # 37 steps with a record every 10: the final state is not a record, so final_loss must come from the
+    # chain's final loss plus the complement's 1/2 c rho^2L m, and equal the lifted wide network's loss.
+    d, r = 40, 2
+    phi = low_rank(d, r, 5)
+    prob = dln.Factorization(phi)
+    net = dln.Network.orthogonal([d] * 4, 0.3, seed=8)
+    res = train_compressed(net, prob, 20.0, 37, rank=r, record_every=10, path=path)
+    assert res.exact and res.steps == 37 and len(res.loss) == 4
+    wide = prob.loss(res.network)
+    complement = 0.5 * prob.scale * res.rho ** 6 * (d - 2 * r)
+    assert complement > 1e-6 * wide  # the term the old final_loss left out is visible at this scale
+    assert abs(res.final_loss - wide) <= 1e-12 * wide

@@ -444,8 +444,13 @@ def train_compressed(net: Network, problem: Problem, lr: float, steps: int, rank
     if exact:
         # The complement adds rho^L U_{L,2} V_{1,2}^T, orthogonal to the compressed residual.
         loss = loss + 0.5 * c * rhos[::record_every][: len(loss)] ** (2 * L) * m
-    return CompressedResult(status=compressed.status, steps=compressed.steps, loss=loss, final_loss=float(loss[-1])
-                            if compressed.steps % record_every == 0 else float(compressed.final_loss),
+    if compressed.steps % record_every == 0:
+        final_loss = float(loss[-1])  # the last record is the final state
+    else:
+        final_loss = float(compressed.final_loss)
+        if exact:
+            final_loss += 0.5 * c * rho_end ** (2 * L) * m
+    return CompressedResult(status=compressed.status, steps=compressed.steps, loss=loss, final_loss=final_loss,
                             seconds=compressed.seconds, message=compressed.message, compressed=compressed,
                             compression=comp, path=path, certificate=float(rho_end ** L * np.sqrt(max(m, 0))),
                             exact=exact, rho=rho_end)
