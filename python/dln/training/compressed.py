@@ -415,21 +415,7 @@ def train_compressed(net: Network, problem: Problem, lr: float, steps: int, rank
         const = 0.5 * c * np.sum((phi - U @ phi_c @ V.T) ** 2)
         if isinstance(problem, Regression):
             const += 0.5 * c * (np.sum(np.asarray(problem.Y, dtype=np.float64) ** 2) - np.sum(phi ** 2))
-        small = Factorization(np.ascontiguousarray(phi_c, dtype=net.dtype), reduction="sum")
-        inner = Network._from_trusted([w.copy() for w in comp.network._weights[1:-1]], net.dtype)
-        small_tol = None
-        if tol is not None:
-            # The wide loss adds the complement's 1/2 c rho^2L m, which only decreases: stopping on the
-            # chain's loss below tol - that term (at its start value) is conservative-free only at the
-            # end, so check the exact wide loss afterwards (below) and report it.
-            small_tol = max((real(tol, "tol") - const) / c, 0.0)
-        res = train_plain(inner, small, lr * c, steps, tol=small_tol, **kw)
-        chain = Network._from_trusted([comp.network._weights[0]] + list(res.network._weights) +
-                                      [comp.network._weights[-1]], net.dtype)
-        chain_loss = c * np.asarray(res.loss) + const
-        compressed = dataclasses.replace(res, loss=chain_loss, network=chain,
-                                         final_loss=float(c * res.final_loss + const),
-                                         lr=float(lr), reduction=problem.reduction, form="projected")
+        compressed = train_projected(comp.network, phi_c, const, c, lr, steps, tol, problem.reduction, **kw)
     elif path == "sparse":
         if not isinstance(problem, Completion):
             raise ValueError("path: 'sparse' needs a Completion problem")
@@ -440,20 +426,51 @@ def train_compressed(net: Network, problem: Problem, lr: float, steps: int, rank
 
     rhos = comp.rho(lr, compressed.steps, optimizer if optimizer in ("gd", "momentum") else "gd", momentum)
     rho_end = float(rhos[-1])
-    loss = np.asarray(compressed.loss)
-    if exact:
-        # The complement adds rho^L U_{L,2} V_{1,2}^T, orthogonal to the compressed residual.
-        loss = loss + 0.5 * c * rhos[::record_every][: len(loss)] ** (2 * L) * m
-    if compressed.steps % record_every == 0:
-        final_loss = float(loss[-1])  # the last record is the final state
-    else:
-        final_loss = float(compressed.final_loss)
-        if exact:
-            final_loss += 0.5 * c * rho_end ** (2 * L) * m
+    loss, final_loss = with_complement(compressed, rhos, c, L, m, record_every, exact)
     return CompressedResult(status=compressed.status, steps=compressed.steps, loss=loss, final_loss=final_loss,
                             seconds=compressed.seconds, message=compressed.message, compressed=compressed,
                             compression=comp, path=path, certificate=float(rho_end ** L * np.sqrt(max(m, 0))),
                             exact=exact, rho=rho_end)
+
+
+def train_projected(chain: Network, phi_c: np.ndarray, const: float, c: float, lr: float, steps: int,
+                    tol: Optional[float], reduction: str, **kw: Any) -> Result:
+    """The exact compressed chain trained on its projected target (the outer factors fixed).
+
+    ``phi_c = U^T Phi V`` is the target inside the compressed block and ``const`` the loss outside it
+    (problem units, ``c`` the problem's reduction factor). Only the inner layers train, on a
+    ``2r x 2r`` summed factorisation at ``lr * c``; the result is in the wide problem's units (the
+    chain's losses ``c * loss + const``) with the fixed outer factors put back.
+    """
+    dt = chain.dtype
+    small = Factorization(np.ascontiguousarray(phi_c, dtype=dt), reduction="sum")
+    inner = Network._from_trusted([w.copy() for w in chain._weights[1:-1]], dt)
+    # The wide loss adds the complement's 1/2 c rho^2L m, which only decreases; the caller reports the
+    # exact wide loss (with_complement) whatever this stopping rule saw.
+    small_tol = None if tol is None else max((real(tol, "tol") - const) / c, 0.0)
+    res = train_plain(inner, small, lr * c, steps, tol=small_tol, **kw)
+    outer = chain._weights
+    full = Network._from_trusted([outer[0]] + list(res.network._weights) + [outer[-1]], dt)
+    return dataclasses.replace(res, loss=c * np.asarray(res.loss) + const, network=full,
+                               final_loss=float(c * res.final_loss + const), lr=float(lr), reduction=reduction,
+                               form="projected")
+
+
+def with_complement(compressed: Result, rhos: np.ndarray, c: float, L: int, m: int, record_every: int,
+                    exact: bool) -> tuple[np.ndarray, float]:
+    """The wide loss history and final loss of a compressed run.
+
+    Exact parsimony: the complement adds ``rho^L U_{L,2} V_{1,2}^T``, orthogonal to the compressed
+    residual, so each loss gains ``1/2 c rho(t)^2L m`` (``rhos`` per step, ``m`` the complement's
+    dimension); the final loss uses the last step's rho whether or not that step was a record.
+    Otherwise the chain's own losses.
+    """
+    loss = np.asarray(compressed.loss)
+    final = float(compressed.final_loss)
+    if exact:
+        loss = loss + 0.5 * c * rhos[::record_every][: len(loss)] ** (2 * L) * m
+        final += 0.5 * c * float(rhos[-1]) ** (2 * L) * m
+    return loss, final
 
 
 # ---------------------------------------------------------------------------------------------------

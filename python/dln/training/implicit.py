@@ -15,10 +15,10 @@ from .._checks import choice, finite, integer, real
 from .._tall import orthonormal
 from ..implicit import ImplicitNetwork, is_implicit
 from ..network import Network
-from ..problems import Completion, Factorization, LowRankFactorization, Problem, Regression
+from ..problems import Completion, LowRankFactorization, Problem, Regression
 from ..result import Result
 from ..theory import numerical_rank, top_singular_vectors
-from .compressed import CompressedNetwork, CompressedResult, SparseCompletion
+from .compressed import CompressedNetwork, CompressedResult, SparseCompletion, train_projected, with_complement
 from .prepared import train_plain
 
 __all__ = ["train_implicit", "ImplicitCompression", "is_implicit"]
@@ -349,15 +349,7 @@ def train_implicit(net: ImplicitNetwork, problem: Any, lr: float, steps: int, op
             phi_c = U.T @ phi @ V
             const = float(np.sum((phi - U @ phi_c @ V.T) ** 2))
         const *= 0.5 * c
-        small = Factorization(np.ascontiguousarray(phi_c, dtype=dt), reduction="sum")
-        inner = Network._from_trusted([w.copy() for w in chain_net._weights[1:-1]], dt)
-        small_tol = None if tol is None else max((tol - const) / c, 0.0)
-        res = train_plain(inner, small, lr * c, steps, tol=small_tol, **kw)
-        outer = chain_net._weights
-        full = Network._from_trusted([outer[0]] + list(res.network._weights) + [outer[-1]], dt)
-        compressed = dataclasses.replace(res, loss=c * np.asarray(res.loss) + const, network=full,
-                                         final_loss=float(c * res.final_loss + const), lr=float(lr),
-                                         reduction=problem.reduction, form="projected")
+        compressed = train_projected(chain_net, phi_c, const, c, lr, steps, tol, problem.reduction, **kw)
         path = "projected"
     elif completion:
         sp = prob if isinstance(prob, SparseCompletion) else SparseCompletion.from_completion(prob, dt)
@@ -369,11 +361,7 @@ def train_implicit(net: ImplicitNetwork, problem: Any, lr: float, steps: int, op
 
     rhos = comp.rho(lr, compressed.steps, optimizer, momentum)
     rho_end = float(rhos[-1])
-    loss = np.asarray(compressed.loss)
-    final = float(compressed.final_loss)
-    if exact:  # the complement adds rho^L U_{L,2} V_{1,2}^T, orthogonal to the compressed residual
-        loss = loss + 0.5 * c * rhos[::record_every][: len(loss)] ** (2 * L) * m
-        final += 0.5 * c * rho_end ** (2 * L) * m
+    loss, final = with_complement(compressed, rhos, c, L, m, record_every, exact)
     return CompressedResult(status=compressed.status, steps=compressed.steps, loss=loss, final_loss=final,
                             seconds=compressed.seconds, message=compressed.message, compressed=compressed,
                             compression=comp, path=path, certificate=float(rho_end ** L * np.sqrt(max(m, 0))),
