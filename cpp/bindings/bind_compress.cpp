@@ -16,17 +16,16 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
     using SC = SparseCompletion<T>;
     py::class_<SC>(m, ("SparseCompletion" + suffix).c_str())
         .def(py::init([](Index d_out, Index d_in, const IndexArray& rows, const IndexArray& cols,
-                         const CArray<T>& values, const std::string& reduction) {
+                         const CArray<T>& values, Reduction reduction) {
                  if (rows.ndim() != 1 || cols.ndim() != 1 || values.ndim() != 1)
                      invalid("rows", "rows, cols and values must be 1-D");
                  if (rows.size() != values.size() || cols.size() != values.size())
                      invalid("values", "rows, cols and values must have the same length, got " +
                                            std::to_string(rows.size()) + ", " + std::to_string(cols.size()) + ", " +
                                            std::to_string(values.size()));
-                 const Reduction r = parse_reduction(reduction);
                  py::gil_scoped_release release;  // sorting 1e8 entries takes seconds
                  return std::make_unique<SC>(d_out, d_in, rows.data(), cols.data(), values.data(),
-                                             static_cast<Index>(values.size()), r);
+                                             static_cast<Index>(values.size()), reduction);
              }),
              py::arg("d_out"), py::arg("d_in"), py::arg("rows").noconvert(), py::arg("cols").noconvert(),
              py::arg("values").noconvert(), py::arg("reduction"))

@@ -9,24 +9,21 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
     py::class_<BP>(m, ("Problem" + suffix).c_str())
         .def_static(
             "factorization",
-            [](const CArray<T>& target, const std::string& reduction) {
-                auto p = std::make_unique<Factorization<T>>(view_of(target, "target"), parse_reduction(reduction));
+            [](const CArray<T>& target, Reduction reduction) {
+                auto p = std::make_unique<Factorization<T>>(view_of(target, "target"), reduction);
                 return BP{std::move(p), {target}};
             },
             py::arg("target").noconvert(), py::arg("reduction"))
         .def_static(
             "completion",
-            [](const CArray<T>& target, const CArray<T>& mask, const std::string& reduction) {
-                auto p = std::make_unique<Completion<T>>(view_of(target, "target"), view_of(mask, "mask"),
-                                                         parse_reduction(reduction));
+            [](const CArray<T>& target, const CArray<T>& mask, Reduction reduction) {
+                auto p = std::make_unique<Completion<T>>(view_of(target, "target"), view_of(mask, "mask"), reduction);
                 return BP{std::move(p), {target, mask}};
             },
             py::arg("target").noconvert(), py::arg("mask").noconvert(), py::arg("reduction"))
         .def_static(
             "regression",
-            [](const CArray<T>& X, const CArray<T>& Y, const std::string& reduction, const std::string& form) {
-                const Reduction r = parse_reduction(reduction);
-                const RegressionForm f = parse_regression_form(form);
+            [](const CArray<T>& X, const CArray<T>& Y, Reduction r, RegressionForm f) {
                 const ConstView<T> x = view_of(X, "X"), y = view_of(Y, "Y");
                 std::unique_ptr<Regression<T>> p;
                 {
@@ -52,7 +49,7 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
                  return self.problem->gradients(net);
              },
              py::arg("weights"), py::arg("activation") = "linear", py::arg("negative_slope") = 0.01)
-        .def("form_for", [](const BP& self, const std::vector<Index>& w) { return to_string(self.problem->form_for(w)); })
+        .def("form_for", [](const BP& self, const std::vector<Index>& w) { return self.problem->form_for(w); })
         .def("flops_per_step", [](const BP& self, const std::vector<Index>& w) { return self.problem->flops_per_step(w); })
         .def("products_per_step", [](const BP& self, const std::vector<Index>& w) { return self.problem->products_per_step(w); })
         .def("check_network", [](const BP& self, const std::vector<Index>& w) { self.problem->check_network(w); })

@@ -106,6 +106,11 @@ def _core_class(dtype: np.dtype) -> Any:
     return _core.Problem64 if dtype == np.float64 else _core.Problem32
 
 
+def core_reduction(name: str) -> Any:
+    """The bound enum member for a validated reduction name (``"mean"`` or ``"sum"``)."""
+    return _core.Reduction.__members__[name]
+
+
 class Factorization(Problem):
     """Deep matrix factorisation: ``1/2 c ||W_{L:1} - Phi||_F^2``.
 
@@ -123,7 +128,7 @@ class Factorization(Problem):
         super().__init__({"target": _data(target, "target")}, reduction)
 
     def _make(self, dtype, a):
-        return _core_class(dtype).factorization(a["target"], self.reduction)
+        return _core_class(dtype).factorization(a["target"], core_reduction(self.reduction))
 
     @property
     def target(self) -> np.ndarray:
@@ -289,7 +294,7 @@ class Completion(Problem):
         super().__init__({"target": t, "mask": m}, reduction)
 
     def _make(self, dtype, a):
-        return _core_class(dtype).completion(a["target"], a["mask"], self.reduction)
+        return _core_class(dtype).completion(a["target"], a["mask"], core_reduction(self.reduction))
 
     @property
     def target(self) -> np.ndarray:
@@ -333,12 +338,13 @@ class Regression(Problem):
         super().__init__({"X": x, "Y": y}, reduction)
 
     def _make(self, dtype, a):
-        return _core_class(dtype).regression(a["X"], a["Y"], self.reduction, self.form)
+        return _core_class(dtype).regression(a["X"], a["Y"], core_reduction(self.reduction),
+                                            _core.RegressionForm.__members__[self.form])
 
     def form_for(self, net: Network) -> str:
         """The form ``auto`` resolves to for this network (``data`` for a non-linear network)."""
         core = self._net_core(net)
-        return "data" if net.activation != "linear" else str(core.form_for(net.widths))
+        return "data" if net.activation != "linear" else core.form_for(net.widths).name
 
     @property
     def X(self) -> np.ndarray:

@@ -30,7 +30,7 @@ from .. import _core, _memory
 from .._checks import array, as_dtype, choice, finite, floating_array, integer, real, sequence
 from .._progress import Progress
 from ..network import Network
-from ..problems import Completion, Factorization, Problem, Regression
+from ..problems import Completion, Factorization, Problem, Regression, core_reduction
 from ..result import Result
 from ..theory import check_rank, init_scale, invariant_subspace, known_target, numerical_rank, rho_recursion
 from .prepared import OPTIMIZERS, settings, threads_of, train_plain
@@ -232,7 +232,7 @@ class SparseCompletion:
         vals = floating_array(values, "values")
         cls = _core.SparseCompletion64 if self.dtype == np.float64 else _core.SparseCompletion32
         vals = np.ascontiguousarray(vals, dtype=self.dtype)
-        self._core = cls(d_out, d_in, idx[0], idx[1], vals, self.reduction)
+        self._core = cls(d_out, d_in, idx[0], idx[1], vals, core_reduction(self.reduction))
         # The observed entries, read-only (the implicit path takes its subspace from them; the core keeps
         # its own sorted copy).
         self.rows, self.cols, self.values = (np.array(a, copy=True) for a in (idx[0], idx[1], vals))

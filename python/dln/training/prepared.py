@@ -115,7 +115,7 @@ def prepare(net: Any, problem: Any, kwargs: dict) -> Prepared:
     optimizer = s.optimizer_config()
     optimizer.validate(net.depth)
     s.train_options().validate()
-    data = net.activation != "linear" or core_problem.form_for(net.widths) == "data"
+    data = net.activation != "linear" or core_problem.form_for(net.widths) == _core.RegressionForm.data
     cols = problem.X.shape[1] if problem.kind == "regression" and data else net.widths[0]
     nbytes = _memory.train_bytes(net.widths, cols, net.dtype.itemsize, s.optimizer)
     _memory.require(nbytes, "net", f"training a network of widths {net.widths}")
