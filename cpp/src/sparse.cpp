@@ -20,6 +20,10 @@ constexpr std::int64_t kTileCost = 8192;
 constexpr std::int64_t kLineCost = 16;
 constexpr Index kForwardRows = 256;   // rows of P per forward tile
 constexpr Index kDescendChunk = 16384;  // weights per descend chunk
+// Row tiles are dealt, in order, into at most this many groups; each group scatters its entries'
+// column contributions into a partial B of its own, and the partials are summed in group order. A
+// constant of the code, so the bits never depend on the thread count.
+constexpr std::size_t kScatterGroups = 8;
 
 template <class Tile>
 std::vector<Tile> cost_tiles(const std::vector<std::int64_t>& ptr) {
@@ -79,6 +83,11 @@ inline Vec<T> load(const T* p) {
     Vec<T> v;
     std::memcpy(&v, p, sizeof v);  // an unaligned vector load
     return v;
+}
+
+template <class T>
+inline void store(T* p, const Vec<T>& v) {
+    std::memcpy(p, &v, sizeof v);  // an unaligned vector store
 }
 
 template <class T>
@@ -235,6 +244,10 @@ SparseEvaluator<T>::SparseEvaluator(const SparseCompletion<T>& problem, const st
     row_tiles_ = cost_tiles<Tile>(problem.row_ptr());
     col_tiles_ = cost_tiles<Tile>(problem.col_ptr());
     gpart_.assign(gpart_size_ * col_tiles_.size(), T(0));
+    const std::size_t n_groups = std::min(kScatterGroups, row_tiles_.size());
+    group_first_.clear();
+    for (std::size_t g = 0; g <= n_groups; ++g) group_first_.push_back(g * row_tiles_.size() / n_groups);
+    bpart_.assign(n_groups * static_cast<std::size_t>(problem.input_dim() * ld_), T(0));
     scratch_stride_ = round_up(2 * std::max(widest, ld_), 16);
     scratch_.assign(static_cast<std::size_t>(scratch_stride_ * threads_), T(0));
     pick_kernels<0>();
@@ -273,7 +286,7 @@ void SparseEvaluator<T>::pick_kernels() {
 // per entry would bound the sweep at an entry per FMA latency.
 template <class T>
 template <int K, bool Grad>
-void SparseEvaluator<T>::row_sweep(SparseEvaluator& e, const Tile& tile) {
+void SparseEvaluator<T>::row_sweep(SparseEvaluator& e, const Tile& tile, T* B) {
     const Index k = K > 0 ? K : e.k_, ld = e.ld_;
     const auto& rp = e.p_.row_ptr();
     const SparseEntry<T>* ent = e.p_.csr().data();
@@ -298,6 +311,11 @@ void SparseEvaluator<T>::row_sweep(SparseEvaluator& e, const Tile& tile) {
                 if constexpr (Grad) {
                     const T c0 = c * r0, c1 = c * r1;
                     for (int v = 0; v < KV; ++v) g[v] += c0 * load(p0 + v * V) + c1 * load(p1 + v * V);
+                    // the two columns differ (one entry per position), so the two scatters never alias
+                    T* b0 = B + static_cast<Index>(x0.index) * ld;
+                    T* b1 = B + static_cast<Index>(x1.index) * ld;
+                    for (int v = 0; v < KV; ++v) store(b0 + v * V, load(b0 + v * V) + c0 * w[v]);
+                    for (int v = 0; v < KV; ++v) store(b1 + v * V, load(b1 + v * V) + c1 * w[v]);
                 }
             }
             if (q < e1) {
@@ -308,6 +326,8 @@ void SparseEvaluator<T>::row_sweep(SparseEvaluator& e, const Tile& tile) {
                 if constexpr (Grad) {
                     const T c0 = c * r0;
                     for (int v = 0; v < KV; ++v) g[v] += c0 * load(p0 + v * V);
+                    T* b0 = B + static_cast<Index>(x0.index) * ld;
+                    for (int v = 0; v < KV; ++v) store(b0 + v * V, load(b0 + v * V) + c0 * w[v]);
                 }
             }
             e.row_sq_[static_cast<std::size_t>(i)] = sq;
@@ -329,6 +349,8 @@ void SparseEvaluator<T>::row_sweep(SparseEvaluator& e, const Tile& tile) {
                 if constexpr (Grad) {
                     const T re = c * res;
                     for (Index a = 0; a < k; ++a) gi[a] += re * pj[a];
+                    T* bj = B + static_cast<Index>(x.index) * ld;
+                    for (Index a = 0; a < k; ++a) bj[a] += re * wi[a];
                 }
             }
             e.row_sq_[static_cast<std::size_t>(i)] = sq;
@@ -344,44 +366,25 @@ template <int K>
 void SparseEvaluator<T>::col_sweep(SparseEvaluator& e, const std::vector<Mat<T>>& W, const Tile& tile, T* b,
                                    T* spare, std::vector<Mat<T>>& G) {
     const Index k = K > 0 ? K : e.k_, ld = e.ld_;
-    const auto& cp = e.p_.col_ptr();
-    const SparseEntry<T>* ent = e.p_.csc().data();
-    const T* P = e.PT_.back().data();
-    const T* WL = e.WL_.data();
-    const T c = static_cast<T>(e.p_.scale());
+    const std::size_t n_groups = e.group_first_.size() - 1;
+    const std::size_t stride = static_cast<std::size_t>(e.p_.input_dim() * ld);
     const std::size_t tile_index = static_cast<std::size_t>(&tile - e.col_tiles_.data());
     T* gpart = e.gpart_.data() + tile_index * e.gpart_size_;
     for (std::size_t x = 0; x < e.gpart_size_; ++x) gpart[x] = T(0);
     for (Index j = tile.first; j < tile.last; ++j) {
-        const T* pjp = P + j * ld;
-        const auto q0 = cp[static_cast<std::size_t>(j)], q1 = cp[static_cast<std::size_t>(j) + 1];
+        // Column j of B_{L-1} = c W_L^T R: the groups' partial sums, in group order.
+        const T* part = e.bpart_.data() + static_cast<std::size_t>(j * ld);
         if constexpr (K > 0) {
             constexpr int V = kLanes<T>, KV = (K + V - 1) / V;
-            Vec<T> pj[KV], bj[KV];
-            for (int v = 0; v < KV; ++v) pj[v] = load(pjp + v * V), bj[v] = Vec<T>{};
-            auto q = q0;
-            for (; q + 1 < q1; q += 2) {
-                const SparseEntry<T> x0 = ent[q], x1 = ent[q + 1];
-                const T* w0 = WL + static_cast<Index>(x0.index) * ld;
-                const T* w1 = WL + static_cast<Index>(x1.index) * ld;
-                const T c0 = c * (vdot<KV>(pj, w0) - x0.value), c1 = c * (vdot<KV>(pj, w1) - x1.value);
-                for (int v = 0; v < KV; ++v) bj[v] += c0 * load(w0 + v * V) + c1 * load(w1 + v * V);
-            }
-            if (q < q1) {
-                const SparseEntry<T> x0 = ent[q];
-                const T* w0 = WL + static_cast<Index>(x0.index) * ld;
-                const T c0 = c * (vdot<KV>(pj, w0) - x0.value);
-                for (int v = 0; v < KV; ++v) bj[v] += c0 * load(w0 + v * V);
-            }
+            Vec<T> bj[KV];
+            for (int v = 0; v < KV; ++v) bj[v] = load(part + v * V);
+            for (std::size_t g = 1; g < n_groups; ++g)
+                for (int v = 0; v < KV; ++v) bj[v] += load(part + g * stride + v * V);
             std::memcpy(b, bj, sizeof bj);  // b holds at least ld_ values
         } else {
-            for (Index a = 0; a < k; ++a) b[a] = T(0);
-            for (auto q = q0; q < q1; ++q) {
-                const SparseEntry<T> x = ent[q];
-                const T* wi = WL + static_cast<Index>(x.index) * ld;
-                const T re = c * (dot(wi, pjp, k) - x.value);
-                for (Index a = 0; a < k; ++a) b[a] += re * wi[a];
-            }
+            for (Index a = 0; a < k; ++a) b[a] = part[a];
+            for (std::size_t g = 1; g < n_groups; ++g)
+                for (Index a = 0; a < k; ++a) b[a] += part[g * stride + static_cast<std::size_t>(a)];
         }
         e.column_backward(W, j, b, spare, gpart, G);
     }
@@ -461,19 +464,39 @@ double SparseEvaluator<T>::run(const std::vector<Mat<T>>& W, std::vector<Mat<T>>
         }
     };
     pool_->run(phase1);
-    // Phase 2: the sparse sweeps. Column tiles first: they carry the inner layers' work too.
+    // Phase 2: the row sweeps. With gradients, each claimed unit is a group of row tiles that also
+    // scatters its column contributions into its own partial B (zeroed first).
     const Index n_row = static_cast<Index>(row_tiles_.size());
-    const Index n_col = G ? static_cast<Index>(col_tiles_.size()) : 0;
+    const Index n_groups = static_cast<Index>(group_first_.size()) - 1;
+    const std::size_t stride = static_cast<std::size_t>(p_.input_dim() * ld_);
     next_.store(0, std::memory_order_relaxed);
-    auto phase2 = [&](int t) {
-        T* b = scratch_.data() + t * scratch_stride_;
-        T* spare = b + scratch_stride_ / 2;
-        for (Index x; (x = next_.fetch_add(1, std::memory_order_relaxed)) < n_col + n_row;) {
-            if (x < n_col) cols_(*this, W, col_tiles_[static_cast<std::size_t>(x)], b, spare, *G);
-            else (G ? rows_grad_ : rows_loss_)(*this, row_tiles_[static_cast<std::size_t>(x - n_col)]);
+    auto phase2 = [&](int) {
+        if (!G) {
+            for (Index x; (x = next_.fetch_add(1, std::memory_order_relaxed)) < n_row;)
+                rows_loss_(*this, row_tiles_[static_cast<std::size_t>(x)], nullptr);
+            return;
+        }
+        for (Index g; (g = next_.fetch_add(1, std::memory_order_relaxed)) < n_groups;) {
+            T* B = bpart_.data() + static_cast<std::size_t>(g) * stride;
+            std::fill(B, B + stride, T(0));
+            for (std::size_t t = group_first_[static_cast<std::size_t>(g)];
+                 t < group_first_[static_cast<std::size_t>(g) + 1]; ++t)
+                rows_grad_(*this, row_tiles_[t], B);
         }
     };
     pool_->run(phase2);
+    if (G) {
+        // Phase 3: column tiles, each column's B summed over the groups, then the inner layers.
+        const Index n_col = static_cast<Index>(col_tiles_.size());
+        next_.store(0, std::memory_order_relaxed);
+        auto phase3 = [&](int t) {
+            T* b = scratch_.data() + t * scratch_stride_;
+            T* spare = b + scratch_stride_ / 2;
+            for (Index x; (x = next_.fetch_add(1, std::memory_order_relaxed)) < n_col;)
+                cols_(*this, W, col_tiles_[static_cast<std::size_t>(x)], b, spare, *G);
+        };
+        pool_->run(phase3);
+    }
     // Summed in row order whatever the thread count.
     const double loss = 0.5 * p_.scale() * std::accumulate(row_sq_.begin(), row_sq_.end(), 0.0);
     if (!G) return loss;

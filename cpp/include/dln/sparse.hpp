@@ -72,19 +72,22 @@ private:
 // Loss and every layer gradient for one sparse problem and one chain shape; buffers sized once,
 // evaluate() / forward() / descend() allocate nothing.
 //
-// A step is three phases on a persistent pool (threads spin briefly between phases, so a phase costs
-// about a microsecond to start rather than a futex wake-up):
+// A step is up to four phases on a persistent pool (threads spin briefly between phases, so a phase
+// costs about a microsecond to start rather than a futex wake-up):
 //   forward  - rows j of P_l^T = (W_{l+1:1})^T, one fixed tile of d_in rows at a time, and a copy of
 //              W_L with rows padded to whole SIMD vectors;
-//   sparse   - row tiles (CSR): residual at the observed entries of the row, its squared sum and the
-//              row of G_L; column tiles (CSC): the residual again (same kernel, same operands, same
-//              bits), the column of B_{L-1} = W_L^T R and, through the inner layers, its columns of
-//              B_l, its share of G_l = B_l P_{l-1}^T and its column of G_1;
+//   rows     - row tiles (CSR): residual at the observed entries of the row, its squared sum, the row
+//              of G_L and, each entry's column share c r_e W_L[i,:] scattered into the partial B_{L-1}
+//              of the tile's group (row tiles dealt in order into at most 8 groups, one unit of work
+//              each), so every entry is visited once per step;
+//   columns  - column tiles: column j of B_{L-1} = c W_L^T R as the groups' partials summed in group
+//              order, then through the inner layers its columns of B_l, its share of G_l = B_l
+//              P_{l-1}^T and its column of G_1;
 //   descend  - W_l -= lr_l G_l, fixed chunks (fused GD path only).
-// Tiles are cut from the problem alone (never from the thread count) and claimed dynamically; every
-// tile writes its own outputs; the loss is summed over rows in row order and the column tiles' shares
-// of the inner G_l in tile order afterwards. So results are bitwise identical for any n_threads, and a thread that
-// the machine delays only costs the tiles it holds.
+// Tiles and groups are cut from the problem alone (never from the thread count) and claimed
+// dynamically; every tile writes its own outputs; the loss is summed over rows in row order and the
+// column tiles' shares of the inner G_l in tile order afterwards. So results are bitwise identical for
+// any n_threads, and a thread that the machine delays only costs the tiles it holds.
 template <class T>
 class SparseEvaluator {
 public:
@@ -122,20 +125,22 @@ private:
     std::vector<double> row_sq_;     // squared residual per output row, summed in row order
     std::vector<T> gpart_;           // per column tile, its share of every inner G_l
     std::size_t gpart_size_ = 0;     // sum over inner layers of n_{l+1} n_l
+    std::vector<std::size_t> group_first_;  // row tiles [group_first_[g], group_first_[g + 1]) form group g
+    std::vector<T> bpart_;           // per group, its partial B_{L-1}^T (d_in x ld_): column contributions
     std::vector<T> scratch_;         // per thread, two vectors of the widest inner width
     Index scratch_stride_ = 0;
     std::vector<Tile> fwd_tiles_, row_tiles_, col_tiles_;
     std::unique_ptr<PhasePool> pool_;  // threads started once per run, reused every phase
     std::atomic<Index> next_{0};        // the next unclaimed tile of the current phase
     std::vector<Mat<T>>* grad_out_ = nullptr;  // evaluate()'s gradients during a call
-    using RowKernel = void (*)(SparseEvaluator&, const Tile&);
+    using RowKernel = void (*)(SparseEvaluator&, const Tile&, T*);
     using ColKernel = void (*)(SparseEvaluator&, const std::vector<Mat<T>>&, const Tile&, T*, T*,
                                std::vector<Mat<T>>&);
     RowKernel rows_loss_ = nullptr, rows_grad_ = nullptr;
     ColKernel cols_ = nullptr;
     // The sweeps, specialised for last hidden widths K <= 32 (K = 0: any width, read at run time).
     template <int K, bool Grad>
-    static void row_sweep(SparseEvaluator& e, const Tile& tile);
+    static void row_sweep(SparseEvaluator& e, const Tile& tile, T* B);
     template <int K>
     static void col_sweep(SparseEvaluator& e, const std::vector<Mat<T>>& W, const Tile& tile, T* b,
                           T* spare, std::vector<Mat<T>>& G);
