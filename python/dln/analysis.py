@@ -300,10 +300,10 @@ def trajectory(source: Any, block_r: int = 0, steps: Optional[Sequence[int]] = N
     Trajectory
     """
     if isinstance(source, SvdTrace):
-        ref = np.flatnonzero(source.steps == source.reference_step)
+        at_ref = np.flatnonzero(source.steps == source.reference_step)
         return Trajectory(steps=np.asarray(source.steps), spectra=[np.asarray(s) for s in source.spectra],
                           sin_right=np.asarray(source.angles_right), sin_left=np.asarray(source.angles_left),
-                          reference=int(ref[0]) if ref.size else -1)
+                          reference=int(at_ref[0]) if at_ref.size else -1)
     if isinstance(source, (str, bytes, Network)) or not hasattr(source, "__len__") or len(source) == 0:
         raise TypeError("source: expected a dln.SvdTrace or a non-empty sequence of dln.Network")
     nets = [_check_net(n, f"source[{i}]") for i, n in enumerate(source)]

@@ -11,7 +11,7 @@ import os
 import platform
 import statistics
 import time
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -105,7 +105,7 @@ def main(quick: bool = False, n_threads: Optional[int] = None) -> int:
         net = Network.orthogonal([d] * (L + 1), scale=1.0, seed=0)
         problem = Factorization(target, reduction="sum")
         lr = 1e-4 / d
-        out = {}
+        out: dict[str, Any] = {}
         t_dln = _median_time(lambda: out.update(r=train(net, problem, lr=lr, steps=steps, n_threads=threads,
                                                            progress=False)), 3)
         peer = _NumpyGD(net.weights, target, lr)

@@ -21,7 +21,7 @@ import math
 import numbers
 import threading
 import weakref
-from typing import AbstractSet, Any, Iterable, Mapping, Optional, Sequence
+from typing import AbstractSet, Any, Iterable, Mapping, Optional, Sequence, Sized
 
 import numpy as np
 
@@ -333,6 +333,7 @@ def _make_problem(problem: str, d_out: int, d_in: int, rank: int, n_samples: Opt
     if problem == "factorization":
         return Factorization(phi, reduction=reduction)
     if problem == "completion":
+        assert observed is not None
         draw = np.random.default_rng([data_seed, 2]).random((d_out, d_in))
         return Completion(phi, _read_only((draw < observed).astype(np.float64)), reduction=reduction)
     assert n_samples is not None
@@ -375,7 +376,7 @@ def grid(base: RunConfig, **axes: Iterable[Any]) -> list[RunConfig]:
             raise ValueError(f"{name}: not a RunConfig field (fields: {', '.join(_FIELDS)})")
         if isinstance(axis, (str, bytes, Mapping)) or not isinstance(axis, Iterable):
             raise TypeError(f"{name}: expected a list of values to grid over, got {type(axis).__name__} {axis!r}")
-        if hasattr(axis, "__len__"):  # the size is known before the axis or the product is built
+        if isinstance(axis, Sized):  # the size is known before the axis or the product is built
             size *= float(len(axis))
             _memory.require(_CONFIG_BYTES * size, name, f"a grid of {size:.0f} configs")
         axis = list(axis)
@@ -413,7 +414,7 @@ def spawn_seeds(configs: Sequence[RunConfig], seed: int, data_seed: bool = False
     for c, child in zip(configs, np.random.SeedSequence(seed).spawn(len(configs))):
         # generate_state(2)[0] == generate_state(1)[0]: asking for data seeds leaves init seeds as they are.
         words = [int(w) >> 1 for w in child.generate_state(2, dtype=np.uint64)]
-        changes = {"seed": words[0]}
+        changes: dict[str, Any] = {"seed": words[0]}
         if data_seed:
             changes["data_seed"] = words[1]
         out.append(dataclasses.replace(c, **changes))

@@ -55,7 +55,7 @@ above this module, in :mod:`dln.training.implicit`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -70,6 +70,9 @@ from ._checks import (
     sequence,
 )
 from .network import Network
+
+if TYPE_CHECKING:
+    from typing import TypeGuard  # Python >= 3.10; annotations only (this module runs on 3.9)
 
 __all__ = ["ImplicitNetwork", "OrthogonalOperator", "is_implicit"]
 
@@ -160,7 +163,7 @@ class OrthogonalOperator:
 # ---------------------------------------------------------------------------------------------------
 # The implicit network
 
-def is_implicit(net: Any) -> bool:
+def is_implicit(net: Any) -> TypeGuard[ImplicitNetwork]:
     """Whether ``net`` is a :class:`ImplicitNetwork` (for the dispatch in ``dln.train``)."""
     return isinstance(net, ImplicitNetwork)
 
@@ -446,9 +449,14 @@ class ImplicitNetwork:
             QG = self._q(l, QG)
         # ||b Q + Ft Gt^T||^2 = b^2 n + 2 b <Ft, Q Gt> + ||Ft Gt^T||^2; the last through the triangular
         # factors, without the cancellation of the Gram-matrix form.
-        low = np.linalg.norm(np.linalg.qr(Ft, mode="r") @ np.linalg.qr(Gt, mode="r").T) ** 2
+        low = float(np.linalg.norm(_r_factor(Ft) @ _r_factor(Gt).T)) ** 2
         total = b * b * self.widths[0] + 2.0 * b * float(np.sum(Ft * QG)) + low
         return 0.5 * c * max(total, 0.0)
+
+
+def _r_factor(a: np.ndarray) -> np.ndarray:
+    """The triangular factor of a QR decomposition alone (numpy's stubs type every mode as a ``QRResult``)."""
+    return cast(np.ndarray, np.linalg.qr(a, mode="r"))
 
 
 _network._implicit_orthogonal = ImplicitNetwork.orthogonal

@@ -380,6 +380,8 @@ def _output_residual(problem: _Problem, out: np.ndarray) -> np.ndarray:
         return out - problem.Y
     if isinstance(problem, Completion):
         return problem.mask * (out - problem.target)
+    if not isinstance(problem, Factorization):
+        raise TypeError(f"unknown problem type {type(problem).__name__}")
     return out - problem.target
 
 
@@ -464,6 +466,8 @@ def _data_sizes(problem: _Problem) -> tuple[float, float]:
         return float(np.linalg.norm(problem.X, 2)), float(np.linalg.norm(problem.Y))
     if isinstance(problem, Completion):
         return 1.0, float(np.linalg.norm(problem.mask * problem.target))
+    if not isinstance(problem, Factorization):
+        raise TypeError(f"unknown problem type {type(problem).__name__}")
     return 1.0, float(np.linalg.norm(problem.target))
 
 

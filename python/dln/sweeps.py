@@ -178,9 +178,9 @@ def sweep(configs: Iterable[RunConfig], executor: Optional[concurrent.futures.Ex
             _run_on(executor, {k: chunks[k] for k in todo}, keep_weights, n_threads or 1, finish)
 
     out = []
-    for part, recs in zip(chunks, records):
-        assert recs is not None
-        out += [SweepResult(config=c, **r) for c, r in zip(part, recs)]
+    for part, kept in zip(chunks, records):
+        assert kept is not None
+        out += [SweepResult(config=c, **r) for c, r in zip(part, kept)]
     return out
 
 
@@ -295,7 +295,7 @@ def _load_chunk(folder: Path, k: int, configs: Sequence[RunConfig], keep_weights
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise ValueError(f"out_dir: {json_path} is damaged ({type(exc).__name__}: {exc}); remove it (and "
                          f"{npz_path.name}) to run chunk {k} again") from None
-    if not same:
+    if runs is None or not same:  # (same is False when runs is None)
         raise ValueError(f"out_dir: {json_path} holds other runs than chunk {k} of this sweep (different configs "
                          f"or chunk size); use another out_dir or remove that one")
     if keep_weights and not meta.get("keep_weights"):

@@ -112,6 +112,19 @@ def test_resume_refuses_other_data(tmp_path):
             dln.resume(path, q, steps=10)
 
 
+def test_old_io_addresses_warn_and_forward():
+    # dln.io.resume and dln.io.train_checkpointed moved to dln.training.checkpointed; the old names
+    # still work for one release, with a DeprecationWarning naming the new place
+    import dln.io
+    from dln.training import checkpointed
+
+    for name in ("resume", "train_checkpointed"):
+        with pytest.deprecated_call(match=rf"^dln\.io\.{name} moved to dln\.training\.checkpointed\.{name}"):
+            assert getattr(dln.io, name) is getattr(checkpointed, name)
+    with pytest.raises(AttributeError, match="no_such_name"):
+        dln.io.no_such_name  # noqa: B018
+
+
 def test_diverged_run_is_saved_with_finite_weights(tmp_path):
     path = tmp_path / "run.ckpt"
     p = small_problem()

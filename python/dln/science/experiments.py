@@ -24,7 +24,7 @@ from .. import analysis
 from ..network import Network
 from ..problems import Completion, Factorization, Regression, low_rank_target
 from ..theory import rho_recursion, subspace_sine
-from ..training import SparseCompletion, train, train_batch, train_compressed
+from ..training import CompressedResult, SparseCompletion, train, train_batch, train_compressed
 from . import width as _width
 
 __all__ = ["low_rank_target", "rho_recursion", "EXPERIMENTS", "theorem", "equivalence_dmf",
@@ -260,6 +260,14 @@ class EquivalenceRun:
             recovery_frozen=self.recovery_frozen))
 
 
+def _lifted_end_to_end(result: CompressedResult) -> np.ndarray:
+    """``W_{L:1}`` of a compressed run's lifted wide network (dense: these runs start from a dln.Network)."""
+    net = result.network
+    if not isinstance(net, Network):
+        raise TypeError(f"expected a dense lifted network, got {type(net).__name__}")
+    return net.end_to_end()
+
+
 def _equivalence(problem_kind: str, problem: Any, target: np.ndarray, mask: Optional[np.ndarray], d: int,
                  rank: int, depth: int, eps: float, lr: float, tol: float, max_steps: int, gamma: float,
                  prefix_steps: Optional[int], full: bool, seed: int, observed: float, progress: Any) -> EquivalenceRun:
@@ -272,7 +280,7 @@ def _equivalence(problem_kind: str, problem: Any, target: np.ndarray, mask: Opti
     # The compressed run again over exactly the wide run's steps, lifted, to compare end-to-end maps.
     same = train_compressed(net, problem, lr, wide.steps, rank=rank, outer_lr_scale=gamma, progress=False)
     W = wide.network.end_to_end()
-    e2e_gap = float(np.linalg.norm(W - same.network.end_to_end()) / np.linalg.norm(W))
+    e2e_gap = float(np.linalg.norm(W - _lifted_end_to_end(same)) / np.linalg.norm(W))
     k = min(wide.loss.size, comp.loss.size)
     loss_gap = float(np.max(np.abs(wide.loss[:k] - comp.loss[:k])) / wide.loss[0])
     # A full wide run is timed as it ran (to tol or max_steps); a prefix is extrapolated unless it
@@ -284,8 +292,8 @@ def _equivalence(problem_kind: str, problem: Any, target: np.ndarray, mask: Opti
     if mask is not None:
         frozen = train_compressed(net, problem, lr, comp.steps, rank=rank, outer_lr_scale=0.0, progress=False)
         rec = dict(recovery_wide=_recovery(W, target, mask),
-                   recovery_compressed=_recovery(comp.network.end_to_end(), target, mask),
-                   recovery_frozen=_recovery(frozen.network.end_to_end(), target, mask))
+                   recovery_compressed=_recovery(_lifted_end_to_end(comp), target, mask),
+                   recovery_frozen=_recovery(_lifted_end_to_end(frozen), target, mask))
     return EquivalenceRun(problem=problem_kind, d=d, rank=rank, depth=depth, eps=eps, lr=lr, tol=tol,
                           outer_lr_scale=gamma, loss_compressed=np.asarray(comp.loss), loss_wide=np.asarray(wide.loss),
                           compressed_status=comp.status, wide_status=wide.status, compressed_steps=comp.steps,
@@ -414,7 +422,7 @@ def rank_guess_sweep(d: int = 1000, rank: int = 5, observed: float = 0.2, ranks:
             n = sparse.train(narrow, lr, max_steps, tol=tol, progress=progress)
             cs[i, j] = c.steps if c.converged else np.nan
             ns[i, j] = n.steps if n.converged else np.nan
-            cr[i, j] = _recovery(c.network.end_to_end(), target, mask)
+            cr[i, j] = _recovery(_lifted_end_to_end(c), target, mask)
             nr[i, j] = _recovery(n.network.end_to_end(), target, mask)
             ct[i, j], nt[i, j] = c.seconds, n.seconds
     return RankSweepRun(d, rank, observed, ranks, trials, lr, tol, max_steps, cs, ns, cr, nr, ct, nt)
@@ -551,7 +559,7 @@ class SeparationRun:
 
 def _separation_cases(X: np.ndarray, Y: np.ndarray, labels: np.ndarray, width: int, depths: Any,
                       activations: Any, eps: float, lr: float, steps: int, tol: Optional[float], seed: int,
-                      progress: Any) -> tuple:
+                      progress: Any) -> dict[str, Any]:
     if isinstance(activations, str) or any(a not in ACTIVATIONS for a in activations):
         raise ValueError(f"activations: expected a sequence of {ACTIVATIONS}, got {activations!r}")
     problem = Regression(X, Y)
@@ -562,7 +570,7 @@ def _separation_cases(X: np.ndarray, Y: np.ndarray, labels: np.ndarray, width: i
             cases.append((a, int(L)))
             jobs.append((net, problem, dict(lr=lr, steps=steps, tol=tol, record_every=max(steps, 1))))
     results = train_batch(jobs, progress=progress) if jobs else []
-    out = dict(activation=[], depth=[], D=[], discrimination=[], ratio=[], D0_fit=[], r2=[], steps=[],
+    out: dict[str, Any] = dict(activation=[], depth=[], D=[], discrimination=[], ratio=[], D0_fit=[], r2=[], steps=[],
                final_loss=[], status=[])
     for (a, L), res in zip(cases, results):
         H = res.network.features(X)

@@ -9,7 +9,7 @@ A :class:`DeepLinear` block ``x -> W_L ... W_1 x`` replaces one ``nn.Linear`` of
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -26,7 +26,7 @@ def _orthogonal_factors(widths: Sequence[int], scale: float, seed: int, dt: torc
     return dln.Network.orthogonal(list(widths), scale, seed, dtype=npdt).weights
 
 
-def _chain_forward(factors: Sequence[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+def _chain_forward(factors: Iterable[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     for w in factors:
         x = torch.nn.functional.linear(x, w)
     return x

@@ -221,7 +221,7 @@ class DeepLoRA(_Adapter):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self._check_x(x)
-        if self.pending:
+        if self._probe is not None:  # pending
             return self.base(x) + nn.functional.linear(x, self._probe)
         return self.base(x) + _chain_forward(self.factors, x)
 
@@ -336,7 +336,8 @@ def compress_adapters(model: nn.Module, loss: torch.Tensor) -> dict:
     pending = {n: m for n, m in adapters(model).items() if isinstance(m, DeepLoRA) and m.pending}
     if not pending:
         raise ValueError("model: holds no pending compressed DeepLoRA adapter")
-    grads = torch.autograd.grad(loss, [m._probe for m in pending.values()], allow_unused=True)
+    probes = [m._probe for m in pending.values() if m._probe is not None]  # all of them: they are pending
+    grads = torch.autograd.grad(loss, probes, allow_unused=True)
     for n, g in zip(pending, grads):
         if g is None:
             raise ValueError(f"loss: does not depend on the adapter {n!r}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -116,10 +116,13 @@ def mlp_compressed(hidden: int = 64, width: int = 512, depth: int = 3, rank: int
             if kind == "compressed":
                 first = batches[0][:batch_size]
                 loss_fn(model(Xtr[first]), ytr[first]).backward()
-                model[2] = compress(model[2], rank, gradient=model[2].factors[0].grad, outer_lr_scale=outer_lr_scale)
+                wide = model[2]
+                assert isinstance(wide, DeepLinear)  # build("wide")
+                block = compress(wide, rank, gradient=wide.factors[0].grad, outer_lr_scale=outer_lr_scale)
+                model[2] = block
                 model.zero_grad()
                 others = [p for i, m in enumerate(model) if i != 2 for p in m.parameters()]
-                groups = model[2].parameter_groups(lr) + [{"params": others, "lr": lr}]
+                groups = block.parameter_groups(lr) + [{"params": others, "lr": lr}]
             else:
                 groups = [{"params": list(model.parameters()), "lr": lr}]
             opt = torch.optim.Adam(groups, lr=lr)
@@ -191,7 +194,7 @@ def deep_lora(samples: Sequence[int] = (16, 64, 256), ranks: Sequence[int] = (4,
                "shifted_test_accuracy_before": _accuracy(base, _shift(Xte), yte)}
         Str, Ste = _shift(Xtr), _shift(Xte)
         targets = ["0", "2", "4"]
-        cases = []
+        cases: list[dict[str, Any]] = []
         for n in samples:
             n = _checks.integer(n, "samples", minimum=1, maximum=len(ytr))
             pick = torch.from_numpy(np.random.default_rng(s_data + n).permutation(len(ytr))[:n])
@@ -296,4 +299,5 @@ def nonlinear_subspace(depths: Sequence[int] = (2, 3, 4), scales: Sequence[float
             "loss": "mean squared error over all outputs", "dtype": dtype, "seed": seed, "cases": cases}
 
 
-EXPERIMENTS = {"mlp_compressed": mlp_compressed, "deep_lora": deep_lora, "nonlinear_subspace": nonlinear_subspace}
+EXPERIMENTS: dict[str, Callable[..., dict]] = {"mlp_compressed": mlp_compressed, "deep_lora": deep_lora,
+                                               "nonlinear_subspace": nonlinear_subspace}

@@ -22,7 +22,7 @@ Public API: :func:`invariant_subspace`, :func:`compress`, :class:`CompressedNetw
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from ..problems import Completion, Factorization, Problem, Regression, core_redu
 from ..result import Result
 from ..theory import check_rank, init_scale, invariant_subspace, known_target, numerical_rank, rho_recursion
 from .prepared import OPTIMIZERS, settings, threads_of, train_plain
+
+if TYPE_CHECKING:
+    from ..implicit import ImplicitNetwork
 
 __all__ = ["compress", "CompressedNetwork", "train_compressed", "CompressedResult", "compress_trained",
            "PostHocCompression", "SparseCompletion"]
@@ -55,7 +58,8 @@ class CompressedNetwork:
     outer_lr_scale : float
         ``gamma``: the outer factors train at ``gamma * lr`` (0 = frozen, the exact theory).
     wide : Network
-        The wide network at initialisation.
+        The wide network at initialisation (an :class:`dln.ImplicitNetwork` in the subclass
+        :class:`dln.training.implicit.ImplicitCompression`).
     scale : float
         ``eps``.
     exact : bool
@@ -67,7 +71,7 @@ class CompressedNetwork:
     rank: int
     basis: list
     outer_lr_scale: float
-    wide: Network
+    wide: Union[Network, ImplicitNetwork]
     problem: Problem
     scale: float
     exact: bool
@@ -92,7 +96,7 @@ class CompressedNetwork:
         return rho_recursion(self.scale, lr, self.wide.depth, steps, scale=self.problem.scale, optimizer=optimizer,
                              momentum=momentum)
 
-    def lift(self, trained: Any, rho: float) -> Network:
+    def lift(self, trained: Any, rho: float) -> Union[Network, ImplicitNetwork]:
         """The wide network whose compressed part is ``trained`` (a chain Network or Result).
 
         ``W_l = U_{l,1} Wt_l V_{l,1}^T + (rho / eps) W_l(0) (I - V_{l,1} V_{l,1}^T)``; with moving outer
@@ -107,8 +111,11 @@ class CompressedNetwork:
         if not isinstance(chain, Network) or chain.widths != self.network.widths:
             raise ValueError(f"trained: expected a chain of widths {self.network.widths}")
         rho = finite(rho, "rho")
+        wide = self.wide
+        if not isinstance(wide, Network):  # an implicit wide network lifts through ImplicitCompression.lift
+            raise TypeError(f"wide: expected a dln.Network, got {type(wide).__name__}")
         C = [np.asarray(w, dtype=np.float64) for w in chain._weights]
-        W0 = [np.asarray(w, dtype=np.float64) for w in self.wide._weights]
+        W0 = [np.asarray(w, dtype=np.float64) for w in wide._weights]
         L = len(W0)
         V = self.basis
         out = []
@@ -119,8 +126,8 @@ class CompressedNetwork:
             if L == 1:
                 left, right = C[-1], C[0]
             W = left @ core @ right + (rho / self.scale) * (W0[l] - (W0[l] @ V[l]) @ V[l].T)
-            out.append(W.astype(self.wide.dtype))
-        return Network._from_trusted(out, self.wide.dtype)
+            out.append(W.astype(wide.dtype))
+        return Network._from_trusted(out, wide.dtype)
 
     def leakage(self, wide: Network) -> float:
         """How far training of ``wide`` leaves the compressed structure, right now: the part of the
@@ -138,8 +145,8 @@ class CompressedNetwork:
             Pu, Pv = V[l + 1] @ V[l + 1].T, V[l] @ V[l].T
             inner = Pu @ g @ Pv
             outer = g - Pu @ g - g @ Pv + inner
-            num += np.linalg.norm(g - inner - outer) ** 2
-            den += np.linalg.norm(g) ** 2
+            num += float(np.linalg.norm(g - inner - outer)) ** 2
+            den += float(np.linalg.norm(g)) ** 2
         return float(np.sqrt(num / den)) if den > 0 else 0.0
 
 
@@ -339,10 +346,10 @@ class CompressedResult:
     certificate: float
     exact: bool
     rho: float
-    _lifted: Optional[Network] = None
+    _lifted: Union[Network, ImplicitNetwork, None] = None
 
     @property
-    def network(self) -> Network:
+    def network(self) -> Union[Network, ImplicitNetwork]:
         """The wide network, lifted on first access (every layer, including the rho complement)."""
         if self._lifted is None:
             self._lifted = self.compression.lift(self.compressed.network, self.rho)

@@ -174,9 +174,9 @@ def train_batch(jobs: Sequence[Any], n_threads: Optional[int] = None, progress: 
         done_before = 0
         for dtype in sorted({p.net.dtype for p in prepared}, key=str):
             index = [i for i, p in enumerate(prepared) if p.net.dtype == dtype]
-            job: Any = _core.BatchJob64 if dtype == np.float64 else _core.BatchJob32
+            job_type: Any = _core.BatchJob64 if dtype == np.float64 else _core.BatchJob32
             outs = _core.train_batch(
-                [job(p.core_problem, p.weights, p.optimizer, p.settings.train_options(), track=p.track,
+                [job_type(p.core_problem, p.weights, p.optimizer, p.settings.train_options(), track=p.track,
                      **p.theory_args, **p.activation) for p in (prepared[i] for i in index)],
                 threads, bar.callback(done_before))
             for i, out in zip(index, outs):

@@ -15,7 +15,7 @@ from .._checks import choice, finite, integer, real
 from .._tall import orthonormal
 from ..implicit import ImplicitNetwork, is_implicit
 from ..network import Network
-from ..problems import Completion, LowRankFactorization, Problem, Regression
+from ..problems import Completion, Factorization, LowRankFactorization, Problem, Regression
 from ..result import Result
 from ..theory import numerical_rank, top_singular_vectors
 from .compressed import CompressedNetwork, CompressedResult, SparseCompletion, train_projected, with_complement
@@ -31,11 +31,11 @@ def _entries(problem: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[in
     if isinstance(problem, Completion):
         rows, cols = np.nonzero(problem.mask)
         return rows, cols, np.asarray(problem.target, dtype=np.float64)[rows, cols], problem.target.shape
-    rows, cols, vals = (getattr(problem, k, None) for k in ("rows", "cols", "values"))
-    if rows is None or cols is None or vals is None:
+    kept_rows, kept_cols, vals = (getattr(problem, k, None) for k in ("rows", "cols", "values"))
+    if kept_rows is None or kept_cols is None or vals is None:
         raise ValueError("problem: this dln.SparseCompletion does not keep its observed entries (rows, cols, values), "
                          "which the implicit path needs for its subspace")
-    return rows, cols, np.asarray(vals, dtype=np.float64), problem.shape
+    return kept_rows, kept_cols, np.asarray(vals, dtype=np.float64), problem.shape
 
 
 class _Observed:
@@ -120,7 +120,9 @@ class ImplicitCompression(CompressedNetwork):
         if not isinstance(chain, Network) or chain.widths != self.network.widths:
             raise ValueError(f"trained: expected a chain of widths {self.network.widths}")
         rho = finite(rho, "rho")
-        wide: ImplicitNetwork = self.wide
+        wide = self.wide
+        if not isinstance(wide, ImplicitNetwork):  # built by train_implicit from an ImplicitNetwork
+            raise TypeError(f"wide: expected a dln.ImplicitNetwork, got {type(wide).__name__}")
         C = [np.asarray(w, dtype=np.float64) for w in chain._weights]
         V = self.basis
         L = wide.depth
@@ -254,8 +256,12 @@ def train_implicit(net: ImplicitNetwork, problem: Any, lr: float, steps: int, op
     if not isinstance(problem, (Problem, SparseCompletion)):
         raise TypeError(f"problem: expected a dln problem, got {type(problem).__name__}")
     completion = isinstance(problem, (Completion, SparseCompletion))
-    shape = problem.shape if isinstance(problem, (LowRankFactorization, SparseCompletion)) else \
-        tuple(problem.target.shape)
+    if isinstance(problem, (LowRankFactorization, SparseCompletion)):
+        shape = problem.shape
+    elif isinstance(problem, (Factorization, Completion)):
+        shape = tuple(problem.target.shape)
+    else:
+        raise TypeError(f"problem: expected a dln problem, got {type(problem).__name__}")
     if tuple(shape) != (d, d):
         raise ValueError(f"problem: target shape {tuple(shape)} does not match the network's widths {ws}")
     if isinstance(problem, SparseCompletion) and problem.dtype != net.dtype:
@@ -301,6 +307,7 @@ def train_implicit(net: ImplicitNetwork, problem: Any, lr: float, steps: int, op
         if isinstance(problem, LowRankFactorization):
             U_phi, _, V_phi = problem.svd()
         else:
+            assert isinstance(problem, Factorization)  # known: not a completion, and Regression is refused above
             phi = np.asarray(problem.target, dtype=np.float64)
             k = numerical_rank(phi) if rank is None else rank
             U_phi, Vt = top_singular_vectors(phi, max(k, 1))
@@ -314,6 +321,7 @@ def train_implicit(net: ImplicitNetwork, problem: Any, lr: float, steps: int, op
         info = {"method": "closed", "rank": rank}
         left = U_phi
     else:
+        assert rank is not None  # a completion needs a rank guess (refused above otherwise)
         rows, cols, vals, _ = _entries(problem)
         U_o, s_o, V_phi, info = _top_singular(_Observed((d, d), rows, cols, vals), rank, seed)
         info = dict(info, method="observations", rank=rank, singular_values=s_o)

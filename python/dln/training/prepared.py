@@ -9,7 +9,7 @@ from .. import _core, _memory
 from .._checks import choice, integer, real, sequence
 from .._progress import Progress
 from ..network import Network
-from ..problems import Problem
+from ..problems import Problem, Regression
 from ..result import Result
 from ..tracking import SvdTrace, TrackSpec
 
@@ -116,7 +116,7 @@ def prepare(net: Any, problem: Any, kwargs: dict) -> Prepared:
     optimizer.validate(net.depth)
     s.train_options().validate()
     data = net.activation != "linear" or core_problem.form_for(net.widths) == _core.RegressionForm.data
-    cols = problem.X.shape[1] if problem.kind == "regression" and data else net.widths[0]
+    cols = problem.X.shape[1] if isinstance(problem, Regression) and data else net.widths[0]
     nbytes = _memory.train_bytes(net.widths, cols, net.dtype.itemsize, s.optimizer)
     _memory.require(nbytes, "net", f"training a network of widths {net.widths}")
     return Prepared(net, problem, core_problem, net._weights, s, optimizer, nbytes, track, theory)
