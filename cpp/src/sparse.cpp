@@ -19,6 +19,7 @@ namespace {
 constexpr std::int64_t kTileCost = 8192;
 constexpr std::int64_t kLineCost = 16;
 constexpr Index kForwardRows = 256;   // rows of P per forward tile
+constexpr Index kColumnTile = 32;     // columns per column tile (small: a late thread holds little)
 constexpr Index kDescendChunk = 16384;  // weights per descend chunk
 // Row tiles are dealt, in order, into at most this many groups; each group scatters its entries'
 // column contributions into a partial B of its own, and the partials are summed in group order. A
@@ -145,19 +146,6 @@ SparseCompletion<T>::SparseCompletion(Index d_out, Index d_in, const std::int64_
                                     ") is observed twice (with cols)");
         }
     }
-    order.clear();
-    order.shrink_to_fit();
-    // CSC: walking rows in order keeps the rows of each column sorted.
-    col_ptr_.assign(static_cast<std::size_t>(d_in) + 1, 0);
-    for (const auto& x : csr_) ++col_ptr_[static_cast<std::size_t>(x.index) + 1];
-    std::partial_sum(col_ptr_.begin(), col_ptr_.end(), col_ptr_.begin());
-    csc_.resize(static_cast<std::size_t>(nnz));
-    std::vector<std::int64_t> fill(col_ptr_.begin(), col_ptr_.end() - 1);
-    for (Index i = 0; i < d_out; ++i)
-        for (auto p = row_ptr_[static_cast<std::size_t>(i)]; p < row_ptr_[static_cast<std::size_t>(i) + 1]; ++p) {
-            const auto& x = csr_[static_cast<std::size_t>(p)];
-            csc_[static_cast<std::size_t>(fill[static_cast<std::size_t>(x.index)]++)] = {static_cast<std::int32_t>(i), x.value};
-        }
 }
 
 template <class T>
@@ -167,8 +155,7 @@ double SparseCompletion<T>::scale() const {
 
 template <class T>
 std::size_t SparseCompletion<T>::memory_bytes() const {
-    return sizeof(std::int64_t) * (row_ptr_.size() + col_ptr_.size()) +
-           sizeof(SparseEntry<T>) * (csr_.size() + csc_.size());
+    return sizeof(std::int64_t) * row_ptr_.size() + sizeof(SparseEntry<T>) * csr_.size();
 }
 
 template <class T>
@@ -187,8 +174,8 @@ void SparseCompletion<T>::check_network(const std::vector<Index>& widths) const 
 template <class T>
 double SparseCompletion<T>::flops_per_step(const std::vector<Index>& w) const {
     const std::size_t L = w.size() - 1;
-    // sampled product twice (rows and columns), two gradient products
-    double f = 4.0 * static_cast<double>(observed()) * static_cast<double>(w[L - 1]);
+    // per entry: the sampled product, its G_L share and its scattered B_{L-1} share
+    double f = 3.0 * static_cast<double>(observed()) * static_cast<double>(w[L - 1]);
     for (std::size_t l = 2; l < L; ++l)  // forward, backward and gradient of each inner layer, d_in rows each
         f += 3.0 * static_cast<double>(in_) * static_cast<double>(w[l]) * static_cast<double>(w[l - 1]);
     return f;
@@ -242,7 +229,10 @@ SparseEvaluator<T>::SparseEvaluator(const SparseCompletion<T>& problem, const st
     for (Index j = 0; j < problem.input_dim(); j += kForwardRows)
         fwd_tiles_.push_back({j, std::min(problem.input_dim(), j + kForwardRows)});
     row_tiles_ = cost_tiles<Tile>(problem.row_ptr());
-    col_tiles_ = cost_tiles<Tile>(problem.col_ptr());
+    // Column tiles do the same work per column (the groups' partial sums and the inner layers).
+    col_tiles_.clear();
+    for (Index j = 0; j < problem.input_dim(); j += kColumnTile)
+        col_tiles_.push_back({j, std::min(problem.input_dim(), j + kColumnTile)});
     gpart_.assign(gpart_size_ * col_tiles_.size(), T(0));
     const std::size_t n_groups = std::min(kScatterGroups, row_tiles_.size());
     group_first_.clear();

@@ -4,8 +4,8 @@
 // width k is small (the compressed network of SCIENCE.md section 3, k = 2r) nothing of size d_out x d_in
 // is needed: the residual is a sampled product, r_e = W_L[i,:] . (W_{L-1:1})[:, j] at the observed
 // (i, j), and the gradients come from sparse-times-dense products. Cost per step O(|observed| k) plus
-// O(d k^2) per inner layer; memory O(|observed| + d k): each entry is stored twice (CSR and CSC, 16
-// bytes each in float64, 8 in float32) so that both sweeps stream their entries.
+// O(d k^2) per inner layer; memory O(|observed| + d k): each entry is stored once, row-sorted (CSR, 16
+// bytes in float64, 8 in float32), and streamed once per step.
 //
 // c = 1 (sum) or 1 / (d_out d_in) (mean, all entries observed or not, as the dense Completion).
 #pragma once
@@ -35,7 +35,7 @@ class SparseCompletion {
 public:
     // Observed entries Phi[rows[e], cols[e]] = values[e], in any order. Indices out of range, duplicate
     // positions and non-finite values throw std::invalid_argument naming `rows`, `cols` or `values`.
-    // The entries are copied into row-sorted (CSR) and column-sorted (CSC) order once.
+    // The entries are copied into row-sorted (CSR) order once.
     SparseCompletion(Index d_out, Index d_in, const std::int64_t* rows, const std::int64_t* cols, const T* values,
                      Index nnz, Reduction reduction = Reduction::Mean);
 
@@ -44,7 +44,7 @@ public:
     Index observed() const { return static_cast<Index>(csr_.size()); }
     Reduction reduction() const { return reduction_; }
     double scale() const;
-    std::size_t memory_bytes() const;  // the stored entries (twice: CSR and CSC) and offsets
+    std::size_t memory_bytes() const;  // the stored entries and row offsets
 
     // Throws std::invalid_argument naming `net` unless the dimensions match and depth >= 2.
     void check_network(const std::vector<Index>& widths) const;
@@ -54,19 +54,15 @@ public:
     double flops_per_step(const std::vector<Index>& widths) const;
 
     // CSR: the entries of row i are csr()[row_ptr[i] .. row_ptr[i+1]), each its column and Phi value side
-    // by side, so the sampled-product sweep streams one array. CSC: the same entries by column (each
-    // its row and value), so the column sweep streams its own copy instead of gathering through a
-    // permutation. Both sorted (columns within a row, rows within a column).
+    // by side (columns sorted within a row), so the one sweep per step streams one array.
     const std::vector<std::int64_t>& row_ptr() const { return row_ptr_; }
     const std::vector<SparseEntry<T>>& csr() const { return csr_; }
-    const std::vector<std::int64_t>& col_ptr() const { return col_ptr_; }
-    const std::vector<SparseEntry<T>>& csc() const { return csc_; }
 
 private:
     Index out_ = 0, in_ = 0;
     Reduction reduction_ = Reduction::Mean;
-    std::vector<std::int64_t> row_ptr_, col_ptr_;
-    std::vector<SparseEntry<T>> csr_, csc_;
+    std::vector<std::int64_t> row_ptr_;
+    std::vector<SparseEntry<T>> csr_;
 };
 
 // Loss and every layer gradient for one sparse problem and one chain shape; buffers sized once,

@@ -226,7 +226,7 @@ class SparseCompletion:
         d_out, d_in = (integer(s, f"shape[{i}]", minimum=1) for i, s in enumerate(dims))
         self.reduction = choice(reduction, "reduction", ("mean", "sum"))
         self.dtype = as_dtype(dtype)
-        # the core keeps row and column offsets: 8 bytes per row and per column, each twice
+        # the core keeps row offsets (8 bytes per row) and, per evaluator, a few d_in x 2r buffers
         _memory.require(16.0 * (float(d_out) + float(d_in)), "shape", f"the index of a {d_out} x {d_in} problem")
         idx = []
         for name, a in (("rows", rows), ("cols", cols)):
