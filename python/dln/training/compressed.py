@@ -432,12 +432,7 @@ def train_compressed(net: Network, problem: Problem, lr: float, steps: int, rank
         compressed = train_plain(comp.network, problem, lr, steps, tol=tol, lr_scale=comp.lr_scale, **kw)
 
     rhos = comp.rho(lr, compressed.steps, optimizer if optimizer in ("gd", "momentum") else "gd", momentum)
-    rho_end = float(rhos[-1])
-    loss, final_loss = with_complement(compressed, rhos, c, L, m, record_every, exact)
-    return CompressedResult(status=compressed.status, steps=compressed.steps, loss=loss, final_loss=final_loss,
-                            seconds=compressed.seconds, message=compressed.message, compressed=compressed,
-                            compression=comp, path=path, certificate=float(rho_end ** L * np.sqrt(max(m, 0))),
-                            exact=exact, rho=rho_end)
+    return compressed_result(compressed, comp, rhos, c, L, m, record_every, exact, path)
 
 
 def train_projected(chain: Network, phi_c: np.ndarray, const: float, c: float, lr: float, steps: int,
@@ -463,21 +458,25 @@ def train_projected(chain: Network, phi_c: np.ndarray, const: float, c: float, l
                                form="projected")
 
 
-def with_complement(compressed: Result, rhos: np.ndarray, c: float, L: int, m: int, record_every: int,
-                    exact: bool) -> tuple[np.ndarray, float]:
-    """The wide loss history and final loss of a compressed run.
+def compressed_result(compressed: Result, comp: Any, rhos: np.ndarray, c: float, L: int, m: int,
+                      record_every: int, exact: bool, path: str) -> "CompressedResult":
+    """The wide view of a trained compressed chain ``compressed`` of compression ``comp``.
 
     Exact parsimony: the complement adds ``rho^L U_{L,2} V_{1,2}^T``, orthogonal to the compressed
     residual, so each loss gains ``1/2 c rho(t)^2L m`` (``rhos`` per step, ``m`` the complement's
     dimension); the final loss uses the last step's rho whether or not that step was a record.
-    Otherwise the chain's own losses.
+    Otherwise the chain's own losses. The certificate is ``rho^L sqrt(m)``.
     """
+    rho_end = float(rhos[-1])
     loss = np.asarray(compressed.loss)
     final = float(compressed.final_loss)
     if exact:
         loss = loss + 0.5 * c * rhos[::record_every][: len(loss)] ** (2 * L) * m
-        final += 0.5 * c * float(rhos[-1]) ** (2 * L) * m
-    return loss, final
+        final += 0.5 * c * rho_end ** (2 * L) * m
+    return CompressedResult(status=compressed.status, steps=compressed.steps, loss=loss, final_loss=final,
+                            seconds=compressed.seconds, message=compressed.message, compressed=compressed,
+                            compression=comp, path=path, certificate=float(rho_end ** L * np.sqrt(max(m, 0))),
+                            exact=exact, rho=rho_end)
 
 
 # ---------------------------------------------------------------------------------------------------

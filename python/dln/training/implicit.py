@@ -18,7 +18,7 @@ from ..network import Network
 from ..problems import Completion, Factorization, LowRankFactorization, Problem, Regression
 from ..result import Result
 from ..theory import numerical_rank, top_singular_vectors
-from .compressed import CompressedNetwork, CompressedResult, SparseCompletion, train_projected, with_complement
+from .compressed import CompressedNetwork, CompressedResult, SparseCompletion, compressed_result, train_projected
 from .prepared import train_plain
 
 __all__ = ["train_implicit", "ImplicitCompression", "is_implicit"]
@@ -368,9 +368,4 @@ def train_implicit(net: ImplicitNetwork, problem: Any, lr: float, steps: int, op
         path = "dense"
 
     rhos = comp.rho(lr, compressed.steps, optimizer, momentum)
-    rho_end = float(rhos[-1])
-    loss, final = with_complement(compressed, rhos, c, L, m, record_every, exact)
-    return CompressedResult(status=compressed.status, steps=compressed.steps, loss=loss, final_loss=final,
-                            seconds=compressed.seconds, message=compressed.message, compressed=compressed,
-                            compression=comp, path=path, certificate=float(rho_end ** L * np.sqrt(max(m, 0))),
-                            exact=exact, rho=rho_end)
+    return compressed_result(compressed, comp, rhos, c, L, m, record_every, exact, path)
