@@ -4,57 +4,78 @@ namespace dln::py_bind {
 
 namespace {
 
-// One job of a batch as the Python layer builds it (bound as BatchJob64 / BatchJob32).
+// The settings that runs of a batch share: everything train takes but the weights (bound as BatchSpec64 /
+// BatchSpec32). Python builds one per distinct (problem, network shape, keyword arguments) and hands
+// train_batch the weights of every run with the index of its spec, so the per-run cost is the weights only.
 template <class T>
-struct BatchJob {
-    const BoundProblem<T>* problem = nullptr;  // kept alive by the job (py::keep_alive)
-    std::vector<CArray<T>> weights;
+struct BatchSpec {
+    const BoundProblem<T>* problem = nullptr;  // kept alive by the spec (py::keep_alive)
     OptimizerConfig optimizer;
     TrainOptions options;  // steps, tol, record_every (the batch sets the threads)
     std::string activation = "linear";
     double negative_slope = 0.01;
-    std::optional<TrackSpec> track;
+    std::optional<TrackSpec> track;  // each run gets its own tracker from it
     Bases<T> theory_right, theory_left;
 };
 
 template <class T>
 void bind_dtype(py::module_& m, const std::string& suffix) {
-    using BJ = BatchJob<T>;
-    py::class_<BJ>(m, ("BatchJob" + suffix).c_str(), "One run of train_batch: the arguments of train.")
-        .def(py::init([](const BoundProblem<T>& problem, std::vector<CArray<T>> weights, OptimizerConfig optimizer,
-                         TrainOptions options, std::string activation, double negative_slope,
-                         std::optional<TrackSpec> track, Bases<T> theory_right, Bases<T> theory_left) {
-                 return BJ{&problem,          std::move(weights), std::move(optimizer),    options,
-                           std::move(activation), negative_slope, std::move(track), std::move(theory_right),
-                           std::move(theory_left)};
+    using BS = BatchSpec<T>;
+    py::class_<BS>(m, ("BatchSpec" + suffix).c_str(),
+                   "The settings shared by runs of train_batch: the arguments of train but the weights.")
+        .def(py::init([](const BoundProblem<T>& problem, OptimizerConfig optimizer, TrainOptions options,
+                         std::string activation, double negative_slope, std::optional<TrackSpec> track,
+                         Bases<T> theory_right, Bases<T> theory_left) {
+                 return BS{&problem,       std::move(optimizer), options,
+                           std::move(activation), negative_slope, std::move(track),
+                           std::move(theory_right), std::move(theory_left)};
              }),
-             py::keep_alive<1, 2>(), py::arg("problem"), py::arg("weights"), py::arg("optimizer"), py::arg("options"),
+             py::keep_alive<1, 2>(), py::arg("problem"), py::arg("optimizer"), py::arg("options"),
              py::arg("activation") = "linear", py::arg("negative_slope") = 0.01, py::arg("track") = py::none(),
              py::arg("theory_right") = py::none(), py::arg("theory_left") = py::none());
 
     m.def(
         "train_batch",
-        [](const std::vector<const BJ*>& batch, int n_threads, py::object progress) {
+        [](const std::vector<const BS*>& specs, const std::vector<std::vector<CArray<T>>>& weights,
+           const std::vector<std::size_t>& spec_of, int n_threads, py::object progress) {
+            if (spec_of.size() != weights.size())
+                invalid("spec_of", "needs one spec index per run: " + std::to_string(weights.size()) + ", got " +
+                                       std::to_string(spec_of.size()));
+            for (std::size_t s = 0; s < specs.size(); ++s)
+                if (specs[s] == nullptr) invalid("specs[" + std::to_string(s) + "]", "None is not a spec");
             // Networks are built (and checked) here with the GIL held; problems are shared, not copied.
             std::vector<Network<T>> nets;
-            nets.reserve(batch.size());
-            std::vector<Job<T>> jobs(batch.size());
-            // One tracker per job, built here with the GIL held; each is used by its job's thread only.
-            std::vector<std::unique_ptr<TrackObserver<T>>> trackers(batch.size());
-            for (std::size_t i = 0; i < batch.size(); ++i) {
-                if (batch[i] == nullptr) invalid("jobs[" + std::to_string(i) + "]", "None is not a job");
-                const BJ& b = *batch[i];
+            nets.reserve(weights.size());
+            std::vector<Job<T>> jobs(weights.size());
+            // One tracker per run, built here with the GIL held; each is used by its run's thread only.
+            std::vector<std::unique_ptr<TrackObserver<T>>> trackers(weights.size());
+            std::vector<Activation> activations;
+            activations.reserve(specs.size());
+            for (std::size_t s = 0; s < specs.size(); ++s) {
                 try {
-                    std::vector<Mat<T>> weights;
-                    for (const auto& w : b.weights) weights.emplace_back(view_of(w, "weights"));
-                    nets.emplace_back(std::move(weights), Activation::parse(b.activation, b.negative_slope));
+                    activations.push_back(Activation::parse(specs[s]->activation, specs[s]->negative_slope));
+                } catch (const std::invalid_argument& e) {
+                    throw std::invalid_argument("specs[" + std::to_string(s) + "]: " + e.what());
+                }
+            }
+            for (std::size_t i = 0; i < weights.size(); ++i) {
+                const std::string name = "jobs[" + std::to_string(i) + "]";
+                if (spec_of[i] >= specs.size())
+                    invalid(name, "spec index " + std::to_string(spec_of[i]) + " outside the " +
+                                      std::to_string(specs.size()) + " specs");
+                const BS& b = *specs[spec_of[i]];
+                try {
+                    std::vector<Mat<T>> layers;
+                    layers.reserve(weights[i].size());
+                    for (const auto& w : weights[i]) layers.emplace_back(view_of(w, "weights"));
+                    nets.emplace_back(std::move(layers), activations[spec_of[i]]);
                     jobs[i].optimizer = b.optimizer;
                     if (b.track) {
                         trackers[i] = make_tracker<T>(*b.track, b.theory_right, b.theory_left, nets.back().widths());
                         jobs[i].observers.push_back(trackers[i].get());
                     }
                 } catch (const std::invalid_argument& e) {
-                    throw std::invalid_argument("jobs[" + std::to_string(i) + "]: " + e.what());
+                    throw std::invalid_argument(name + ": " + e.what());
                 }
                 jobs[i].problem = b.problem->problem.get();
                 jobs[i].options.steps = b.options.steps;
@@ -77,10 +98,11 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
             }
             return out;
         },
-        py::arg("jobs"), py::arg("n_threads"), py::arg("progress") = py::none(),
+        py::arg("specs"), py::arg("weights"), py::arg("spec_of"), py::arg("n_threads"), py::arg("progress") = py::none(),
         "Run independent jobs (all of this dtype) on a pool of `n_threads` threads (0: all cores), each with\n"
-        "single-threaded products, with the GIL released; results in job order. A bad job raises ValueError\n"
-        "starting with 'jobs[i]:' before any runs.");
+        "single-threaded products, with the GIL released; results in job order. Run i starts from\n"
+        "weights[i] with the settings specs[spec_of[i]]. A bad job raises ValueError starting with\n"
+        "'jobs[i]:' before any runs.");
 }
 
 }  // namespace

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['BatchJob32', 'BatchJob64', 'BrandTracker32', 'BrandTracker64', 'Compressed32', 'Compressed64', 'OptimizerConfig', 'OptimizerKind', 'Problem32', 'Problem64', 'Reduction', 'RegressionForm', 'SparseCompletion32', 'SparseCompletion64', 'Status', 'StructuredTracker32', 'StructuredTracker64', 'TrackRecord32', 'TrackRecord64', 'TrackSpec', 'TrackState32', 'TrackState64', 'TrainOptions', 'TrainResult32', 'TrainResult64', 'TrainState32', 'TrainState64', 'build_info', 'check_activation', 'compress_32', 'compress_64', 'default_threads', 'end_to_end_f32', 'end_to_end_f64', 'features_f32', 'features_f64', 'init_weights_f32', 'init_weights_f64', 'invariant_subspace_32', 'invariant_subspace_64', 'train', 'train_batch', 'train_sparse']
+__all__: list[str] = ['BatchSpec32', 'BatchSpec64', 'BrandTracker32', 'BrandTracker64', 'Compressed32', 'Compressed64', 'OptimizerConfig', 'OptimizerKind', 'Problem32', 'Problem64', 'Reduction', 'RegressionForm', 'SparseCompletion32', 'SparseCompletion64', 'Status', 'StructuredTracker32', 'StructuredTracker64', 'TrackRecord32', 'TrackRecord64', 'TrackSpec', 'TrackState32', 'TrackState64', 'TrainOptions', 'TrainResult32', 'TrainResult64', 'TrainState32', 'TrainState64', 'build_info', 'check_activation', 'compress_32', 'compress_64', 'default_threads', 'end_to_end_f32', 'end_to_end_f64', 'features_f32', 'features_f64', 'init_weights_f32', 'init_weights_f64', 'invariant_subspace_32', 'invariant_subspace_64', 'train', 'train_batch', 'train_sparse']
 class OptimizerKind:
     """
     First-order optimiser (SCIENCE.md section 1).
@@ -1244,17 +1244,17 @@ class TrainResult32:
     @property
     def weights(self) -> list[numpy.typing.NDArray[numpy.float32]]:
         ...
-class BatchJob64:
+class BatchSpec64:
     """
-    One run of train_batch: the arguments of train.
+    The settings shared by runs of train_batch: the arguments of train but the weights.
     """
-    def __init__(self, problem: Problem64, weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64]], optimizer: OptimizerConfig, options: TrainOptions, activation: str = 'linear', negative_slope: typing.SupportsFloat | typing.SupportsIndex = 0.01, track: TrackSpec | None = None, theory_right: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]] | None = None, theory_left: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]] | None = None) -> None:
+    def __init__(self, problem: Problem64, optimizer: OptimizerConfig, options: TrainOptions, activation: str = 'linear', negative_slope: typing.SupportsFloat | typing.SupportsIndex = 0.01, track: TrackSpec | None = None, theory_right: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]] | None = None, theory_left: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]] | None = None) -> None:
         ...
-class BatchJob32:
+class BatchSpec32:
     """
-    One run of train_batch: the arguments of train.
+    The settings shared by runs of train_batch: the arguments of train but the weights.
     """
-    def __init__(self, problem: Problem32, weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32]], optimizer: OptimizerConfig, options: TrainOptions, activation: str = 'linear', negative_slope: typing.SupportsFloat | typing.SupportsIndex = 0.01, track: TrackSpec | None = None, theory_right: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]] | None = None, theory_left: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]] | None = None) -> None:
+    def __init__(self, problem: Problem32, optimizer: OptimizerConfig, options: TrainOptions, activation: str = 'linear', negative_slope: typing.SupportsFloat | typing.SupportsIndex = 0.01, track: TrackSpec | None = None, theory_right: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]] | None = None, theory_left: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]] | None = None) -> None:
         ...
 class SparseCompletion64:
     def __init__(self, d_out: typing.SupportsInt | typing.SupportsIndex, d_in: typing.SupportsInt | typing.SupportsIndex, rows: numpy.typing.NDArray[numpy.int64], cols: numpy.typing.NDArray[numpy.int64], values: numpy.typing.NDArray[numpy.float64], reduction: Reduction) -> None:
@@ -1403,18 +1403,20 @@ def train(problem: Problem32, weights: collections.abc.Sequence[typing.Annotated
     save_track_state: return theirs as `svd_state`). Raises ValueError naming the bad argument.
     """
 @typing.overload
-def train_batch(jobs: collections.abc.Sequence[BatchJob64], n_threads: typing.SupportsInt | typing.SupportsIndex, progress: typing.Any = None) -> list[TrainResult64]:
+def train_batch(specs: collections.abc.Sequence[BatchSpec64], weights: collections.abc.Sequence[collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64]]], spec_of: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], n_threads: typing.SupportsInt | typing.SupportsIndex, progress: typing.Any = None) -> list[TrainResult64]:
     """
     Run independent jobs (all of this dtype) on a pool of `n_threads` threads (0: all cores), each with
-    single-threaded products, with the GIL released; results in job order. A bad job raises ValueError
-    starting with 'jobs[i]:' before any runs.
+    single-threaded products, with the GIL released; results in job order. Run i starts from
+    weights[i] with the settings specs[spec_of[i]]. A bad job raises ValueError starting with
+    'jobs[i]:' before any runs.
     """
 @typing.overload
-def train_batch(jobs: collections.abc.Sequence[BatchJob32], n_threads: typing.SupportsInt | typing.SupportsIndex, progress: typing.Any = None) -> list[TrainResult32]:
+def train_batch(specs: collections.abc.Sequence[BatchSpec32], weights: collections.abc.Sequence[collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32]]], spec_of: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], n_threads: typing.SupportsInt | typing.SupportsIndex, progress: typing.Any = None) -> list[TrainResult32]:
     """
     Run independent jobs (all of this dtype) on a pool of `n_threads` threads (0: all cores), each with
-    single-threaded products, with the GIL released; results in job order. A bad job raises ValueError
-    starting with 'jobs[i]:' before any runs.
+    single-threaded products, with the GIL released; results in job order. Run i starts from
+    weights[i] with the settings specs[spec_of[i]]. A bad job raises ValueError starting with
+    'jobs[i]:' before any runs.
     """
 @typing.overload
 def train_sparse(problem: SparseCompletion64, weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]], optimizer: OptimizerConfig, options: TrainOptions, progress: typing.Any = None) -> TrainResult64:

@@ -87,6 +87,34 @@ def test_diverging_job_does_not_affect_others():
         assert same(a, b)
 
 
+def test_jobs_sharing_settings_equal_their_own_runs():
+    # Many nets of one shape on one problem share one checked spec in train_batch; each result is
+    # still its own single-threaded train, with its own network's activation and weights.
+    problem = dln.Factorization(low_rank_target(6, 6, 2, seed=3))
+    nets = [dln.Network.orthogonal([6, 6, 6, 6], 0.8, seed=s) for s in range(5)]
+    relu = dln.Network.orthogonal([6, 6, 6, 6], 0.8, seed=9, activation="relu")
+    jobs = [(n, problem, dict(lr=0.4, steps=12)) for n in nets]  # equal dicts, distinct objects
+    jobs += [(relu, problem, dict(lr=0.4, steps=12)), (nets[0], problem, dict(lr=0.4, steps=12, record_every=5)),
+             (nets[1], problem, dict(lr=0.4, steps=12, lr_scale=[1.0, 0.5, 1.0]))]  # unhashable: own spec
+    results = dln.train_batch(jobs, n_threads=2)
+    for (net, p, kw), res in zip(jobs, results):
+        assert same(res, dln.train(net, p, **kw, n_threads=1))
+        assert res.network.activation == net.activation
+    assert not same(results[0], results[1])
+
+
+@pytest.mark.parametrize("bad,match", [
+    (dict(lr=0.4, steps=True), r"^jobs\[1\]: steps"),  # equal to steps=1 as a key, but not an integer
+    (dict(lr=0.4, steps=1.0), r"^jobs\[1\]: steps"),
+    (dict(lr=0.4, steps=1, tol=-1.0), r"^jobs\[1\]: tol"),
+])
+def test_a_job_that_looks_like_a_checked_one_is_checked_itself(bad, match):
+    problem = dln.Factorization(low_rank_target(4, 4, 2, seed=0))
+    net = dln.Network.orthogonal([4, 4, 4], 1.0)
+    with pytest.raises((TypeError, ValueError), match=match):
+        dln.train_batch([(net, problem, dict(lr=0.4, steps=1)), (net, problem, bad)])
+
+
 @pytest.mark.parametrize("index,job_fix,match", [
     (1, lambda j: (j[0], j[1], dict(j[2], lr=-1.0)), r"^jobs\[1\]: lr"),
     (2, lambda j: (j[0], j[1], dict(j[2], optimizer="sgd")), r"^jobs\[2\]: optimizer"),

@@ -155,31 +155,62 @@ def train_batch(jobs: Sequence[Any], n_threads: Optional[int] = None, progress: 
     if isinstance(jobs, (str, bytes)) or not hasattr(jobs, "__len__"):
         raise TypeError(f"jobs: expected a sequence of (network, problem, kwargs) triples, got {type(jobs).__name__}")
     threads = threads_of(n_threads)
-    prepared: list[Prepared] = []
+    # Jobs that differ only in their weights share one checked Prepared (and one core spec): a batch of
+    # many networks of one shape on one problem checks and converts its settings once, not per job.
+    shared: dict[Any, int] = {}
+    specs: list[Prepared] = []
+    runs: list[tuple[int, Network]] = []  # per job: (index into specs, its network)
     for i, job in enumerate(jobs):
         try:
             if not (isinstance(job, (tuple, list)) and len(job) == 3 and isinstance(job[2], dict)):
                 raise TypeError(f"job: expected a (network, problem, kwargs dict) triple, got {type(job).__name__}")
-            prepared.append(prepare(*job))
+            key = _share_key(*job)
+            s = shared.get(key) if key is not None else None
+            if s is None:
+                s = len(specs)
+                specs.append(prepare(*job))
+                if key is not None:
+                    shared[key] = s
+            runs.append((s, job[0]))
         except (TypeError, ValueError, MemoryError) as exc:
             raise type(exc)(f"jobs[{i}]: {exc}") from None
     # Every job keeps its input and result weights (3 copies); at most n_threads jobs hold work buffers.
-    kept = [3.0 * p.net.dtype.itemsize * _memory.layer_elements(p.net.widths) for p in prepared]
-    working = sorted((p.nbytes - k for p, k in zip(prepared, kept)), reverse=True)
-    _memory.require(sum(kept) + sum(working[:threads or _core.default_threads()]), "jobs",
-                    f"a batch of {len(prepared)} runs")
-    results: list[Optional[Result]] = [None] * len(prepared)
-    total = sum(p.settings.steps for p in prepared)
+    kept = [3.0 * p.net.dtype.itemsize * _memory.layer_elements(p.net.widths) for p in specs]
+    working = sorted((specs[s].nbytes - kept[s] for s, _ in runs), reverse=True)
+    _memory.require(sum(kept[s] for s, _ in runs) + sum(working[:threads or _core.default_threads()]), "jobs",
+                    f"a batch of {len(runs)} runs")
+    results: list[Optional[Result]] = [None] * len(runs)
+    total = sum(specs[s].settings.steps for s, _ in runs)
     with Progress(progress, total, "dln.train_batch") as bar:
         done_before = 0
-        for dtype in sorted({p.net.dtype for p in prepared}, key=str):
-            index = [i for i, p in enumerate(prepared) if p.net.dtype == dtype]
-            job_type: Any = _core.BatchJob64 if dtype == np.float64 else _core.BatchJob32
-            outs = _core.train_batch(
-                [job_type(p.core_problem, p.weights, p.optimizer, p.settings.train_options(), track=p.track,
-                     **p.theory_args, **p.activation) for p in (prepared[i] for i in index)],
-                threads, bar.callback(done_before))
+        for dtype in sorted({p.net.dtype for p in specs}, key=str):
+            chosen = [s for s, p in enumerate(specs) if p.net.dtype == dtype]  # this dtype's specs
+            number = {s: j for j, s in enumerate(chosen)}
+            index = [i for i, (s, _) in enumerate(runs) if s in number]
+            spec_type: Any = _core.BatchSpec64 if dtype == np.float64 else _core.BatchSpec32
+            core_specs = [spec_type(p.core_problem, p.optimizer, p.settings.train_options(), track=p.track,
+                                    **p.theory_args, **p.activation) for p in (specs[s] for s in chosen)]
+            outs = _core.train_batch(core_specs, [runs[i][1]._weights for i in index],
+                                     [number[runs[i][0]] for i in index], threads, bar.callback(done_before))
             for i, out in zip(index, outs):
-                results[i] = prepared[i].core_result(out, bar.explain(out.message))
-            done_before += sum(prepared[i].settings.steps for i in index)
+                s, net = runs[i]
+                results[i] = specs[s].core_result(out, bar.explain(out.message), net)
+            done_before += sum(specs[runs[i][0]].settings.steps for i in index)
     return results  # type: ignore[return-value]
+
+
+def _share_key(net: Any, problem: Any, kwargs: dict) -> Any:
+    """What makes two jobs' settings the same, or None for a job that gets its own :class:`Prepared`:
+    one with SVD tracking (its tracker's theory bases depend on the weights) or unhashable arguments.
+    The problem is the same object (its ``id`` is stable while the jobs hold it); the arguments are
+    compared with their types, so ``steps=True`` never shares the check of ``steps=1``."""
+    if type(net) is not Network or kwargs.get("track_svd") is not None:
+        return None
+    try:
+        args = tuple(sorted((k, type(v), v) for k, v in kwargs.items()))
+        key = (id(problem), tuple(w.shape for w in net._weights), net.dtype, net.activation, net.negative_slope,
+               args)
+        hash(key)
+    except TypeError:  # an unhashable value (a list of lr_scale, say) or a key that is not a str
+        return None
+    return key

@@ -74,18 +74,22 @@ class Prepared:
         return {} if self.theory is None else dict(theory_right=self.theory[0], theory_left=self.theory[1])
 
     def result(self, status: str, steps: int, loss: Any, weights: list, final_loss: float, seconds: float,
-               message: str, n_threads: int, form: str, svd: Optional[dict] = None) -> Result:
+               message: str, n_threads: int, form: str, svd: Optional[dict] = None,
+               net: Optional[Network] = None) -> Result:
+        """``net``: the run's starting network when it is not ``self.net`` (a batch job sharing these
+        settings); the result's network takes its activation."""
         return Result(
-            status=status, steps=int(steps), loss=loss, network=self.net._like(list(weights)),
+            status=status, steps=int(steps), loss=loss, network=(self.net if net is None else net)._like(list(weights)),
             final_loss=float(final_loss), seconds=float(seconds), message=message,
             optimizer=self.settings.optimizer, lr=self.settings.lr, reduction=self.problem.reduction,
             record_every=self.settings.record_every, n_threads=int(n_threads), form=form,
             svd=None if svd is None else SvdTrace._from_core(svd))
 
-    def core_result(self, out: Any, message: str) -> Result:
-        """The :class:`Result` of the core's ``TrainResult64``/``TrainResult32`` ``out``."""
+    def core_result(self, out: Any, message: str, net: Optional[Network] = None) -> Result:
+        """The :class:`Result` of the core's ``TrainResult64``/``TrainResult32`` ``out`` (``net``: as in
+        :meth:`result`)."""
         return self.result(out.status.name, out.steps, out.loss, out.weights, out.final_loss, out.seconds, message,
-                           out.n_threads, out.form.name, None if out.svd is None else out.svd.to_dict())
+                           out.n_threads, out.form.name, None if out.svd is None else out.svd.to_dict(), net)
 
 
 def prepare(net: Any, problem: Any, kwargs: dict) -> Prepared:
