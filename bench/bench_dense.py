@@ -9,8 +9,10 @@ suffix products, then W_l <- W_l - lr * grad_l, mean reduction (loss = 1/2 c ||r
      precomputed outside the timing, 3L-2 products); dln uses form="auto".
 
 Timing: each library runs `steps` steps per call (dln: one dln.train call; JAX: one jitted
-lax.fori_loop), seconds / steps, median over interleaved repeats. Correctness: every library's
-final weights are scored by one float64 reference loss and compared with dln's.
+lax.fori_loop) and ends with the loss of its final weights, as dln.train does (one forward pass
+more than the steps: every library pays it), seconds / steps, median over interleaved repeats.
+Correctness: every library's final weights are scored by one float64 reference loss and compared
+with dln's.
 
     python bench/bench_dense.py                 # both cases, float64 and float32, 2 threads
     python bench/bench_dense.py --quick         # small sizes, smoke run
@@ -126,9 +128,11 @@ class NumpyRunner(common.Runner):
 
     def run(self):
         for _ in range(self.spec.steps):
-            self.loss = self._step()
+            self._step()
+        self.loss = self._forward()[0]  # the loss of the final weights, as dln.train reports it
 
-    def _step(self) -> float:
+    def _forward(self) -> tuple[float, list]:
+        """The loss of the current weights; leaves the residual in R and returns the layers' inputs."""
         s, W, P, L, form = self.spec, self.W, self.P, self.spec.L, self.variant
         if form == "data":
             ins = [s.X] + P[:-1]
@@ -147,6 +151,12 @@ class NumpyRunner(common.Runner):
         else:
             np.subtract(E, s.Phi if form == "factorization" else s.Y, out=R)
             loss = 0.5 * s.c * float(np.vdot(R, R))
+        return loss, ins
+
+    def _step(self) -> float:
+        s, W, L = self.spec, self.W, self.spec.L
+        loss, ins = self._forward()
+        R = self.R
         R *= s.lr * s.c  # gradients are linear in R: fold the step size in once
         B = R
         for l in range(L - 1, -1, -1):
@@ -192,9 +202,11 @@ class TorchManualRunner(common.Runner):
     def run(self):
         with torch.no_grad():
             for _ in range(self.spec.steps):
-                self.loss = self._step()
+                self._step()
+            self.loss = self._forward()[0]  # the loss of the final weights, as dln.train reports it
 
-    def _step(self) -> float:
+    def _forward(self) -> tuple[float, list]:
+        """The loss of the current weights; leaves the residual in R and returns the layers' inputs."""
         s, W, P, L, form = self.spec, self.W, self.P, self.spec.L, self.variant
         if form == "data":
             ins = [self.X] + P[:-1]
@@ -214,6 +226,12 @@ class TorchManualRunner(common.Runner):
         else:
             torch.sub(E, self.Phi if form == "factorization" else self.Y, out=R)
             loss = 0.5 * s.c * float(torch.vdot(R.view(-1), R.view(-1)))
+        return loss, ins
+
+    def _step(self) -> float:
+        s, W, L = self.spec, self.W, self.spec.L
+        loss, ins = self._forward()
+        R = self.R
         R.mul_(s.lr * s.c)
         B = R
         for l in range(L - 1, -1, -1):
@@ -250,23 +268,25 @@ class TorchAutogradRunner(common.Runner):
     def reset(self):
         self.W = [torch.from_numpy(w.copy()).requires_grad_(True) for w in self.spec.W0]
 
+    def _loss(self):
+        s, out = self.spec, self.X if self.form == "data" else None
+        for w in self.W:
+            out = w if out is None else w @ out
+        if self.form == "covariance":
+            return 0.5 * s.c * (((out @ self.S) * out).sum() - 2 * (out * self.C).sum() + self.yy)
+        r = out - (self.Phi if self.form == "factorization" else self.Y)
+        return 0.5 * s.c * (r * r).sum()
+
     def run(self):
         s = self.spec
         for _ in range(s.steps):
-            out = self.X if self.form == "data" else None
-            for w in self.W:
-                out = w if out is None else w @ out
-            if self.form == "covariance":
-                loss = 0.5 * s.c * (((out @ self.S) * out).sum() - 2 * (out * self.C).sum() + self.yy)
-            else:
-                r = out - (self.Phi if self.form == "factorization" else self.Y)
-                loss = 0.5 * s.c * (r * r).sum()
-            loss.backward()
+            self._loss().backward()
             with torch.no_grad():
                 for w in self.W:
                     w.sub_(w.grad, alpha=s.lr)
                     w.grad = None
-            self.loss = float(loss.detach())
+        with torch.no_grad():  # the loss of the final weights, as dln.train reports it
+            self.loss = float(self._loss())
 
     def weights(self):
         return [w.detach().numpy() for w in self.W]
@@ -294,7 +314,8 @@ class JaxRunner(common.Runner):
             data = (to(spec.Phi),)
         self.data = data
 
-        def step(Ws, data):
+        def forward(Ws, data):
+            """The loss of Ws, the residual and the layers' inputs."""
             if form == "data":
                 X, Y = data
                 ins, out = [X], X
@@ -316,6 +337,10 @@ class JaxRunner(common.Runner):
                 else:
                     R = out - data[0]
                     loss = 0.5 * spec.c * jnp.vdot(R, R)
+            return loss, R, ins
+
+        def step(Ws, data):
+            loss, R, ins = forward(Ws, data)
             B = R * jnp.asarray(lrc, R.dtype)
             new = list(Ws)
             for l in range(L - 1, -1, -1):
@@ -331,7 +356,8 @@ class JaxRunner(common.Runner):
         @functools.partial(jax.jit, donate_argnums=0)
         def many(Ws, data):
             zero = jnp.zeros((), dt)
-            return lax.fori_loop(0, spec.steps, lambda i, c: step(c[0], data), (Ws, zero))
+            Ws, _ = lax.fori_loop(0, spec.steps, lambda i, c: step(c[0], data), (Ws, zero))
+            return Ws, forward(Ws, data)[0].astype(dt)  # the loss of the final weights, as dln.train reports it
 
         self.many = many
 
@@ -530,6 +556,10 @@ def run_case(spec: common.Spec, repeats: int, gemm: dict[str, float], marginal: 
               f"{common.median(times[dln_r.label]) * 1e3:.2f} ms; "
               f"status {getattr(dln_r.res, 'status', '?')}")
 
+    own = {r.label: rel(float(r.loss), final[r.label]) for r in runners if getattr(r, "loss", None) is not None}
+    if own:  # every peer's timed call ends with the loss of its final weights, like dln.train's
+        worst = max(own, key=own.get)
+        print(f"  peers' own final losses vs the f64 reference of their weights: max rel {own[worst]:.1e} ({worst})")
     peers = [r for r in runners if r.lib != "dln"]
     best = min(peers, key=lambda r: common.median(times[r.label])) if peers else None
     max_d = max((rel(final[r.label], yard) for r in runners), default=float("nan"))
