@@ -4,7 +4,6 @@
 #include "dln/init.hpp"
 #include "dln/linalg.hpp"
 
-#include <Eigen/SVD>
 
 #include <algorithm>
 #include <cmath>

@@ -9,7 +9,6 @@
 #include "dln/linalg.hpp"
 #include "dln/sparse.hpp"
 
-#include <Eigen/SVD>
 
 #include <cmath>
 #include <cstdint>

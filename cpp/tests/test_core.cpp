@@ -2,7 +2,7 @@
 // free of test-framework dependencies.
 #include "harness.hpp"
 
-#include <Eigen/SVD>
+#include "dln/linalg.hpp"  // Eigen's QR and SVD; their instances are compiled in the core
 
 #include <atomic>
 #include <cmath>

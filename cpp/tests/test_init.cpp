@@ -5,7 +5,7 @@
 #define DLN_NO_MALLOC_COUNTER 1  // no allocation counting here
 #include "harness.hpp"
 
-#include <Eigen/QR>
+#include "dln/linalg.hpp"  // Eigen's QR and SVD; their instances are compiled in the core
 
 #include <algorithm>
 #include <cmath>

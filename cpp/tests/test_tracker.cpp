@@ -4,8 +4,7 @@
 // Invariants only (values, residuals, orthogonality), never sign-ambiguous vectors.
 #include "harness.hpp"
 
-#include <Eigen/QR>
-#include <Eigen/SVD>
+#include "dln/linalg.hpp"  // Eigen's QR and SVD; their instances are compiled in the core
 
 #include <algorithm>
 #include <atomic>

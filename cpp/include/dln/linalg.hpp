@@ -11,6 +11,7 @@
 #include "dln/types.hpp"
 
 #include <Eigen/Householder>
+#include <Eigen/QR>
 #include <Eigen/SVD>
 
 #include <algorithm>
@@ -18,6 +19,18 @@
 #include <complex>
 #include <limits>
 #include <vector>
+
+// Eigen's decompositions that dln uses on column-major dynamic matrices are compiled once, in the core
+// (cpp/src/linalg_f32.cpp, linalg_f64.cpp), not in every file that uses them: JacobiSVD alone costs
+// ~9 s of compile time per file and dtype. Their member templates and inline members are still
+// instantiated where used; a program that includes this header links the core, which holds the rest.
+#define DLN_EIGEN_DECOMPOSITIONS(EXTERN, T)                                                          \
+    EXTERN template class Eigen::HouseholderQR<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>>;       \
+    EXTERN template class Eigen::ColPivHouseholderQR<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>>; \
+    EXTERN template class Eigen::JacobiSVD<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>,            \
+                                           Eigen::ColPivHouseholderQRPreconditioner>;
+DLN_EIGEN_DECOMPOSITIONS(extern, float)
+DLN_EIGEN_DECOMPOSITIONS(extern, double)
 
 namespace dln::linalg {
 
