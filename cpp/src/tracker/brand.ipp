@@ -5,8 +5,6 @@
 
 #include "detail.hpp"
 
-#include <Eigen/QR>
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
