@@ -69,7 +69,7 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
             },
             py::arg("wide_init"), py::arg("trained"), py::arg("rho"));
     m.def(
-        ("compress_" + suffix).c_str(),
+        "compress",  // overloaded by dtype: the weights' dtype picks it (see bind_network.cpp)
         [](std::vector<Mat<T>> weights, const BoundProblem<T>& problem, Index rank, double outer_lr_scale,
            const std::string& method) {
             Network<T> net(std::move(weights));
@@ -80,7 +80,7 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
         py::arg("weights"), py::arg("problem"), py::arg("rank"), py::arg("outer_lr_scale") = 0.0,
         py::arg("method") = "auto");
     m.def(
-        ("invariant_subspace_" + suffix).c_str(),
+        "invariant_subspace",
         [](std::vector<Mat<T>> weights, const BoundProblem<T>& problem, Index rank, const std::string& method) {
             Network<T> net(std::move(weights));
             const SubspaceMethod sm = parse_subspace_method(method);

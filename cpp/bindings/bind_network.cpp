@@ -3,32 +3,39 @@
 namespace dln::py_bind {
 
 namespace {
+// end_to_end and features: one name, an overload per dtype (double first). pybind11 tries every
+// overload without conversions first, and then an Eigen or NumPy argument matches only its own dtype,
+// so float32 weights reach the float32 overload and nothing is cast.
 template <class T>
-void bind_dtype(py::module_& m, const std::string& suffix) {
-    m.def(("init_weights_" + suffix).c_str(),
-          [](const std::vector<Index>& widths, double scale, std::uint64_t seed, const std::string& kind) {
-              check_widths(widths);
-              const InitKind k = parse_init(kind);
-              py::gil_scoped_release release;  // Haar QR of large layers takes a while
-              return init_weights<T>(widths, scale, seed, k);
-          },
-          py::arg("widths"), py::arg("scale"), py::arg("seed"), py::arg("kind"));
-    m.def(("end_to_end_" + suffix).c_str(),
-          [](std::vector<Mat<T>> weights) {
-              Network<T> net(std::move(weights));
-              py::gil_scoped_release release;
-              return net.end_to_end();
-          },
-          py::arg("weights"));
-    m.def(("features_" + suffix).c_str(),
-          [](std::vector<Mat<T>> weights, const CArray<T>& X, const std::string& activation, double negative_slope) {
-              Network<T> net(std::move(weights), Activation::parse(activation, negative_slope));
-              const ConstView<T> x = view_of(X, "X");
-              py::gil_scoped_release release;
-              return net.features(x);
-          },
-          py::arg("weights"), py::arg("X").noconvert(), py::arg("activation") = "linear",
-          py::arg("negative_slope") = 0.01);
+void bind_dtype(py::module_& m) {
+    m.def(
+        "end_to_end",
+        [](std::vector<Mat<T>> weights) {
+            Network<T> net(std::move(weights));
+            py::gil_scoped_release release;
+            return net.end_to_end();
+        },
+        py::arg("weights"));
+    m.def(
+        "features",
+        [](std::vector<Mat<T>> weights, const CArray<T>& X, const std::string& activation, double negative_slope) {
+            Network<T> net(std::move(weights), Activation::parse(activation, negative_slope));
+            const ConstView<T> x = view_of(X, "X");
+            py::gil_scoped_release release;
+            return net.features(x);
+        },
+        py::arg("weights"), py::arg("X").noconvert(), py::arg("activation") = "linear",
+        py::arg("negative_slope") = 0.01);
+}
+
+template <class T>
+py::object init_weights_of(const std::vector<Index>& widths, double scale, std::uint64_t seed, InitKind kind) {
+    std::vector<Mat<T>> weights;
+    {
+        py::gil_scoped_release release;  // Haar QR of large layers takes a while
+        weights = init_weights<T>(widths, scale, seed, kind);
+    }
+    return py::cast(std::move(weights));
 }
 }  // namespace
 
@@ -37,8 +44,20 @@ void bind_network(py::module_& m) {
     m.def("check_activation", [](const std::string& activation, double negative_slope) {
         Activation::parse(activation, negative_slope);
     });
-    bind_dtype<double>(m, "f64");
-    bind_dtype<float>(m, "f32");
+    m.def(
+        "init_weights",
+        [](const std::vector<Index>& widths, double scale, std::uint64_t seed, const std::string& kind,
+           const std::string& dtype) {
+            check_widths(widths);
+            const InitKind k = parse_init(kind);
+            if (dtype == "float64") return init_weights_of<double>(widths, scale, seed, k);
+            if (dtype == "float32") return init_weights_of<float>(widths, scale, seed, k);
+            invalid("dtype", "expected 'float64' or 'float32', got '" + dtype + "'");
+        },
+        py::arg("widths"), py::arg("scale"), py::arg("seed"), py::arg("kind"), py::arg("dtype") = "float64",
+        "The weights of a network of these widths, drawn by `kind` from `seed`, as arrays of `dtype`.");
+    bind_dtype<double>(m);
+    bind_dtype<float>(m);
 }
 
 }  // namespace dln::py_bind

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['BatchSpec32', 'BatchSpec64', 'BrandTracker32', 'BrandTracker64', 'Compressed32', 'Compressed64', 'OptimizerConfig', 'OptimizerKind', 'Problem32', 'Problem64', 'Reduction', 'RegressionForm', 'SparseCompletion32', 'SparseCompletion64', 'Status', 'StructuredTracker32', 'StructuredTracker64', 'TrackRecord32', 'TrackRecord64', 'TrackSpec', 'TrackState32', 'TrackState64', 'TrainOptions', 'TrainResult32', 'TrainResult64', 'TrainState32', 'TrainState64', 'build_info', 'check_activation', 'compress_32', 'compress_64', 'default_threads', 'end_to_end_f32', 'end_to_end_f64', 'features_f32', 'features_f64', 'init_weights_f32', 'init_weights_f64', 'invariant_subspace_32', 'invariant_subspace_64', 'train', 'train_batch', 'train_sparse']
+__all__: list[str] = ['BatchSpec32', 'BatchSpec64', 'BrandTracker32', 'BrandTracker64', 'Compressed32', 'Compressed64', 'OptimizerConfig', 'OptimizerKind', 'Problem32', 'Problem64', 'Reduction', 'RegressionForm', 'SparseCompletion32', 'SparseCompletion64', 'Status', 'StructuredTracker32', 'StructuredTracker64', 'TrackRecord32', 'TrackRecord64', 'TrackSpec', 'TrackState32', 'TrackState64', 'TrainOptions', 'TrainResult32', 'TrainResult64', 'TrainState32', 'TrainState64', 'build_info', 'check_activation', 'compress', 'default_threads', 'end_to_end', 'features', 'init_weights', 'invariant_subspace', 'train', 'train_batch', 'train_sparse']
 class OptimizerKind:
     """
     First-order optimiser (SCIENCE.md section 1).
@@ -1360,29 +1360,37 @@ def build_info() -> dict:
     ...
 def check_activation(arg0: str, arg1: typing.SupportsFloat | typing.SupportsIndex) -> None:
     ...
-def compress_32(weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]], problem: Problem32, rank: typing.SupportsInt | typing.SupportsIndex, outer_lr_scale: typing.SupportsFloat | typing.SupportsIndex = 0.0, method: str = 'auto') -> Compressed32:
+@typing.overload
+def compress(weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]], problem: Problem64, rank: typing.SupportsInt | typing.SupportsIndex, outer_lr_scale: typing.SupportsFloat | typing.SupportsIndex = 0.0, method: str = 'auto') -> Compressed64:
     ...
-def compress_64(weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]], problem: Problem64, rank: typing.SupportsInt | typing.SupportsIndex, outer_lr_scale: typing.SupportsFloat | typing.SupportsIndex = 0.0, method: str = 'auto') -> Compressed64:
+@typing.overload
+def compress(weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]], problem: Problem32, rank: typing.SupportsInt | typing.SupportsIndex, outer_lr_scale: typing.SupportsFloat | typing.SupportsIndex = 0.0, method: str = 'auto') -> Compressed32:
     ...
 def default_threads() -> int:
     """
     Hardware threads (at least 1).
     """
-def end_to_end_f32(weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]]) -> typing.Annotated[numpy.typing.NDArray[numpy.float32], "[m, n]"]:
+@typing.overload
+def end_to_end(weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]]) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
     ...
-def end_to_end_f64(weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]]) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
+@typing.overload
+def end_to_end(weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]]) -> typing.Annotated[numpy.typing.NDArray[numpy.float32], "[m, n]"]:
     ...
-def features_f32(weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]], X: numpy.typing.NDArray[numpy.float32], activation: str = 'linear', negative_slope: typing.SupportsFloat | typing.SupportsIndex = 0.01) -> list[typing.Annotated[numpy.typing.NDArray[numpy.float32], "[m, n]"]]:
+@typing.overload
+def features(weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]], X: numpy.typing.NDArray[numpy.float64], activation: str = 'linear', negative_slope: typing.SupportsFloat | typing.SupportsIndex = 0.01) -> list[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]]:
     ...
-def features_f64(weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]], X: numpy.typing.NDArray[numpy.float64], activation: str = 'linear', negative_slope: typing.SupportsFloat | typing.SupportsIndex = 0.01) -> list[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]]:
+@typing.overload
+def features(weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]], X: numpy.typing.NDArray[numpy.float32], activation: str = 'linear', negative_slope: typing.SupportsFloat | typing.SupportsIndex = 0.01) -> list[typing.Annotated[numpy.typing.NDArray[numpy.float32], "[m, n]"]]:
     ...
-def init_weights_f32(widths: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], scale: typing.SupportsFloat | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, kind: str) -> list[typing.Annotated[numpy.typing.NDArray[numpy.float32], "[m, n]"]]:
+def init_weights(widths: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], scale: typing.SupportsFloat | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, kind: str, dtype: str = 'float64') -> typing.Any:
+    """
+    The weights of a network of these widths, drawn by `kind` from `seed`, as arrays of `dtype`.
+    """
+@typing.overload
+def invariant_subspace(weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]], problem: Problem64, rank: typing.SupportsInt | typing.SupportsIndex, method: str = 'auto') -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
     ...
-def init_weights_f64(widths: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], scale: typing.SupportsFloat | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, kind: str) -> list[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]]:
-    ...
-def invariant_subspace_32(weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]], problem: Problem32, rank: typing.SupportsInt | typing.SupportsIndex, method: str = 'auto') -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
-    ...
-def invariant_subspace_64(weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]], problem: Problem64, rank: typing.SupportsInt | typing.SupportsIndex, method: str = 'auto') -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
+@typing.overload
+def invariant_subspace(weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]], problem: Problem32, rank: typing.SupportsInt | typing.SupportsIndex, method: str = 'auto') -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
     ...
 @typing.overload
 def train(problem: Problem64, weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64]], optimizer: OptimizerConfig, options: TrainOptions, activation: str = 'linear', negative_slope: typing.SupportsFloat | typing.SupportsIndex = 0.01, progress: typing.Any = None, resume: TrainState64 | None = None, track: TrackSpec | None = None, theory_right: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]] | None = None, theory_left: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]] | None = None, track_state: TrackState64 | None = None, save_track_state: bool = False) -> TrainResult64:

@@ -18,10 +18,6 @@ ACTIVATIONS = ("linear", "relu", "leaky_relu", "tanh")
 _implicit_orthogonal: Any = None
 
 
-def _suffix(dtype: np.dtype) -> str:
-    return "f64" if dtype == np.float64 else "f32"
-
-
 def _activation(activation: Any, negative_slope: Any) -> tuple[str, float]:
     """Checked ``(activation, negative_slope)``: ValueError naming the parameter otherwise."""
     name = choice(activation, "activation", ACTIVATIONS)
@@ -118,7 +114,7 @@ class Network:
         seed = integer(seed, "seed", minimum=0, maximum=2**64 - 1)
         if len(ws) >= 2 and min(ws) >= 1:  # otherwise the core names the bad entry
             _memory.require(_memory.init_bytes(ws, dt.itemsize, kind), "widths", f"a {kind} network of widths {ws}")
-        weights = getattr(_core, f"init_weights_{_suffix(dt)}")(ws, scale, seed, kind)
+        weights = _core.init_weights(ws, scale, seed, kind, dtype=dt.name)
         return cls._from_trusted(list(weights), dt, act, slope)
 
     @classmethod
@@ -202,7 +198,7 @@ class Network:
     def end_to_end(self) -> np.ndarray:
         """The product ``W_L ... W_1``, shape ``(d_out, d_in)``: the network's map when it is linear
         (for a non-linear network it is only the product of the weights)."""
-        return getattr(_core, f"end_to_end_{_suffix(self._dtype)}")(self._weights)
+        return _core.end_to_end(self._weights)  # overloaded by dtype
 
     def features(self, X: Any) -> list[np.ndarray]:
         """Features of every layer, after the activation: ``[H_0, H_1, ..., H_L]``.
@@ -227,7 +223,7 @@ class Network:
         # every layer's output, in C++ and again as NumPy arrays
         _memory.require(2.0 * sum(self.widths[1:]) * x.shape[1] * self._dtype.itemsize, "X",
                         f"the layer outputs for {x.shape[1]} samples")
-        return list(getattr(_core, f"features_{_suffix(self._dtype)}")(self._weights, x, self._activation, self._slope))
+        return list(_core.features(self._weights, x, self._activation, self._slope))
 
     def layer_outputs(self, X: Any) -> list[np.ndarray]:
         """The older name of :meth:`features` (same result)."""

@@ -113,14 +113,10 @@ class SvdTracker:
             if err > 1e3 * np.finfo(dt).eps * np.sqrt(q.shape[0]):
                 raise ValueError(f"Q: not orthogonal (max |Q^T Q - I| = {err:.3g})")
         self._dtype = dt
-        self._core, self.initial_residual = getattr(_core, f"StructuredTracker{self._bits}").from_matrix(
-            w, q, rho, *opts)
+        core_type: Any = _core.StructuredTracker64 if dt == np.float64 else _core.StructuredTracker32
+        self._core, self.initial_residual = core_type.from_matrix(w, q, rho, *opts)
         self.events: list[str] = []
         self._updates = 0
-
-    @property
-    def _bits(self) -> str:
-        return "64" if self._dtype == np.float64 else "32"
 
     def update(self, A: Any, B: Any, alpha: float = 1.0) -> dict:
         """``W <- alpha W + A B^T``; ``A``, ``B`` of shape ``(d, k)`` (or vectors for ``k = 1``).
@@ -237,7 +233,7 @@ class BrandTracker:
         opts = _options(max_rank, direction_tol, ortho_ulp, seed)
         self._dtype = dt
         self._shape = w.shape
-        self._core = getattr(_core, f"BrandTracker{'64' if dt == np.float64 else '32'}")(w, *opts)
+        self._core = (_core.BrandTracker64 if dt == np.float64 else _core.BrandTracker32)(w, *opts)
 
     def update(self, A: Any, B: Any, alpha: float = 1.0) -> dict:
         """``W <- alpha W + A B^T`` with ``A (m, k)``, ``B (n, k)``, truncated to ``max_rank``."""

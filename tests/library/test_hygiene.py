@@ -1,5 +1,6 @@
 """The source tree stays clean: ruff (configured in pyproject.toml) finds nothing in python/, tests/ and bench/,
-and mypy (its [tool.mypy] there) finds no type error in python/dln."""
+and mypy (its [tool.mypy] there) finds no type error in python/dln; the package names the extension's
+functions as written, never by a name built at run time."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+import dln
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,3 +31,12 @@ def test_mypy_is_clean():
                          cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert "Success: no issues found" in run.stdout
+
+
+def test_core_names_are_written_out_not_built_at_run_time():
+    # Every use of the extension can be found by grep and checked by mypy against _core.pyi: no
+    # getattr(_core, f"name_{suffix}"); functions of both dtypes are one overloaded name.
+    package = Path(dln.__file__).parent
+    built = [f"{p.relative_to(package)}:{i}" for p in sorted(package.rglob("*.py"))
+             for i, line in enumerate(p.read_text().splitlines(), 1) if "getattr(_core" in line]
+    assert built == []

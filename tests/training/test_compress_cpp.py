@@ -1,4 +1,4 @@
-"""The C++ compression (dln/compress.hpp, bound as dln._core.compress_64/32) against NumPy.
+"""The C++ compression (dln/compress.hpp, bound as dln._core.compress, overloaded by dtype) against NumPy.
 
 Independent checks: the subspace against the closed form written here in NumPy (SCIENCE.md 3) and
 against the Python implementation (dln.compression), as spans (sine of the largest principal
@@ -38,7 +38,7 @@ def closed_form(weights, phi, r):
 
 
 def cpp(net, problem, r, **kw):
-    fn = _core.compress_64 if net.dtype == np.float64 else _core.compress_32
+    fn = _core.compress
     return fn(net.weights, problem._net_core(net), r, **kw)
 
 
@@ -65,7 +65,7 @@ def test_subspace_and_chain_match_numpy(d, depth, r, seed, scale):
         np.testing.assert_array_equal(w, c.scale * np.eye(2 * r))
     assert list(c.lr_scale) == list(py.lr_scale)
     # The gradient method finds the same span from the gradient at t = 0.
-    fn = _core.invariant_subspace_64
+    fn = _core.invariant_subspace
     Vg = np.asarray(fn(net.weights, problem._net_core(net), r, "gradient"))
     assert sine(Vg, V) <= 1e-9
 
