@@ -110,7 +110,7 @@ def float32_case(threads=(1, 2), steps=2000, d=1000, r=5, lr=5e3, gamma=0.01):
         sp = SparseCompletion.from_completion(prob, dtype)
         chain = dln.Network([np.asarray(w, dtype) for w in comp.network.weights])
         for t in threads:
-            res = sp.train(chain, lr, steps, lr_scale=comp.lr_scale, record_every=steps, n_threads=t)
+            res = dln.train(chain, sp, lr, steps, lr_scale=comp.lr_scale, record_every=steps, n_threads=t)
             out[f"{np.dtype(dtype).name}-{t}t"] = res.seconds / steps * 1e3
     return {"ms_per_step": out, "steps": steps}
 
@@ -159,9 +159,9 @@ def big_case(d, frac, threads=(1, 2), r=5, L=3, seconds=2.0, seed=5):
            "problem_bytes": sp.memory_bytes, "rss_problem_bytes": rss_problem, "ms_per_step": {}, "steps": {}}
     rss_before_runs = _rss_bytes()
     for t in threads:
-        probe = sp.train(chain, 5e3, 2, lr_scale=scales, n_threads=t)  # sizes the step count
+        probe = dln.train(chain, sp, 5e3, 2, lr_scale=scales, n_threads=t)  # sizes the step count
         steps = int(min(10000, max(5, seconds / max(probe.seconds / 2, 1e-6))))
-        res = sp.train(chain, 5e3, steps, lr_scale=scales, record_every=steps, n_threads=t)
+        res = dln.train(chain, sp, 5e3, steps, lr_scale=scales, record_every=steps, n_threads=t)
         out["ms_per_step"][t] = res.seconds / steps * 1e3
         out["steps"][t] = steps
     out["rss_runs_bytes"] = _rss_bytes() - rss_before_runs

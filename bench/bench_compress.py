@@ -114,7 +114,7 @@ def big(d, frac=0.01, r=5, L=3, steps=5, seed=5):
     t_build = time.perf_counter() - t0
     q = lambda m: np.linalg.qr(rng.standard_normal((d, m)))[0]  # noqa: E731
     chain = dln.Network([q(2 * r).T] + [1e-3 * np.eye(2 * r)] * L + [q(2 * r)])
-    res = sp.train(chain, 5e3, steps, lr_scale=[0.01] + [1] * L + [0.01])
+    res = dln.train(chain, sp, 5e3, steps, lr_scale=[0.01] + [1] * L + [0.01])
     print(f"  d={d:>6} observed={sp.observed:.3g}: data {t_data:.1f} s, index build {t_build:.1f} s, "
           f"{res.seconds / steps * 1e3:.1f} ms/step ({res.n_threads} threads), "
           f"problem {sp.memory_bytes / 2**30:.2f} GiB, "
@@ -299,7 +299,7 @@ def completion_case(d=1000, r=5, L=3, eps=1e-3, lr=5e3, p=0.2, gamma=0.01, tol=1
     comp = res.compression  # the chain at its start, as train_compressed built it
     sp = SparseCompletion.from_completion(prob)
     C0 = [np.asarray(w) for w in comp.network.weights]
-    dlnr = _Call("dln[sparse]", lambda: sp.train(comp.network, lr, peer_steps, lr_scale=comp.lr_scale,
+    dlnr = _Call("dln[sparse]", lambda: dln.train(comp.network, sp, lr, peer_steps, lr_scale=comp.lr_scale,
                                                  record_every=peer_steps, n_threads=n_threads))
     M = mask.astype(np.float64)
     runners = [dlnr] + [ChainLoop(lib, C0, phi, M, lr * prob.scale, comp.lr_scale, peer_steps, "masked-dense")

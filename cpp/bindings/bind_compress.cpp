@@ -90,7 +90,7 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
         py::arg("weights"), py::arg("problem"), py::arg("rank"), py::arg("method") = "auto");
 
     m.def(
-        "train_sparse",
+        "train",  // an overload of bind_train.cpp's train: the problem's class picks it
         [](const SC& problem, std::vector<Mat<T>> weights, const OptimizerConfig& optimizer, TrainOptions options,
            py::object progress) {
             Network<T> net(std::move(weights));
@@ -102,7 +102,7 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
             options.stop = &stop;
             options.progress = &done;
             auto result = run_interruptible(stop, done, progress,
-                                            [&] { return dln::train_sparse<T>(net, problem, optimizer, options); });
+                                            [&] { return dln::train<T>(net, problem, optimizer, options); });
             return run_result(std::move(result));
         },
         py::arg("problem"), py::arg("weights"), py::arg("optimizer"), py::arg("options"),

@@ -545,9 +545,9 @@ void SparseEvaluator<T>::descend(std::vector<Mat<T>>& W, const std::vector<doubl
 // ---------------------------------------------------------------------------------------------------
 
 template <class T>
-TrainResult<T> train_sparse(const Network<T>& net, const SparseCompletion<T>& problem, const OptimizerConfig& opt,
-                            const TrainOptions& options, const TrainState<T>* resume,
-                            const std::vector<Observer<T>*>& observers) {
+TrainResult<T> train(const Network<T>& net, const SparseCompletion<T>& problem, const OptimizerConfig& opt,
+                     const TrainOptions& options, const TrainState<T>* resume,
+                     const std::vector<Observer<T>*>& observers) {
     options.validate();
     opt.validate(net.depth());
     problem.check_network(net.widths());
@@ -561,11 +561,10 @@ template class SparseCompletion<float>;
 template class SparseCompletion<double>;
 template class SparseEvaluator<float>;
 template class SparseEvaluator<double>;
-template TrainResult<float> train_sparse(const Network<float>&, const SparseCompletion<float>&,
-                                         const OptimizerConfig&, const TrainOptions&, const TrainState<float>*,
-                                         const std::vector<Observer<float>*>&);
-template TrainResult<double> train_sparse(const Network<double>&, const SparseCompletion<double>&,
-                                          const OptimizerConfig&, const TrainOptions&, const TrainState<double>*,
-                                          const std::vector<Observer<double>*>&);
+template TrainResult<float> train(const Network<float>&, const SparseCompletion<float>&, const OptimizerConfig&,
+                                  const TrainOptions&, const TrainState<float>*, const std::vector<Observer<float>*>&);
+template TrainResult<double> train(const Network<double>&, const SparseCompletion<double>&, const OptimizerConfig&,
+                                   const TrainOptions&, const TrainState<double>*,
+                                   const std::vector<Observer<double>*>&);
 
 }  // namespace dln

@@ -242,7 +242,7 @@ void sparse_training_threads() {
             dln::TrainOptions options;
             options.steps = 100;
             options.n_threads = threads;
-            runs.push_back(dln::train_sparse(net, problem, opt, options));
+            runs.push_back(dln::train(net, problem, opt, options));  // the sparse overload
             CHECK(runs.back().n_threads == threads);
         }
         CHECK(runs[0].loss == runs[1].loss);

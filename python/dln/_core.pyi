@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['BatchSpec32', 'BatchSpec64', 'BrandTracker32', 'BrandTracker64', 'Compressed32', 'Compressed64', 'OptimizerConfig', 'OptimizerKind', 'Problem32', 'Problem64', 'Reduction', 'RegressionForm', 'SparseCompletion32', 'SparseCompletion64', 'Status', 'StructuredTracker32', 'StructuredTracker64', 'TrackRecord32', 'TrackRecord64', 'TrackSpec', 'TrackState32', 'TrackState64', 'TrainOptions', 'TrainResult32', 'TrainResult64', 'TrainState32', 'TrainState64', 'build_info', 'check_activation', 'compress', 'default_threads', 'end_to_end', 'features', 'init_weights', 'invariant_subspace', 'train', 'train_batch', 'train_sparse']
+__all__: list[str] = ['BatchSpec32', 'BatchSpec64', 'BrandTracker32', 'BrandTracker64', 'Compressed32', 'Compressed64', 'OptimizerConfig', 'OptimizerKind', 'Problem32', 'Problem64', 'Reduction', 'RegressionForm', 'SparseCompletion32', 'SparseCompletion64', 'Status', 'StructuredTracker32', 'StructuredTracker64', 'TrackRecord32', 'TrackRecord64', 'TrackSpec', 'TrackState32', 'TrackState64', 'TrainOptions', 'TrainResult32', 'TrainResult64', 'TrainState32', 'TrainState64', 'build_info', 'check_activation', 'compress', 'default_threads', 'end_to_end', 'features', 'init_weights', 'invariant_subspace', 'train', 'train_batch']
 class OptimizerKind:
     """
     First-order optimiser (SCIENCE.md section 1).
@@ -1411,6 +1411,18 @@ def train(problem: Problem32, weights: collections.abc.Sequence[typing.Annotated
     save_track_state: return theirs as `svd_state`). Raises ValueError naming the bad argument.
     """
 @typing.overload
+def train(problem: SparseCompletion64, weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]], optimizer: OptimizerConfig, options: TrainOptions, progress: typing.Any = None) -> TrainResult64:
+    """
+    Train a linear network of `weights` on a sparse completion problem (GIL released, Ctrl-C stops it);
+    the problem's class (SparseCompletion64 or SparseCompletion32) picks the dtype.
+    """
+@typing.overload
+def train(problem: SparseCompletion32, weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]], optimizer: OptimizerConfig, options: TrainOptions, progress: typing.Any = None) -> TrainResult32:
+    """
+    Train a linear network of `weights` on a sparse completion problem (GIL released, Ctrl-C stops it);
+    the problem's class (SparseCompletion64 or SparseCompletion32) picks the dtype.
+    """
+@typing.overload
 def train_batch(specs: collections.abc.Sequence[BatchSpec64], weights: collections.abc.Sequence[collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64]]], spec_of: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], n_threads: typing.SupportsInt | typing.SupportsIndex, progress: typing.Any = None) -> list[TrainResult64]:
     """
     Run independent jobs (all of this dtype) on a pool of `n_threads` threads (0: all cores), each with
@@ -1425,16 +1437,4 @@ def train_batch(specs: collections.abc.Sequence[BatchSpec32], weights: collectio
     single-threaded products, with the GIL released; results in job order. Run i starts from
     weights[i] with the settings specs[spec_of[i]]. A bad job raises ValueError starting with
     'jobs[i]:' before any runs.
-    """
-@typing.overload
-def train_sparse(problem: SparseCompletion64, weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]], optimizer: OptimizerConfig, options: TrainOptions, progress: typing.Any = None) -> TrainResult64:
-    """
-    Train a linear network of `weights` on a sparse completion problem (GIL released, Ctrl-C stops it);
-    the problem's class (SparseCompletion64 or SparseCompletion32) picks the dtype.
-    """
-@typing.overload
-def train_sparse(problem: SparseCompletion32, weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]], optimizer: OptimizerConfig, options: TrainOptions, progress: typing.Any = None) -> TrainResult32:
-    """
-    Train a linear network of `weights` on a sparse completion problem (GIL released, Ctrl-C stops it);
-    the problem's class (SparseCompletion64 or SparseCompletion32) picks the dtype.
     """

@@ -460,7 +460,7 @@ def test_linear_only_features_refuse_nonlinear_nets(tmp_path):
         (lambda: dln.compress_trained(net, rank=2), "net"),
         (lambda: dln.train(net, problem, lr=1.0, steps=3, compress=2), "compress"),
         (lambda: dln.train(net, problem, lr=1.0, steps=3, track_svd=dln.TrackSpec(every=1, block_r=2)), "track_svd"),
-        (lambda: dln.SparseCompletion((6, 6), [0, 1], [1, 2], [1.0, 2.0]).train(net, lr=1.0, steps=3), "net"),
+        (lambda: dln.train(net, dln.SparseCompletion((6, 6), [0, 1], [1, 2], [1.0, 2.0]), lr=1.0, steps=3), "net"),
     ]:
         with pytest.raises(ValueError, match=f"^{name}: .*'relu'"):
             call()

@@ -219,11 +219,34 @@ def test_sparse_completion_equals_dense(shape, k, p):
     # Training: the sparse path follows the dense Completion to rounding.
     prob = dln.Completion(phi, mask)
     lr = 0.05 / max(np.linalg.norm(w, 2) for w in W) ** 4 * phi.size
-    a = sp.train(net, lr, 200, lr_scale=[0.5, 1, 0.5])
+    a = dln.train(net, sp, lr, 200, lr_scale=[0.5, 1, 0.5])
     b = dln.train(net, prob, lr, 200, lr_scale=[0.5, 1, 0.5])
     np.testing.assert_allclose(a.loss, b.loss, rtol=1e-10)
     for x, y in zip(a.network.weights, b.network.weights):
         assert np.linalg.norm(x - y) <= 1e-10 * np.linalg.norm(y)
+
+
+def test_dln_train_takes_a_sparse_completion():
+    # One front door: dln.train runs a SparseCompletion like any problem; the old method still runs
+    # the same loop, with a DeprecationWarning.
+    rng = np.random.default_rng(5)
+    d, k = 30, 4
+    phi = rng.standard_normal((d, d))
+    mask = rng.random((d, d)) < 0.4
+    sp = SparseCompletion.from_completion(dln.Completion(phi, mask))
+    net = dln.Network([rng.standard_normal((k, d)) / np.sqrt(d), np.eye(k), rng.standard_normal((d, k)) / 2])
+    a = dln.train(net, sp, 5.0, 30, optimizer="momentum", tol=1e-30, record_every=7)
+    assert a.form == "sparse" and a.steps == 30 and len(a.loss) == 30 // 7 + 1 and a.loss[-1] < a.loss[0]
+    assert a.final_loss == sp.loss(a.network)
+    with pytest.warns(DeprecationWarning, match="dln.train"):
+        b = sp.train(net, 5.0, 30, optimizer="momentum", tol=1e-30, record_every=7)
+    assert np.array_equal(a.loss, b.loss)
+    assert all(np.array_equal(x, y) for x, y in zip(a.network.weights, b.network.weights))
+    for name, arg in (("checkpoint", dict(checkpoint="x.npz")), ("track_svd", dict(track_svd=dln.TrackSpec()))):
+        with pytest.raises(ValueError, match=f"^{name}: not supported on a dln.SparseCompletion"):
+            dln.train(net, sp, 5.0, 3, **arg)
+    with pytest.raises(ValueError, match="^compress: a dln.SparseCompletion trains compressed from an implicit"):
+        dln.train(net, sp, 5.0, 3, compress=2)
 
 
 @pytest.mark.parametrize("dtype,k", [(np.float64, 10), (np.float32, 10), (np.float64, 37)])
@@ -238,8 +261,8 @@ def test_sparse_training_bits_independent_of_threads(dtype, k):
     W = [rng.standard_normal((k, d)) / np.sqrt(d), np.eye(k), rng.standard_normal((d, k)) / np.sqrt(k)]
     net = dln.Network([w.astype(dtype) for w in W])
     for optimizer in ("gd", "momentum"):
-        a = sp.train(net, 50.0, 60, optimizer=optimizer, lr_scale=[0.5, 1, 0.5], n_threads=1)
-        b = sp.train(net, 50.0, 60, optimizer=optimizer, lr_scale=[0.5, 1, 0.5], n_threads=2)
+        a = dln.train(net, sp, 50.0, 60, optimizer=optimizer, lr_scale=[0.5, 1, 0.5], n_threads=1)
+        b = dln.train(net, sp, 50.0, 60, optimizer=optimizer, lr_scale=[0.5, 1, 0.5], n_threads=2)
         assert a.n_threads == 1 and b.n_threads == 2
         assert np.array_equal(a.loss, b.loss) and a.loss[-1] < a.loss[0]
         for x, y in zip(a.network.weights, b.network.weights):

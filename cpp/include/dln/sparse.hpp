@@ -144,22 +144,31 @@ private:
     void pick_kernels();
 };
 
-// The trainer's loop (trainer.hpp semantics: loss[0] at the start, tol checked before each update,
-// divergence guard, stop flag, progress counter, observers, resume) on a SparseCompletion.
+// dln::train on a SparseCompletion: the trainer's loop (trainer.hpp semantics: loss[0] at the start,
+// tol checked before each update, divergence guard, stop flag, progress counter, observers, resume),
+// the same front door as a dense Problem, with the sparse evaluator behind it.
+template <class T>
+TrainResult<T> train(const Network<T>& net, const SparseCompletion<T>& problem, const OptimizerConfig& opt,
+                     const TrainOptions& options, const TrainState<T>* resume = nullptr,
+                     const std::vector<Observer<T>*>& observers = {});
+
+// The former name of the same function, kept for existing code.
 template <class T>
 TrainResult<T> train_sparse(const Network<T>& net, const SparseCompletion<T>& problem, const OptimizerConfig& opt,
                             const TrainOptions& options, const TrainState<T>* resume = nullptr,
-                            const std::vector<Observer<T>*>& observers = {});
+                            const std::vector<Observer<T>*>& observers = {}) {
+    return train(net, problem, opt, options, resume, observers);
+}
 
 extern template class SparseCompletion<float>;
 extern template class SparseCompletion<double>;
 extern template class SparseEvaluator<float>;
 extern template class SparseEvaluator<double>;
-extern template TrainResult<float> train_sparse(const Network<float>&, const SparseCompletion<float>&,
-                                                const OptimizerConfig&, const TrainOptions&,
-                                                const TrainState<float>*, const std::vector<Observer<float>*>&);
-extern template TrainResult<double> train_sparse(const Network<double>&, const SparseCompletion<double>&,
-                                                 const OptimizerConfig&, const TrainOptions&,
-                                                 const TrainState<double>*, const std::vector<Observer<double>*>&);
+extern template TrainResult<float> train(const Network<float>&, const SparseCompletion<float>&, const OptimizerConfig&,
+                                         const TrainOptions&, const TrainState<float>*,
+                                         const std::vector<Observer<float>*>&);
+extern template TrainResult<double> train(const Network<double>&, const SparseCompletion<double>&,
+                                          const OptimizerConfig&, const TrainOptions&, const TrainState<double>*,
+                                          const std::vector<Observer<double>*>&);
 
 }  // namespace dln

@@ -419,7 +419,7 @@ def rank_guess_sweep(d: int = 1000, rank: int = 5, observed: float = 0.2, ranks:
             c = train_compressed(wide, problem, lr, max_steps, rank=int(rh), outer_lr_scale=outer_lr_scale, tol=tol,
                                  progress=progress)
             narrow = Network.orthogonal([d] + [2 * int(rh)] * (depth - 1) + [d], scale=eps, seed=s)
-            n = sparse.train(narrow, lr, max_steps, tol=tol, progress=progress)
+            n = train(narrow, sparse, lr, max_steps, tol=tol, progress=progress)
             cs[i, j] = c.steps if c.converged else np.nan
             ns[i, j] = n.steps if n.converged else np.nan
             cr[i, j] = _recovery(_lifted_end_to_end(c), target, mask)

@@ -22,6 +22,7 @@ Public API: :func:`invariant_subspace`, :func:`compress`, :class:`CompressedNetw
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 import numpy as np
@@ -288,18 +289,24 @@ class SparseCompletion:
         self._check(net)
         return list(self._core.gradients(net._weights, integer(n_threads, "n_threads", minimum=1, maximum=4096)))
 
-    def train(self, net: Network, lr: float, steps: int, optimizer: str = "gd", tol: Optional[float] = None,
-              record_every: int = 1, momentum: float = 0.9, betas: Sequence[float] = (0.9, 0.999),
-              eps: float = 1e-8, decay: float = 0.9, lr_scale: Optional[Sequence[float]] = None,
-              n_threads: Optional[int] = None, progress: Any = None) -> Result:
-        """:func:`dln.train` on this problem (same arguments and semantics; no observers/resume)."""
+    def train(self, net: Network, lr: float, steps: int, **kwargs: Any) -> Result:
+        """Deprecated: ``dln.train(net, problem, lr, steps, ...)`` takes a SparseCompletion (the same run)."""
+        warnings.warn("SparseCompletion.train is deprecated: call dln.train(net, problem, lr, steps, ...), "
+                      "which takes a SparseCompletion like any other problem", DeprecationWarning, stacklevel=2)
+        return self._train(net, lr, steps, **kwargs)
+
+    def _train(self, net: Network, lr: float, steps: int, optimizer: str = "gd", tol: Optional[float] = None,
+               record_every: int = 1, momentum: float = 0.9, betas: Sequence[float] = (0.9, 0.999),
+               eps: float = 1e-8, decay: float = 0.9, lr_scale: Optional[Sequence[float]] = None,
+               n_threads: Optional[int] = None, progress: Any = None) -> Result:
+        """:func:`dln.train` of ``net`` on this problem (what it runs for a SparseCompletion)."""
         self._check(net)
         s = settings(dict(optimizer=optimizer, lr=lr, steps=steps, tol=tol, record_every=record_every,
                           momentum=momentum, betas=betas, eps=eps, decay=decay, lr_scale=lr_scale), net.depth)
         threads = threads_of(n_threads)
         with Progress(progress, s.steps, "dln.train (sparse)") as bar:
-            out = _core.train_sparse(self._core, net._weights, s.optimizer_config(), s.train_options(threads),
-                                     bar.callback())
+            out = _core.train(self._core, net._weights, s.optimizer_config(), s.train_options(threads),
+                              bar.callback())
             message = bar.explain(out.message)
         return Result(status=out.status.name, steps=int(out.steps), loss=out.loss,
                       network=Network._from_trusted(list(out.weights), net.dtype),
@@ -427,7 +434,7 @@ def train_compressed(net: Network, problem: Problem, lr: float, steps: int, rank
         if not isinstance(problem, Completion):
             raise ValueError("path: 'sparse' needs a Completion problem")
         sp = SparseCompletion.from_completion(problem, net.dtype)
-        compressed = sp.train(comp.network, lr, steps, tol=tol, lr_scale=comp.lr_scale, **kw)
+        compressed = sp._train(comp.network, lr, steps, tol=tol, lr_scale=comp.lr_scale, **kw)
     else:
         compressed = train_plain(comp.network, problem, lr, steps, tol=tol, lr_scale=comp.lr_scale, **kw)
 

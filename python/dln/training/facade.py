@@ -17,14 +17,14 @@ from ..problems import Problem
 from ..result import Result
 from ..tracking import TrackSpec
 from .checkpointed import train_checkpointed
-from .compressed import train_compressed
+from .compressed import SparseCompletion, train_compressed
 from .implicit import is_implicit, train_implicit
 from .prepared import Prepared, prepare, run, threads_of
 
 __all__ = ["train", "train_batch"]
 
 
-def train(net: Network, problem: Problem, lr: float, steps: int, optimizer: str = "gd",
+def train(net: Network, problem: "Problem | SparseCompletion", lr: float, steps: int, optimizer: str = "gd",
           tol: Optional[float] = None, record_every: int = 1, momentum: float = 0.9,
           betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8, decay: float = 0.9,
           lr_scale: Optional[Sequence[float]] = None, n_threads: Optional[int] = None,
@@ -38,8 +38,9 @@ def train(net: Network, problem: Problem, lr: float, steps: int, optimizer: str 
         Starting point; not modified. A network with a non-linear activation is trained exactly too
         (backpropagation in C++; regression through the data, factorisation and completion with
         ``X = I``); ``compress`` and ``track_svd`` need a linear one (ValueError otherwise).
-    problem : Factorization, Regression or Completion
-        Its data is converted to ``net.dtype`` if needed.
+    problem : Factorization, Regression, Completion or SparseCompletion
+        Its data is converted to ``net.dtype`` if needed (a SparseCompletion must have ``net``'s
+        dtype; it trains linear networks, without ``checkpoint`` or ``track_svd``).
     lr : float
         Step size, in the problem's reduction units (``lr`` under ``mean`` is ``lr * c`` under ``sum``).
     steps : int
@@ -101,6 +102,13 @@ def train(net: Network, problem: Problem, lr: float, steps: int, optimizer: str 
                               momentum=momentum, betas=betas, eps=eps, decay=decay, lr_scale=lr_scale,
                               n_threads=n_threads, progress=progress, checkpoint=checkpoint,
                               checkpoint_every=checkpoint_every, compress=compress, track_svd=track_svd)
+    if isinstance(problem, SparseCompletion) and compress is None:  # the sparse evaluator, same loop
+        for name, value in (("checkpoint", checkpoint), ("track_svd", track_svd)):
+            if value is not None:
+                raise ValueError(f"{name}: not supported on a dln.SparseCompletion (use a dln.Completion)")
+        return problem._train(net, lr, steps, optimizer=optimizer, tol=tol, record_every=record_every,
+                              momentum=momentum, betas=betas, eps=eps, decay=decay, lr_scale=lr_scale,
+                              n_threads=n_threads, progress=progress)
     if compress is not None:
         if isinstance(net, Network):
             net._require_linear("compress", "compression")
@@ -109,6 +117,9 @@ def train(net: Network, problem: Problem, lr: float, steps: int, optimizer: str 
                 if isinstance(compress, str):
                     raise ValueError(f"compress: expected None, 'auto' or a rank guess (int), got {compress!r}")
                 integer(compress, "compress", minimum=1, maximum=max(min(net.widths) // 2, 1))
+        if isinstance(problem, SparseCompletion):
+            raise ValueError("compress: a dln.SparseCompletion trains compressed from an implicit network "
+                             "(dln.Network.orthogonal(..., implicit=True)); for a dense one pass the dln.Completion")
         if checkpoint is not None or track_svd is not None:
             raise ValueError("compress: not supported together with checkpoint or track_svd")
         if lr_scale is not None or optimizer not in ("gd", "momentum"):

@@ -361,7 +361,7 @@ def train_implicit(net: ImplicitNetwork, problem: Any, lr: float, steps: int, op
         path = "projected"
     elif completion:
         sp = prob if isinstance(prob, SparseCompletion) else SparseCompletion.from_completion(prob, dt)
-        compressed = sp.train(chain_net, lr, steps, tol=tol, lr_scale=comp.lr_scale, **kw)
+        compressed = sp._train(chain_net, lr, steps, tol=tol, lr_scale=comp.lr_scale, **kw)
         path = "sparse"
     else:  # a dense Factorization with moving outer factors: the chain on the dense problem
         compressed = train_plain(chain_net, prob, lr, steps, tol=tol, lr_scale=comp.lr_scale, **kw)
