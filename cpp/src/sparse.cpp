@@ -25,6 +25,7 @@ constexpr Index kDescendChunk = 16384;  // weights per descend chunk
 // column contributions into a partial B of its own, and the partials are summed in group order. A
 // constant of the code, so the bits never depend on the thread count.
 constexpr std::size_t kScatterGroups = 8;
+constexpr std::int64_t kPrefetch = 8;  // entries ahead whose rows the row sweep prefetches
 
 template <class Tile>
 std::vector<Tile> cost_tiles(const std::vector<std::int64_t>& ptr) {
@@ -211,15 +212,20 @@ SparseEvaluator<T>::SparseEvaluator(const SparseCompletion<T>& problem, const st
     ld_ = round_up(k_, kLanes<T>);
     // Below ~1e5 multiply-adds a step, a second thread costs more than it saves.
     threads_ = problem.observed() * k_ < 100000 ? 1 : n;
+    // pick_kernels() has a kernel for every width up to 8 and the even ones up to 32.
+    uniform_ = k_ <= 8 || (k_ <= 32 && k_ % 2 == 0);
+    for (std::size_t l = 1; l < L; ++l) uniform_ = uniform_ && widths[l] == k_;
     Index widest = 1;
     for (std::size_t l = 0; l + 1 < L; ++l) {
-        PT_.emplace_back(problem.input_dim(), l + 2 == L ? ld_ : widths[l + 1]);
+        // Uniform chains pad every P to ld_ columns; otherwise only the last (the sampled products').
+        PT_.push_back(Mat<T>::Zero(problem.input_dim(), uniform_ || l + 2 == L ? ld_ : widths[l + 1]));
         widest = std::max(widest, widths[l + 1]);
     }
-    PT_.back().setZero();  // the padding columns are never written
     for (std::size_t l = 1; l + 1 < L; ++l) {
-        WT_.emplace_back(widths[l], widths[l + 1]);
-        gpart_size_ += static_cast<std::size_t>(widths[l + 1] * widths[l]);
+        const Index cols = uniform_ ? ld_ : widths[l + 1];  // the padding columns stay zero
+        WT_.push_back(Mat<T>::Zero(widths[l], cols));
+        if (uniform_) WP_.push_back(Mat<T>::Zero(widths[l + 1], ld_));
+        gpart_size_ += static_cast<std::size_t>(widths[l + 1] * (uniform_ ? ld_ : widths[l]));
     }
     WL_ = Mat<T>::Zero(problem.output_dim(), ld_);
     if (descent_)
@@ -257,12 +263,14 @@ void SparseEvaluator<T>::pick_kernels() {
         rows_loss_ = &row_sweep<0, false>;
         rows_grad_ = &row_sweep<0, true>;
         cols_ = &col_sweep<0>;
+        fwd_ = &forward_any;
         pick_kernels<1>();
     } else if constexpr (K <= 32) {
         if (k_ == K) {
             rows_loss_ = &row_sweep<K, false>;
             rows_grad_ = &row_sweep<K, true>;
             cols_ = &col_sweep<K>;
+            if (uniform_) fwd_ = &forward_uniform<K>;
             return;
         }
         pick_kernels<(K < 8 ? K + 1 : K + 2)>();
@@ -283,6 +291,7 @@ void SparseEvaluator<T>::row_sweep(SparseEvaluator& e, const Tile& tile, T* B) {
     const T* P = e.PT_.back().data();
     const T c = static_cast<T>(e.p_.scale());
     T* GL = Grad ? e.grad_out_->back().data() : nullptr;
+    const std::int64_t last_entry = static_cast<std::int64_t>(e.p_.csr().size()) - 1;
     for (Index i = tile.first; i < tile.last; ++i) {
         const T* wi = e.WL_.data() + i * ld;
         const auto e0 = rp[static_cast<std::size_t>(i)], e1 = rp[static_cast<std::size_t>(i) + 1];
@@ -293,6 +302,13 @@ void SparseEvaluator<T>::row_sweep(SparseEvaluator& e, const Tile& tile, T* B) {
             double sq = 0.0;
             auto q = e0;
             for (; q + 1 < e1; q += 2) {
+                if constexpr (Grad) {
+                    // P's and B's rows of the entries a few pairs ahead (both live in L2): their loads
+                    // then leave the dependency chain of a sampled product.
+                    const auto ahead = std::min<std::int64_t>(q + kPrefetch, last_entry);
+                    __builtin_prefetch(P + static_cast<Index>(ent[ahead].index) * ld);
+                    __builtin_prefetch(B + static_cast<Index>(ent[ahead].index) * ld, 1);
+                }
                 const SparseEntry<T> x0 = ent[q], x1 = ent[q + 1];
                 const T* p0 = P + static_cast<Index>(x0.index) * ld;
                 const T* p1 = P + static_cast<Index>(x1.index) * ld;
@@ -364,17 +380,26 @@ void SparseEvaluator<T>::col_sweep(SparseEvaluator& e, const std::vector<Mat<T>>
     for (Index j = tile.first; j < tile.last; ++j) {
         // Column j of B_{L-1} = c W_L^T R: the groups' partial sums, in group order.
         const T* part = e.bpart_.data() + static_cast<std::size_t>(j * ld);
+        // The partials are zeroed as they are read (while in cache), ready for the next step's scatter.
+        T* zero = e.bpart_.data() + static_cast<std::size_t>(j * ld);
         if constexpr (K > 0) {
             constexpr int V = kLanes<T>, KV = (K + V - 1) / V;
             Vec<T> bj[KV];
             for (int v = 0; v < KV; ++v) bj[v] = load(part + v * V);
             for (std::size_t g = 1; g < n_groups; ++g)
                 for (int v = 0; v < KV; ++v) bj[v] += load(part + g * stride + v * V);
+            for (std::size_t g = 0; g < n_groups; ++g)
+                for (int v = 0; v < KV; ++v) store(zero + g * stride + v * V, Vec<T>{});
             std::memcpy(b, bj, sizeof bj);  // b holds at least ld_ values
+            if (e.uniform_) {
+                e.template column_backward_uniform<K>(j, b, gpart, G);
+                continue;
+            }
         } else {
             for (Index a = 0; a < k; ++a) b[a] = part[a];
             for (std::size_t g = 1; g < n_groups; ++g)
                 for (Index a = 0; a < k; ++a) b[a] += part[g * stride + static_cast<std::size_t>(a)];
+            for (std::size_t g = 0; g < n_groups; ++g) std::fill(zero + g * stride, zero + g * stride + ld, T(0));
         }
         e.column_backward(W, j, b, spare, gpart, G);
     }
@@ -409,6 +434,66 @@ void SparseEvaluator<T>::column_backward(const std::vector<Mat<T>>& W, Index j, 
     for (Index a = 0; a < n1; ++a) g0[a * d_in] = b[a];
 }
 
+// column_backward() for a uniform chain of width K: b, W_l's rows, P's rows and the G_l shares'
+// rows all padded to whole vectors (padding zeros throughout), the same operations in the same order.
+template <class T>
+template <int K>
+void SparseEvaluator<T>::column_backward_uniform(Index j, T* b, T* gpart, std::vector<Mat<T>>& G) const {
+    constexpr int V = kLanes<T>, KV = (K + V - 1) / V;
+    const std::size_t L = widths_.size() - 1;
+    const Index ld = ld_;
+    std::size_t off = 0;
+    for (std::size_t l = L - 2; l >= 1; --l) {
+        Vec<T> p[KV], s[KV];
+        const T* pj = PT_[l - 1].data() + j * ld;
+        for (int v = 0; v < KV; ++v) p[v] = load(pj + v * V), s[v] = Vec<T>{};
+        const T* w = WP_[l - 1].data();
+        T* g = gpart + off;
+        for (int m = 0; m < K; ++m) {
+            const T bm = b[m];
+            T* gm = g + m * ld;
+            const T* wm = w + m * ld;
+            for (int v = 0; v < KV; ++v) store(gm + v * V, load(gm + v * V) + bm * p[v]);
+            for (int v = 0; v < KV; ++v) s[v] += bm * load(wm + v * V);
+        }
+        std::memcpy(b, s, sizeof s);
+        off += static_cast<std::size_t>(K * ld);
+    }
+    T* g0 = G[0].data() + j;
+    const Index d_in = widths_[0];
+    for (int a = 0; a < K; ++a) g0[a * d_in] = b[a];
+}
+
+template <class T>
+void SparseEvaluator<T>::forward_any(SparseEvaluator& e, const std::vector<Mat<T>>& W, const Tile& tile) {
+    e.forward_tile(W, tile);
+}
+
+// forward_tile() for a uniform chain of width K, rows held in vectors (padding zeros), the same order.
+template <class T>
+template <int K>
+void SparseEvaluator<T>::forward_uniform(SparseEvaluator& e, const std::vector<Mat<T>>& W, const Tile& tile) {
+    constexpr int V = kLanes<T>, KV = (K + V - 1) / V;
+    const std::size_t L = W.size();
+    const Index d_in = e.widths_[0], ld = e.ld_;
+    for (Index j = tile.first; j < tile.last; ++j) {
+        T* p0 = e.PT_[0].data() + j * ld;
+        for (int a = 0; a < K; ++a) p0[a] = W[0].data()[a * d_in + j];
+        for (std::size_t l = 1; l + 1 < L; ++l) {
+            const T* prev = e.PT_[l - 1].data() + j * ld;
+            const T* wt = e.WT_[l - 1].data();
+            Vec<T> out[KV];
+            for (int v = 0; v < KV; ++v) out[v] = Vec<T>{};
+            for (int a = 0; a < K; ++a) {
+                const T pa = prev[a];
+                for (int v = 0; v < KV; ++v) out[v] += pa * load(wt + a * ld + v * V);
+            }
+            T* dst = e.PT_[l].data() + j * ld;
+            for (int v = 0; v < KV; ++v) store(dst + v * V, out[v]);
+        }
+    }
+}
+
 // Row j of every P_l^T: p_0 = column j of W_1, p_l = W_{l+1} p_{l-1} as axpys over the rows of W_{l+1}^T.
 template <class T>
 void SparseEvaluator<T>::forward_tile(const std::vector<Mat<T>>& W, const Tile& tile) {
@@ -435,7 +520,14 @@ void SparseEvaluator<T>::forward_tile(const std::vector<Mat<T>>& W, const Tile& 
 template <class T>
 double SparseEvaluator<T>::run(const std::vector<Mat<T>>& W, std::vector<Mat<T>>* G) {
     const std::size_t L = W.size();
-    for (std::size_t l = 1; l + 1 < L; ++l) WT_[l - 1] = W[l].transpose();  // no allocation: sizes match
+    if (uniform_) {
+        for (std::size_t l = 1; l + 1 < L; ++l) {  // the padding columns stay zero
+            WT_[l - 1].leftCols(k_) = W[l].transpose();
+            WP_[l - 1].leftCols(k_) = W[l];
+        }
+    } else {
+        for (std::size_t l = 1; l + 1 < L; ++l) WT_[l - 1] = W[l].transpose();  // no allocation: sizes match
+    }
     grad_out_ = G;
     // Phase 1: P's rows, and the padded copy of W_L (its rows are the column sweep's gathers).
     const Index d_out = p_.output_dim();
@@ -445,7 +537,7 @@ double SparseEvaluator<T>::run(const std::vector<Mat<T>>& W, std::vector<Mat<T>>
     auto phase1 = [&](int) {
         for (Index t; (t = next_.fetch_add(1, std::memory_order_relaxed)) < n_fwd + n_wl;) {
             if (t < n_fwd) {
-                forward_tile(W, fwd_tiles_[static_cast<std::size_t>(t)]);
+                fwd_(*this, W, fwd_tiles_[static_cast<std::size_t>(t)]);
             } else {
                 const Index i0 = (t - n_fwd) * kForwardRows, i1 = std::min(d_out, i0 + kForwardRows);
                 for (Index i = i0; i < i1; ++i)
@@ -467,8 +559,7 @@ double SparseEvaluator<T>::run(const std::vector<Mat<T>>& W, std::vector<Mat<T>>
             return;
         }
         for (Index g; (g = next_.fetch_add(1, std::memory_order_relaxed)) < n_groups;) {
-            T* B = bpart_.data() + static_cast<std::size_t>(g) * stride;
-            std::fill(B, B + stride, T(0));
+            T* B = bpart_.data() + static_cast<std::size_t>(g) * stride;  // zero: the column sweep cleared it
             for (std::size_t t = group_first_[static_cast<std::size_t>(g)];
                  t < group_first_[static_cast<std::size_t>(g) + 1]; ++t)
                 rows_grad_(*this, row_tiles_[t], B);
@@ -493,15 +584,17 @@ double SparseEvaluator<T>::run(const std::vector<Mat<T>>& W, std::vector<Mat<T>>
     // The inner G_l: the column tiles' shares in tile order.
     std::size_t off = 0;
     for (std::size_t l = L - 2; l >= 1; --l) {
-        const std::size_t n = static_cast<std::size_t>((*G)[l].size());
+        const Index rows = (*G)[l].rows(), cols = (*G)[l].cols(), gs = uniform_ ? ld_ : cols;
         T* g = (*G)[l].data();
         const T* part = gpart_.data() + off;
-        for (std::size_t x = 0; x < n; ++x) g[x] = part[x];
+        for (Index m = 0; m < rows; ++m)
+            for (Index a = 0; a < cols; ++a) g[m * cols + a] = part[m * gs + a];
         for (std::size_t t = 1; t < col_tiles_.size(); ++t) {
             const T* pt = part + t * gpart_size_;
-            for (std::size_t x = 0; x < n; ++x) g[x] += pt[x];
+            for (Index m = 0; m < rows; ++m)
+                for (Index a = 0; a < cols; ++a) g[m * cols + a] += pt[m * gs + a];
         }
-        off += n;
+        off += static_cast<std::size_t>(rows * gs);
     }
     return loss;
 }

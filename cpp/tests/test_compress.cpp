@@ -174,7 +174,8 @@ std::vector<dln::Mat<T>> chain(const std::vector<Index>& widths, std::uint64_t s
 
 // Loss and gradients of the sampled completion, three ways: the dense masked formula (double), and
 // the sparse evaluator at 1, 2 and 3 threads (the same bits required). Widths 10 and 16 take the
-// compile-time kernels, 37 the run-time one.
+// compile-time kernels, 37 the run-time one; chains of one width throughout (10, 7) also take the
+// uniform forward and column kernels, 9 (no kernel of its own) the run-time ones for every phase.
 template <class T>
 void sparse_case_check(const std::vector<Index>& widths, double tol) {
     const Index d_in = widths.front(), d_out = widths.back();
@@ -219,6 +220,9 @@ void test_sparse_against_dense_and_threads() {
     sparse_case_check<double>({250, 10, 10, 10, 300}, 1e-12);
     sparse_case_check<double>({250, 16, 300}, 1e-12);
     sparse_case_check<double>({250, 12, 37, 300}, 1e-12);
+    sparse_case_check<double>({250, 7, 7, 7, 300}, 1e-12);
+    sparse_case_check<double>({250, 9, 9, 9, 300}, 1e-12);
+    sparse_case_check<float>({250, 7, 7, 300}, 2e-5);
     sparse_case_check<float>({250, 10, 10, 10, 300}, 2e-5);
     sparse_case_check<float>({250, 12, 37, 300}, 2e-5);
 }

@@ -80,6 +80,11 @@ private:
 //              order, then through the inner layers its columns of B_l, its share of G_l = B_l
 //              P_{l-1}^T and its column of G_1;
 //   descend  - W_l -= lr_l G_l, fixed chunks (fused GD path only).
+// A chain whose every hidden width is the same k with a kernel of its own (the compressed network's
+// 2r) keeps P's rows, the inner layers' rows and the column tiles' G_l shares padded to whole SIMD
+// vectors, and runs forward and columns with k known at compile time too; the same operations in the
+// same order, so the same bits. The group partials of B are zeroed by the column sweep that reads
+// them (no separate pass), and the row sweep prefetches the rows of the entries a few pairs ahead.
 // Tiles and groups are cut from the problem alone (never from the thread count) and claimed
 // dynamically; every tile writes its own outputs; the loss is summed over rows in row order and the
 // column tiles' shares of the inner G_l in tile order afterwards. So results are bitwise identical for
@@ -116,6 +121,8 @@ private:
     Index k_ = 0, ld_ = 0;           // last hidden width; row stride of P and of the copy of W_L
     std::vector<Mat<T>> PT_;         // PT_[l] = (W_{l+1:1})^T, d_in x n_{l+1} (the last one d_in x ld_)
     std::vector<Mat<T>> WT_;         // transposed inner layers, so that forward rows are contiguous axpys
+    std::vector<Mat<T>> WP_;         // uniform chains: the inner layers with rows padded to ld_
+    bool uniform_ = false;           // every hidden width is k_, which has kernels: rows padded to ld_
     Mat<T> WL_;                      // W_L with rows padded to ld_ (the columns' gathered operand)
     std::vector<Mat<T>> G_;          // descent: the gradients of the last forward()
     std::vector<double> row_sq_;     // squared residual per output row, summed in row order
@@ -132,8 +139,10 @@ private:
     using RowKernel = void (*)(SparseEvaluator&, const Tile&, T*);
     using ColKernel = void (*)(SparseEvaluator&, const std::vector<Mat<T>>&, const Tile&, T*, T*,
                                std::vector<Mat<T>>&);
+    using FwdKernel = void (*)(SparseEvaluator&, const std::vector<Mat<T>>&, const Tile&);
     RowKernel rows_loss_ = nullptr, rows_grad_ = nullptr;
     ColKernel cols_ = nullptr;
+    FwdKernel fwd_ = nullptr;
     // The sweeps, specialised for last hidden widths K <= 32 (K = 0: any width, read at run time).
     template <int K, bool Grad>
     static void row_sweep(SparseEvaluator& e, const Tile& tile, T* B);
@@ -142,6 +151,12 @@ private:
                           T* spare, std::vector<Mat<T>>& G);
     template <int K>
     void pick_kernels();
+    // Uniform chains (every hidden width K): P's rows, W's rows and the G_l shares held in vectors.
+    template <int K>
+    static void forward_uniform(SparseEvaluator& e, const std::vector<Mat<T>>& W, const Tile& tile);
+    static void forward_any(SparseEvaluator& e, const std::vector<Mat<T>>& W, const Tile& tile);
+    template <int K>
+    void column_backward_uniform(Index j, T* b, T* gpart, std::vector<Mat<T>>& G) const;
 };
 
 // dln::train on a SparseCompletion: the trainer's loop (trainer.hpp semantics: loss[0] at the start,
