@@ -26,6 +26,7 @@ constexpr Index kDescendChunk = 16384;  // weights per descend chunk
 // constant of the code, so the bits never depend on the thread count.
 constexpr std::size_t kScatterGroups = 8;
 constexpr std::int64_t kPrefetch = 8;  // entries ahead whose rows the row sweep prefetches
+constexpr int kChunk = 64;              // entries per two-pass chunk of a row (even)
 
 template <class Tile>
 std::vector<Tile> cost_tiles(const std::vector<std::int64_t>& ptr) {
@@ -69,7 +70,7 @@ inline T dot(const T* x, const T* y, Index k) {
     return lane_tree(acc);
 }
 
-Index round_up(Index k, Index m) { return (k + m - 1) / m * m; }
+constexpr Index round_up(Index k, Index m) { return (k + m - 1) / m * m; }
 
 // One 256-bit vector of kLanes<T> values (GCC/Clang vector extensions: element-wise arithmetic,
 // lowered to two 128-bit halves where the target has no AVX). The compile-time kernels keep a row in
@@ -88,7 +89,7 @@ inline Vec<T> load(const T* p) {
 }
 
 template <class T>
-inline void store(T* p, const Vec<T>& v) {
+inline void store(T* p, Vec<T> v) {  // by value: a reference would keep the caller's array in memory
     std::memcpy(p, &v, sizeof v);  // an unaligned vector store
 }
 
@@ -285,7 +286,8 @@ void SparseEvaluator<T>::pick_kernels() {
 template <class T>
 template <int K, bool Grad>
 void SparseEvaluator<T>::row_sweep(SparseEvaluator& e, const Tile& tile, T* B) {
-    const Index k = K > 0 ? K : e.k_, ld = e.ld_;
+    // With K known the row stride is too (the padded width), so no multiply forms an address.
+    const Index k = K > 0 ? K : e.k_, ld = K > 0 ? round_up(K, kLanes<T>) : e.ld_;
     const auto& rp = e.p_.row_ptr();
     const SparseEntry<T>* ent = e.p_.csr().data();
     const T* P = e.PT_.back().data();
@@ -300,46 +302,65 @@ void SparseEvaluator<T>::row_sweep(SparseEvaluator& e, const Tile& tile, T* B) {
             Vec<T> w[KV], g[KV];
             for (int v = 0; v < KV; ++v) w[v] = load(wi + v * V), g[v] = Vec<T>{};
             double sq = 0.0;
-            auto q = e0;
-            for (; q + 1 < e1; q += 2) {
-                if constexpr (Grad) {
-                    // P's and B's rows of the entries a few pairs ahead (both live in L2): their loads
-                    // then leave the dependency chain of a sampled product.
-                    const auto ahead = std::min<std::int64_t>(q + kPrefetch, last_entry);
-                    __builtin_prefetch(P + static_cast<Index>(ent[ahead].index) * ld);
-                    __builtin_prefetch(B + static_cast<Index>(ent[ahead].index) * ld, 1);
+            // The row goes in chunks of kChunk entries (even, so the pairs are the row's own), each in
+            // two passes: the residuals and their squares, then with Grad the G_L row and the scatter
+            // from the scaled residuals kept on the stack. One pass would hold w, g, two rows of P and
+            // the residuals' arithmetic at once, more than the 16 vector registers, and g would go to
+            // the stack, its update waiting on a store and a reload every pair. The chunk's rows of P
+            // are still in L1 for the second pass.
+            T cr[kChunk];
+            for (auto c0q = e0; c0q < e1; c0q += kChunk) {
+                const auto c1q = std::min<std::int64_t>(e1, c0q + kChunk);
+                auto q = c0q;
+                for (; q + 1 < c1q; q += 2) {
+                    if constexpr (Grad) {
+                        // P's and B's rows of the entries a few pairs ahead (both live in L2): their
+                        // loads then leave the dependency chain of a sampled product.
+                        const auto ahead = std::min<std::int64_t>(q + kPrefetch, last_entry);
+                        __builtin_prefetch(P + static_cast<Index>(ent[ahead].index) * ld);
+                        __builtin_prefetch(B + static_cast<Index>(ent[ahead].index) * ld, 1);
+                    }
+                    const SparseEntry<T> x0 = ent[q], x1 = ent[q + 1];
+                    const T r0 = vdot<KV>(w, P + static_cast<Index>(x0.index) * ld) - x0.value;
+                    const T r1 = vdot<KV>(w, P + static_cast<Index>(x1.index) * ld) - x1.value;
+                    sq += static_cast<double>(r0) * static_cast<double>(r0) +
+                          static_cast<double>(r1) * static_cast<double>(r1);
+                    if constexpr (Grad) cr[q - c0q] = c * r0, cr[q - c0q + 1] = c * r1;
                 }
-                const SparseEntry<T> x0 = ent[q], x1 = ent[q + 1];
-                const T* p0 = P + static_cast<Index>(x0.index) * ld;
-                const T* p1 = P + static_cast<Index>(x1.index) * ld;
-                const T r0 = vdot<KV>(w, p0) - x0.value, r1 = vdot<KV>(w, p1) - x1.value;
-                sq += static_cast<double>(r0) * static_cast<double>(r0) + static_cast<double>(r1) * static_cast<double>(r1);
-                if constexpr (Grad) {
-                    const T c0 = c * r0, c1 = c * r1;
-                    for (int v = 0; v < KV; ++v) g[v] += c0 * load(p0 + v * V) + c1 * load(p1 + v * V);
-                    // the two columns differ (one entry per position), so the two scatters never alias
-                    T* b0 = B + static_cast<Index>(x0.index) * ld;
-                    T* b1 = B + static_cast<Index>(x1.index) * ld;
-                    for (int v = 0; v < KV; ++v) store(b0 + v * V, load(b0 + v * V) + c0 * w[v]);
-                    for (int v = 0; v < KV; ++v) store(b1 + v * V, load(b1 + v * V) + c1 * w[v]);
+                if (q < c1q) {  // the row's last entry, when its count is odd
+                    const SparseEntry<T> x0 = ent[q];
+                    const T r0 = vdot<KV>(w, P + static_cast<Index>(x0.index) * ld) - x0.value;
+                    sq += static_cast<double>(r0) * static_cast<double>(r0);
+                    if constexpr (Grad) cr[q - c0q] = c * r0;
                 }
-            }
-            if (q < e1) {
-                const SparseEntry<T> x0 = ent[q];
-                const T* p0 = P + static_cast<Index>(x0.index) * ld;
-                const T r0 = vdot<KV>(w, p0) - x0.value;
-                sq += static_cast<double>(r0) * static_cast<double>(r0);
                 if constexpr (Grad) {
-                    const T c0 = c * r0;
-                    for (int v = 0; v < KV; ++v) g[v] += c0 * load(p0 + v * V);
-                    T* b0 = B + static_cast<Index>(x0.index) * ld;
-                    for (int v = 0; v < KV; ++v) store(b0 + v * V, load(b0 + v * V) + c0 * w[v]);
+                    q = c0q;
+                    for (; q + 1 < c1q; q += 2) {
+                        const Index j0 = ent[q].index, j1 = ent[q + 1].index;
+                        const T c0 = cr[q - c0q], c1 = cr[q - c0q + 1];
+                        const T* p0 = P + j0 * ld;
+                        const T* p1 = P + j1 * ld;
+                        for (int v = 0; v < KV; ++v) g[v] += c0 * load(p0 + v * V) + c1 * load(p1 + v * V);
+                        // the two columns differ (one entry per position), so the two scatters never alias
+                        T* b0 = B + j0 * ld;
+                        T* b1 = B + j1 * ld;
+                        for (int v = 0; v < KV; ++v) store(b0 + v * V, load(b0 + v * V) + c0 * w[v]);
+                        for (int v = 0; v < KV; ++v) store(b1 + v * V, load(b1 + v * V) + c1 * w[v]);
+                    }
+                    if (q < c1q) {
+                        const Index j0 = ent[q].index;
+                        const T c0 = cr[q - c0q];
+                        const T* p0 = P + j0 * ld;
+                        for (int v = 0; v < KV; ++v) g[v] += c0 * load(p0 + v * V);
+                        T* b0 = B + j0 * ld;
+                        for (int v = 0; v < KV; ++v) store(b0 + v * V, load(b0 + v * V) + c0 * w[v]);
+                    }
                 }
             }
             e.row_sq_[static_cast<std::size_t>(i)] = sq;
             if constexpr (Grad) {
                 T out[KV * V];
-                std::memcpy(out, g, sizeof out);
+                for (int v = 0; v < KV; ++v) store(out + v * V, g[v]);  // (a memcpy of g spills it)
                 std::copy(out, out + K, GL + i * K);
             }
         } else {
@@ -390,7 +411,7 @@ void SparseEvaluator<T>::col_sweep(SparseEvaluator& e, const std::vector<Mat<T>>
                 for (int v = 0; v < KV; ++v) bj[v] += load(part + g * stride + v * V);
             for (std::size_t g = 0; g < n_groups; ++g)
                 for (int v = 0; v < KV; ++v) store(zero + g * stride + v * V, Vec<T>{});
-            std::memcpy(b, bj, sizeof bj);  // b holds at least ld_ values
+            for (int v = 0; v < KV; ++v) store(b + v * V, bj[v]);  // b holds at least ld_ values
             if (e.uniform_) {
                 e.template column_backward_uniform<K>(j, b, gpart, G);
                 continue;
@@ -456,7 +477,7 @@ void SparseEvaluator<T>::column_backward_uniform(Index j, T* b, T* gpart, std::v
             for (int v = 0; v < KV; ++v) store(gm + v * V, load(gm + v * V) + bm * p[v]);
             for (int v = 0; v < KV; ++v) s[v] += bm * load(wm + v * V);
         }
-        std::memcpy(b, s, sizeof s);
+        for (int v = 0; v < KV; ++v) store(b + v * V, s[v]);
         off += static_cast<std::size_t>(K * ld);
     }
     T* g0 = G[0].data() + j;
