@@ -54,8 +54,9 @@ TrainResult<T> run(const std::vector<ConstView<T>>& weights, bool check_finite, 
     std::optional<GemmThreadLease> lease;
     if (options.manage_threads) lease.emplace(threads);
 
-    // Plain GD without observers takes the fused step (Evaluator::descend), which needs its buffers.
-    const bool descent = opt.kind == OptimizerKind::GD && observers.empty();
+    // Plain GD takes the fused step (Evaluator::descend), which needs its buffers, unless an observer
+    // reads more than the weights.
+    const bool descent = opt.kind == OptimizerKind::GD && reads_weights_only(observers);
     Evaluator<T> evaluator(problem, widths, activation, threads, descent);
     return detail::run_loop(evaluator, weights, check_finite, activation, opt, options, resume, observers,
                             evaluator.form(), threads);

@@ -386,3 +386,31 @@ def test_non_finite_step_keeps_run_and_record():
     tr = res.svd
     assert list(tr.steps) == [0] and tr.modes == ["structured"] * 3
     assert len(tr.events) == 3 and all("non-finite weights" in e for e in tr.events)
+
+
+@pytest.mark.parametrize("init", ["orthogonal", "gaussian"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_tracking_observes_only(init, threads):
+    """A tracked gradient-descent run has the bits of the plain one (both take the fused step: the
+    tracker reads the weights alone), with structured layers (orthogonal init) and generic ones
+    (a Gaussian init is no rho Q + low rank), whose updates need the weights before each step."""
+    rng = np.random.default_rng(31)
+    d = 24
+    problem = dln.Factorization(rank_r_target(d, 3, rng))
+    if init == "orthogonal":
+        net = dln.Network.orthogonal([d] * 4, scale=1.0, seed=2)
+    else:
+        net = dln.Network([rng.standard_normal((d, d)) / np.sqrt(d) for _ in range(3)])
+    spec = dln.TrackSpec(every=3, update_rank=6, max_rank=d)
+    plain = dln.train(net, problem, lr=0.5, steps=30, n_threads=threads)
+    tracked = dln.train(net, problem, lr=0.5, steps=30, track_svd=spec, n_threads=threads)
+    assert np.array_equal(plain.loss, tracked.loss)
+    for a, b in zip(plain.network.weights, tracked.network.weights):
+        assert np.array_equal(a, b)
+    tr = tracked.svd
+    assert (init == "gaussian") == ("generic" in tr.modes), tr.modes
+    for l, w in enumerate(tracked.network.weights):
+        s = gesvd(w)[1]
+        # Weyl: |sigma_i(W) - sigma_i(rep)| <= ||W - rep||_2 <= certificate * ||W||_F
+        bound = tr.certificate[-1, l] * np.linalg.norm(w) * (1 + 1e-12) + 1e-13 * s[0]
+        assert np.abs(tr.spectra[l][-1] - s).max() <= bound, (l, tr.modes[l])

@@ -61,11 +61,13 @@ TrainResult<T> run_loop(Eval& evaluator, const std::vector<ConstView<T>>& start,
     const auto t0 = std::chrono::steady_clock::now();
     // All buffers of the run, sized once. The optimiser path keeps two weight sets (the update writes
     // the other one, so a diverging step can hand back the previous weights) and the gradients; the
-    // fused GD path (no observers) only the weights, updated in place.
+    // fused GD path (no observers, or only ones that read the weights alone) only the weights, updated
+    // in place.
     std::vector<Mat<T>> current = copy_weights(start, check_start);
     bool fused = false;
     if constexpr (has_descent<Eval>::value)
-        fused = evaluator.can_descend() && opt.kind == OptimizerKind::GD && observers.empty();
+        fused = evaluator.can_descend() && opt.kind == OptimizerKind::GD && reads_weights_only(observers);
+    const std::vector<Mat<T>> no_before;  // on_update's `before` on the fused path
     std::vector<Mat<T>> next, grads;
     if (!fused) {
         for (const auto& W : current) next.emplace_back(W.rows(), W.cols());  // written before it is read
@@ -158,6 +160,7 @@ TrainResult<T> run_loop(Eval& evaluator, const std::vector<ConstView<T>>& start,
             }
             descend();
             optimizer.count_step();
+            for (auto* o : observers) o->on_update(k, no_before, current);
         } else {
             optimizer.step(current, grads, next);
             for (auto* o : observers) o->on_update(k, current, next);

@@ -248,6 +248,7 @@ public:
     void on_update(long long k, const std::vector<Mat<T>>& before, const std::vector<Mat<T>>& after) override;
     void on_finish(Status status, long long steps) override;
     bool wants_final_gradients() const override { return false; }  // the tracker reads weights only
+    bool reads_weights_only() const override { return true; }  // generic layers keep their own `before`
     TrackRecord<T>& record() { return rec_; }
     // Save / restore the state (see TrackObserverState). restore() checks it against the layer
     // widths and the spec (std::invalid_argument naming "state") and must come before the run.
@@ -266,6 +267,7 @@ private:
     TrackSpec spec_;
     std::vector<std::optional<StructuredTracker<T>>> structured_;
     std::vector<std::optional<BrandTracker<T>>> generic_;
+    std::vector<Mat<T>> before_;  // generic layers: the weights of the last on_step (their update's `before`)
     std::vector<double> range_since_, discarded_;
     // Reference blocks (top, bottom) at the reference step, right and left, per layer; the left ones
     // in the layer's Q-frame (Q^T U), where the angles are taken: sin(QA, QB) = sin(A, B).

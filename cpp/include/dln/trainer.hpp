@@ -55,7 +55,21 @@ public:
     // Whether on_step reads `grads` at the last step. The loop skips that step's gradients (2L - 2
     // products, a whole backward pass) when no observer does.
     virtual bool wants_final_gradients() const { return true; }
+    // Whether the observer reads the weights alone: on_step never reads `grads`, and on_update never
+    // reads `before` (the weights of the on_step just before it, which it may keep itself). The loop
+    // may then take the fused gradient-descent step, which updates the weights in place: on_step gets
+    // no gradients and on_update an empty `before`, and the run has the same bits as one without
+    // observers.
+    virtual bool reads_weights_only() const { return false; }
 };
+
+// True when every observer reads the weights alone (none at all included): the fused step is allowed.
+template <class T>
+bool reads_weights_only(const std::vector<Observer<T>*>& observers) {
+    for (const auto* o : observers)
+        if (!o->reads_weights_only()) return false;
+    return true;
+}
 
 // Where a resumed run starts: the step count, the initial loss (the divergence test compares with
 // it), the loss history so far and the optimiser state. A run resumed from the state a run ended

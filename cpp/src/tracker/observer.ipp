@@ -125,6 +125,11 @@ Mat<T> TrackObserver<T>::product(const std::vector<Mat<T>>& weights) const {
 template <class T>
 void TrackObserver<T>::on_step(long long k, double, const std::vector<Mat<T>>& weights, const std::vector<Mat<T>>&) {
     if (!initialised_) init(weights);
+    // A generic layer's update reads the weights before it: they are these (the loop's fused step
+    // updates in place and hands on_update no `before`). Copied into a buffer sized at the first step.
+    before_.resize(weights.size());
+    for (std::size_t l = 0; l < weights.size(); ++l)
+        if (generic_[l]) before_[l] = weights[l];
     if (k == skip_) {  // a restored run sees its last step again: recorded (and checked) already
         skip_ = -1;
         if (e2e_ && e2e_before_.size() == 0) e2e_before_ = product(weights);  // the same bits as before
@@ -135,7 +140,7 @@ void TrackObserver<T>::on_step(long long k, double, const std::vector<Mat<T>>& w
 }
 
 template <class T>
-void TrackObserver<T>::on_update(long long k, const std::vector<Mat<T>>& before, const std::vector<Mat<T>>& after) {
+void TrackObserver<T>::on_update(long long k, const std::vector<Mat<T>>&, const std::vector<Mat<T>>& after) {
     for (std::size_t l = 0; l < after.size(); ++l) {
         // The one pass over the layer's weights for NaN / Inf this step (the tracker's own calls skip
         // theirs). A non-finite step ends the run at the next loss (the loop hands back the weights
@@ -175,7 +180,7 @@ void TrackObserver<T>::on_update(long long k, const std::vector<Mat<T>>& before,
         } else {
             auto& g = *generic_[l];
             g.reseed(probe_seed(spec_.seed, l, k, 2));
-            UpdateInfo info = g.update_dense(view(before[l]), view(after[l]), spec_.update_rank);
+            UpdateInfo info = g.update_dense(view(before_[l]), view(after[l]), spec_.update_rank);
             range_since_[l] = std::max(range_since_[l], info.range_residual);
             discarded_[l] += info.discarded;
         }
