@@ -400,9 +400,8 @@ void SparseEvaluator<T>::col_sweep(SparseEvaluator& e, const std::vector<Mat<T>>
     for (std::size_t x = 0; x < e.gpart_size_; ++x) gpart[x] = T(0);
     for (Index j = tile.first; j < tile.last; ++j) {
         // Column j of B_{L-1} = c W_L^T R: the groups' partial sums, in group order.
-        const T* part = e.bpart_.data() + static_cast<std::size_t>(j * ld);
         // The partials are zeroed as they are read (while in cache), ready for the next step's scatter.
-        T* zero = e.bpart_.data() + static_cast<std::size_t>(j * ld);
+        T* part = e.bpart_.data() + static_cast<std::size_t>(j * ld);
         if constexpr (K > 0) {
             constexpr int V = kLanes<T>, KV = (K + V - 1) / V;
             Vec<T> bj[KV];
@@ -410,7 +409,7 @@ void SparseEvaluator<T>::col_sweep(SparseEvaluator& e, const std::vector<Mat<T>>
             for (std::size_t g = 1; g < n_groups; ++g)
                 for (int v = 0; v < KV; ++v) bj[v] += load(part + g * stride + v * V);
             for (std::size_t g = 0; g < n_groups; ++g)
-                for (int v = 0; v < KV; ++v) store(zero + g * stride + v * V, Vec<T>{});
+                for (int v = 0; v < KV; ++v) store(part + g * stride + v * V, Vec<T>{});
             for (int v = 0; v < KV; ++v) store(b + v * V, bj[v]);  // b holds at least ld_ values
             if (e.uniform_) {
                 e.template column_backward_uniform<K>(j, b, gpart, G);
@@ -420,7 +419,7 @@ void SparseEvaluator<T>::col_sweep(SparseEvaluator& e, const std::vector<Mat<T>>
             for (Index a = 0; a < k; ++a) b[a] = part[a];
             for (std::size_t g = 1; g < n_groups; ++g)
                 for (Index a = 0; a < k; ++a) b[a] += part[g * stride + static_cast<std::size_t>(a)];
-            for (std::size_t g = 0; g < n_groups; ++g) std::fill(zero + g * stride, zero + g * stride + ld, T(0));
+            for (std::size_t g = 0; g < n_groups; ++g) std::fill(part + g * stride, part + g * stride + ld, T(0));
         }
         e.column_backward(W, j, b, spare, gpart, G);
     }
@@ -541,13 +540,9 @@ void SparseEvaluator<T>::forward_tile(const std::vector<Mat<T>>& W, const Tile& 
 template <class T>
 double SparseEvaluator<T>::run(const std::vector<Mat<T>>& W, std::vector<Mat<T>>* G) {
     const std::size_t L = W.size();
-    if (uniform_) {
-        for (std::size_t l = 1; l + 1 < L; ++l) {  // the padding columns stay zero
-            WT_[l - 1].leftCols(k_) = W[l].transpose();
-            WP_[l - 1].leftCols(k_) = W[l];
-        }
-    } else {
-        for (std::size_t l = 1; l + 1 < L; ++l) WT_[l - 1] = W[l].transpose();  // no allocation: sizes match
+    for (std::size_t l = 1; l + 1 < L; ++l) {  // no allocation; padding columns (uniform chains) stay zero
+        WT_[l - 1].leftCols(W[l].rows()) = W[l].transpose();
+        if (uniform_) WP_[l - 1].leftCols(k_) = W[l];
     }
     grad_out_ = G;
     // Phase 1: P's rows, and the padded copy of W_L (its rows are the column sweep's gathers).
