@@ -12,8 +12,7 @@ struct BatchSpec {
     const BoundProblem<T>* problem = nullptr;  // kept alive by the spec (py::keep_alive)
     OptimizerConfig optimizer;
     TrainOptions options;  // steps, tol, record_every (the batch sets the threads)
-    std::string activation = "linear";
-    double negative_slope = 0.01;
+    Activation activation;
     std::optional<TrackSpec> track;  // each run gets its own tracker from it
     Bases<T> theory_right, theory_left;
 };
@@ -24,14 +23,14 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
     py::class_<BS>(m, ("BatchSpec" + suffix).c_str(),
                    "The settings shared by runs of train_batch: the arguments of train but the weights.")
         .def(py::init([](const BoundProblem<T>& problem, OptimizerConfig optimizer, TrainOptions options,
-                         std::string activation, double negative_slope, std::optional<TrackSpec> track,
+                         const Activation& activation, std::optional<TrackSpec> track,
                          Bases<T> theory_right, Bases<T> theory_left) {
                  return BS{&problem,       std::move(optimizer), options,
-                           std::move(activation), negative_slope, std::move(track),
+                           activation,           std::move(track),
                            std::move(theory_right), std::move(theory_left)};
              }),
              py::keep_alive<1, 2>(), py::arg("problem"), py::arg("optimizer"), py::arg("options"),
-             py::arg("activation") = "linear", py::arg("negative_slope") = 0.01, py::arg("track") = py::none(),
+             py::arg_v("activation", Activation{}, "Activation()"), py::arg("track") = py::none(),
              py::arg("theory_right") = py::none(), py::arg("theory_left") = py::none());
 
     m.def(
@@ -49,15 +48,6 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
             std::vector<Job<T>> jobs(weights.size());
             // One tracker per run, built here with the GIL held; each is used by its run's thread only.
             std::vector<std::unique_ptr<TrackObserver<T>>> trackers(weights.size());
-            std::vector<Activation> activations;
-            activations.reserve(specs.size());
-            for (std::size_t s = 0; s < specs.size(); ++s) {
-                try {
-                    activations.push_back(Activation::parse(specs[s]->activation, specs[s]->negative_slope));
-                } catch (const std::invalid_argument& e) {
-                    throw std::invalid_argument("specs[" + std::to_string(s) + "]: " + e.what());
-                }
-            }
             for (std::size_t i = 0; i < weights.size(); ++i) {
                 const std::string name = "jobs[" + std::to_string(i) + "]";
                 if (spec_of[i] >= specs.size())
@@ -68,7 +58,7 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
                     std::vector<Mat<T>> layers;
                     layers.reserve(weights[i].size());
                     for (const auto& w : weights[i]) layers.emplace_back(view_of(w, "weights"));
-                    nets.emplace_back(std::move(layers), activations[spec_of[i]]);
+                    nets.emplace_back(std::move(layers), b.activation);
                     jobs[i].optimizer = b.optimizer;
                     if (b.track) {
                         trackers[i] = make_tracker<T>(*b.track, b.theory_right, b.theory_left, nets.back().widths());

@@ -18,14 +18,13 @@ void bind_dtype(py::module_& m) {
         py::arg("weights"));
     m.def(
         "features",
-        [](std::vector<Mat<T>> weights, const CArray<T>& X, const std::string& activation, double negative_slope) {
-            Network<T> net(std::move(weights), Activation::parse(activation, negative_slope));
+        [](std::vector<Mat<T>> weights, const CArray<T>& X, const Activation& activation) {
+            Network<T> net(std::move(weights), activation);
             const ConstView<T> x = view_of(X, "X");
             py::gil_scoped_release release;
             return net.features(x);
         },
-        py::arg("weights"), py::arg("X").noconvert(), py::arg("activation") = "linear",
-        py::arg("negative_slope") = 0.01);
+        py::arg("weights"), py::arg("X").noconvert(), py::arg_v("activation", Activation{}, "Activation()"));
 }
 
 template <class T>
@@ -40,10 +39,6 @@ py::object init_weights_of(const std::vector<Index>& widths, double scale, std::
 }  // namespace
 
 void bind_network(py::module_& m) {
-    // The core's own check of an activation's name and slope, for the Python layer's constructors.
-    m.def("check_activation", [](const std::string& activation, double negative_slope) {
-        Activation::parse(activation, negative_slope);
-    });
     m.def(
         "init_weights",
         [](const std::vector<Index>& widths, double scale, std::uint64_t seed, const std::string& kind,

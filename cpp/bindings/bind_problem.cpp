@@ -34,29 +34,28 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
             },
             py::arg("X").noconvert(), py::arg("Y").noconvert(), py::arg("reduction"), py::arg("form"))
         .def("loss",
-             [](const BP& self, std::vector<Mat<T>> weights, const std::string& activation, double negative_slope) {
-                 Network<T> net(std::move(weights), Activation::parse(activation, negative_slope));
+             [](const BP& self, std::vector<Mat<T>> weights, const Activation& activation) {
+                 Network<T> net(std::move(weights), activation);
                  self.problem->check_activation(net.activation());  // with the GIL, before any work
                  py::gil_scoped_release release;
                  return self.problem->loss(net);
              },
-             py::arg("weights"), py::arg("activation") = "linear", py::arg("negative_slope") = 0.01)
+             py::arg("weights"), py::arg_v("activation", Activation{}, "Activation()"))
         .def("gradients",
-             [](const BP& self, std::vector<Mat<T>> weights, const std::string& activation, double negative_slope) {
-                 Network<T> net(std::move(weights), Activation::parse(activation, negative_slope));
+             [](const BP& self, std::vector<Mat<T>> weights, const Activation& activation) {
+                 Network<T> net(std::move(weights), activation);
                  self.problem->check_activation(net.activation());  // with the GIL, before any work
                  py::gil_scoped_release release;
                  return self.problem->gradients(net);
              },
-             py::arg("weights"), py::arg("activation") = "linear", py::arg("negative_slope") = 0.01)
+             py::arg("weights"), py::arg_v("activation", Activation{}, "Activation()"))
         .def("form_for", [](const BP& self, const std::vector<Index>& w) { return self.problem->form_for(w); })
         .def("flops_per_step", [](const BP& self, const std::vector<Index>& w) { return self.problem->flops_per_step(w); })
         .def("products_per_step", [](const BP& self, const std::vector<Index>& w) { return self.problem->products_per_step(w); })
         .def("check_network", [](const BP& self, const std::vector<Index>& w) { self.problem->check_network(w); })
         .def("check_activation",
-             [](const BP& self, const std::string& activation, double negative_slope) {
-                 self.problem->check_activation(Activation::parse(activation, negative_slope));
-             })
+             [](const BP& self, const Activation& activation) { self.problem->check_activation(activation); },
+             py::arg("activation"))
         .def_property_readonly("scale", [](const BP& self) { return self.problem->scale(); })
         .def_property_readonly("input_dim", [](const BP& self) { return self.problem->input_dim(); })
         .def_property_readonly("output_dim", [](const BP& self) { return self.problem->output_dim(); });

@@ -26,6 +26,50 @@ void bind_settings(py::module_& m) {
         .value("covariance", RegressionForm::Covariance)
         .value("data", RegressionForm::Data);
 
+    py::enum_<ActivationKind>(m, "ActivationKind", "The elementwise activation between layers (dln/network.hpp).")
+        .value("linear", ActivationKind::Linear)
+        .value("relu", ActivationKind::Relu)
+        .value("leaky_relu", ActivationKind::LeakyRelu)
+        .value("tanh", ActivationKind::Tanh);
+    // Immutable, and checked when built: every Activation that reaches the core is a valid one.
+    py::class_<Activation>(m, "Activation", "An activation and its leaky_relu slope (dln/network.hpp).")
+        .def(py::init([](ActivationKind kind, double negative_slope) {
+                 Activation a;
+                 a.kind = kind;
+                 a.negative_slope = negative_slope;
+                 a.validate();
+                 return a;
+             }),
+             py::arg("kind") = ActivationKind::Linear, py::arg("negative_slope") = 0.01)
+        .def_static("parse", &Activation::parse, py::arg("activation"), py::arg("negative_slope") = 0.01,
+                    "The activation of this name ('linear', 'relu', 'leaky_relu', 'tanh'); ValueError naming "
+                    "`activation` or `negative_slope` otherwise.")
+        .def_readonly("kind", &Activation::kind)
+        .def_readonly("negative_slope", &Activation::negative_slope, "slope of leaky_relu for negative inputs")
+        .def_property_readonly("name", &Activation::name)
+        .def_property_readonly("linear", &Activation::linear)
+        .def("__eq__",
+             [](const Activation& a, const py::object& other) -> py::object {
+                 if (!py::isinstance<Activation>(other)) return py::reinterpret_borrow<py::object>(Py_NotImplemented);
+                 const Activation& b = other.cast<const Activation&>();
+                 return py::bool_(a.kind == b.kind && a.negative_slope == b.negative_slope);
+             })
+        .def("__hash__", [](const Activation& a) {
+            return py::hash(py::make_tuple(static_cast<int>(a.kind), a.negative_slope));
+        })
+        .def("__repr__", [](const Activation& a) {
+            return "Activation('" + std::string(a.name()) + "', negative_slope=" +
+                   py::repr(py::float_(a.negative_slope)).cast<std::string>() + ")";
+        })
+        .def(py::pickle([](const Activation& a) { return py::make_tuple(a.kind, a.negative_slope); },
+                        [](const py::tuple& t) {
+                            Activation a;
+                            a.kind = t[0].cast<ActivationKind>();
+                            a.negative_slope = t[1].cast<double>();
+                            a.validate();
+                            return a;
+                        }));
+
     py::class_<OptimizerConfig>(m, "OptimizerConfig", "An optimiser and its hyper-parameters (dln/optimizer.hpp).")
         .def(py::init([](OptimizerKind kind, double lr, double momentum, double beta1, double beta2, double eps,
                          double decay, std::vector<double> lr_scale) {

@@ -80,14 +80,13 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
     m.def(
         "train",
         [](const BoundProblem<T>& problem, const std::vector<CArray<T>>& weights, const OptimizerConfig& optimizer,
-           TrainOptions options, const std::string& activation, double negative_slope, py::object progress,
+           TrainOptions options, const Activation& act, py::object progress,
            Optional<S> resume, const std::optional<TrackSpec>& track, Bases<T> theory_right, Bases<T> theory_left,
            Optional<TrackObserverState<T>> track_state, bool save_track_state) {
             // The arrays (a Network's, C-contiguous, of this dtype) are read in place: the run copies them
             // once into its own buffers, checking finiteness in the same pass.
             std::vector<ConstView<T>> views;
             for (const auto& w : weights) views.push_back(view_of(w, "weights"));
-            const Activation act = Activation::parse(activation, negative_slope);
             check_shapes(views);
             const std::vector<Index> widths = widths_of(views);
             // The core checks the settings again before any work; the network and the tracker are checked
@@ -122,7 +121,7 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
             return out;
         },
         py::arg("problem"), py::arg("weights"), py::arg("optimizer"), py::arg("options"),
-        py::arg("activation") = "linear", py::arg("negative_slope") = 0.01, py::arg("progress") = py::none(),
+        py::arg_v("activation", Activation{}, "Activation()"), py::arg("progress") = py::none(),
         py::arg("resume") = py::none(), py::arg("track") = py::none(), py::arg("theory_right") = py::none(),
         py::arg("theory_left") = py::none(), py::arg("track_state") = py::none(),
         py::arg("save_track_state") = false,

@@ -24,7 +24,7 @@ from ._about import __version__, build_info
 from .config import RunConfig, grid, spawn_seeds
 from .implicit import ImplicitNetwork
 from .io import CheckpointError, load_checkpoint
-from .network import Network
+from .network import Activation, ActivationKind, Network
 from .problems import Completion, Factorization, LowRankFactorization, Problem, Regression
 from .result import Result
 from .sweeps import SweepResult, sweep
@@ -36,4 +36,5 @@ __all__ = ["Network", "Problem", "Factorization", "Regression", "Completion", "t
            "resume", "load_checkpoint", "CheckpointError", "RunConfig", "grid", "spawn_seeds", "sweep", "SweepResult",
            "build_info", "analysis", "experiments", "theory", "__version__",
            "compression", "invariant_subspace", "compress", "compress_trained", "CompressedNetwork", "SparseCompletion",
-           "SvdTracker", "BrandTracker", "TrackSpec", "SvdTrace", "ImplicitNetwork", "LowRankFactorization"]
+           "SvdTracker", "BrandTracker", "TrackSpec", "SvdTrace", "ImplicitNetwork", "LowRankFactorization",
+           "Activation", "ActivationKind"]

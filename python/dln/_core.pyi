@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['BatchSpec32', 'BatchSpec64', 'BrandTracker32', 'BrandTracker64', 'Compressed32', 'Compressed64', 'OptimizerConfig', 'OptimizerKind', 'Problem32', 'Problem64', 'Reduction', 'RegressionForm', 'SparseCompletion32', 'SparseCompletion64', 'Status', 'StructuredTracker32', 'StructuredTracker64', 'TrackRecord32', 'TrackRecord64', 'TrackSpec', 'TrackState32', 'TrackState64', 'TrainOptions', 'TrainResult32', 'TrainResult64', 'TrainState32', 'TrainState64', 'build_info', 'check_activation', 'compress', 'default_threads', 'end_to_end', 'features', 'init_weights', 'invariant_subspace', 'train', 'train_batch']
+__all__: list[str] = ['Activation', 'ActivationKind', 'BatchSpec32', 'BatchSpec64', 'BrandTracker32', 'BrandTracker64', 'Compressed32', 'Compressed64', 'OptimizerConfig', 'OptimizerKind', 'Problem32', 'Problem64', 'Reduction', 'RegressionForm', 'SparseCompletion32', 'SparseCompletion64', 'Status', 'StructuredTracker32', 'StructuredTracker64', 'TrackRecord32', 'TrackRecord64', 'TrackSpec', 'TrackState32', 'TrackState64', 'TrainOptions', 'TrainResult32', 'TrainResult64', 'TrainState32', 'TrainState64', 'build_info', 'compress', 'default_threads', 'end_to_end', 'features', 'init_weights', 'invariant_subspace', 'train', 'train_batch']
 class OptimizerKind:
     """
     First-order optimiser (SCIENCE.md section 1).
@@ -210,6 +210,94 @@ class RegressionForm:
     @property
     def value(self) -> int:
         ...
+class ActivationKind:
+    """
+    The elementwise activation between layers (dln/network.hpp).
+    
+    Members:
+    
+      linear
+    
+      relu
+    
+      leaky_relu
+    
+      tanh
+    """
+    __members__: typing.ClassVar[dict[str, ActivationKind]]
+    leaky_relu: typing.ClassVar[ActivationKind]
+    linear: typing.ClassVar[ActivationKind]
+    relu: typing.ClassVar[ActivationKind]
+    tanh: typing.ClassVar[ActivationKind]
+    @typing.overload
+    def __eq__(self, other: ActivationKind) -> bool:
+        ...
+    @typing.overload
+    def __eq__(self, other: typing.Any) -> bool:
+        ...
+    def __getstate__(self) -> int:
+        ...
+    def __hash__(self) -> int:
+        ...
+    def __index__(self) -> int:
+        ...
+    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __int__(self) -> int:
+        ...
+    @typing.overload
+    def __ne__(self, other: ActivationKind) -> bool:
+        ...
+    @typing.overload
+    def __ne__(self, other: typing.Any) -> bool:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __str__(self) -> str:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def value(self) -> int:
+        ...
+class Activation:
+    """
+    An activation and its leaky_relu slope (dln/network.hpp).
+    """
+    @staticmethod
+    def parse(activation: str, negative_slope: typing.SupportsFloat | typing.SupportsIndex = 0.01) -> Activation:
+        """
+        The activation of this name ('linear', 'relu', 'leaky_relu', 'tanh'); ValueError naming `activation` or `negative_slope` otherwise.
+        """
+    def __eq__(self, arg0: typing.Any) -> typing.Any:
+        ...
+    def __getstate__(self) -> tuple[ActivationKind, float]:
+        ...
+    def __hash__(self) -> int:
+        ...
+    def __init__(self, kind: ActivationKind = ActivationKind.linear, negative_slope: typing.SupportsFloat | typing.SupportsIndex = 0.01) -> None:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def __setstate__(self, arg0: tuple) -> None:
+        ...
+    @property
+    def kind(self) -> ActivationKind:
+        ...
+    @property
+    def linear(self) -> bool:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def negative_slope(self) -> float:
+        """
+        slope of leaky_relu for negative inputs
+        """
 class OptimizerConfig:
     """
     An optimiser and its hyper-parameters (dln/optimizer.hpp).
@@ -404,7 +492,7 @@ class Problem64:
     @staticmethod
     def regression(X: numpy.typing.NDArray[numpy.float64], Y: numpy.typing.NDArray[numpy.float64], reduction: Reduction, form: RegressionForm) -> Problem64:
         ...
-    def check_activation(self, arg0: str, arg1: typing.SupportsFloat | typing.SupportsIndex) -> None:
+    def check_activation(self, activation: Activation) -> None:
         ...
     def check_network(self, arg0: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]) -> None:
         ...
@@ -412,9 +500,9 @@ class Problem64:
         ...
     def form_for(self, arg0: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]) -> RegressionForm:
         ...
-    def gradients(self, weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]], activation: str = 'linear', negative_slope: typing.SupportsFloat | typing.SupportsIndex = 0.01) -> list[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]]:
+    def gradients(self, weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]], activation: Activation = ...) -> list[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]]:
         ...
-    def loss(self, weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]], activation: str = 'linear', negative_slope: typing.SupportsFloat | typing.SupportsIndex = 0.01) -> float:
+    def loss(self, weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]], activation: Activation = ...) -> float:
         ...
     def products_per_step(self, arg0: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]) -> int:
         ...
@@ -437,7 +525,7 @@ class Problem32:
     @staticmethod
     def regression(X: numpy.typing.NDArray[numpy.float32], Y: numpy.typing.NDArray[numpy.float32], reduction: Reduction, form: RegressionForm) -> Problem32:
         ...
-    def check_activation(self, arg0: str, arg1: typing.SupportsFloat | typing.SupportsIndex) -> None:
+    def check_activation(self, activation: Activation) -> None:
         ...
     def check_network(self, arg0: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]) -> None:
         ...
@@ -445,9 +533,9 @@ class Problem32:
         ...
     def form_for(self, arg0: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]) -> RegressionForm:
         ...
-    def gradients(self, weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]], activation: str = 'linear', negative_slope: typing.SupportsFloat | typing.SupportsIndex = 0.01) -> list[typing.Annotated[numpy.typing.NDArray[numpy.float32], "[m, n]"]]:
+    def gradients(self, weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]], activation: Activation = ...) -> list[typing.Annotated[numpy.typing.NDArray[numpy.float32], "[m, n]"]]:
         ...
-    def loss(self, weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]], activation: str = 'linear', negative_slope: typing.SupportsFloat | typing.SupportsIndex = 0.01) -> float:
+    def loss(self, weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]], activation: Activation = ...) -> float:
         ...
     def products_per_step(self, arg0: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]) -> int:
         ...
@@ -1248,13 +1336,13 @@ class BatchSpec64:
     """
     The settings shared by runs of train_batch: the arguments of train but the weights.
     """
-    def __init__(self, problem: Problem64, optimizer: OptimizerConfig, options: TrainOptions, activation: str = 'linear', negative_slope: typing.SupportsFloat | typing.SupportsIndex = 0.01, track: TrackSpec | None = None, theory_right: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]] | None = None, theory_left: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]] | None = None) -> None:
+    def __init__(self, problem: Problem64, optimizer: OptimizerConfig, options: TrainOptions, activation: Activation = ..., track: TrackSpec | None = None, theory_right: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]] | None = None, theory_left: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]] | None = None) -> None:
         ...
 class BatchSpec32:
     """
     The settings shared by runs of train_batch: the arguments of train but the weights.
     """
-    def __init__(self, problem: Problem32, optimizer: OptimizerConfig, options: TrainOptions, activation: str = 'linear', negative_slope: typing.SupportsFloat | typing.SupportsIndex = 0.01, track: TrackSpec | None = None, theory_right: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]] | None = None, theory_left: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]] | None = None) -> None:
+    def __init__(self, problem: Problem32, optimizer: OptimizerConfig, options: TrainOptions, activation: Activation = ..., track: TrackSpec | None = None, theory_right: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]] | None = None, theory_left: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]] | None = None) -> None:
         ...
 class SparseCompletion64:
     def __init__(self, d_out: typing.SupportsInt | typing.SupportsIndex, d_in: typing.SupportsInt | typing.SupportsIndex, rows: numpy.typing.NDArray[numpy.int64], cols: numpy.typing.NDArray[numpy.int64], values: numpy.typing.NDArray[numpy.float64], reduction: Reduction) -> None:
@@ -1358,8 +1446,6 @@ class Compressed32:
         ...
 def build_info() -> dict:
     ...
-def check_activation(arg0: str, arg1: typing.SupportsFloat | typing.SupportsIndex) -> None:
-    ...
 @typing.overload
 def compress(weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]], problem: Problem64, rank: typing.SupportsInt | typing.SupportsIndex, outer_lr_scale: typing.SupportsFloat | typing.SupportsIndex = 0.0, method: str = 'auto') -> Compressed64:
     ...
@@ -1377,10 +1463,10 @@ def end_to_end(weights: collections.abc.Sequence[typing.Annotated[numpy.typing.A
 def end_to_end(weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]]) -> typing.Annotated[numpy.typing.NDArray[numpy.float32], "[m, n]"]:
     ...
 @typing.overload
-def features(weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]], X: numpy.typing.NDArray[numpy.float64], activation: str = 'linear', negative_slope: typing.SupportsFloat | typing.SupportsIndex = 0.01) -> list[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]]:
+def features(weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]], X: numpy.typing.NDArray[numpy.float64], activation: Activation = ...) -> list[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]]:
     ...
 @typing.overload
-def features(weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]], X: numpy.typing.NDArray[numpy.float32], activation: str = 'linear', negative_slope: typing.SupportsFloat | typing.SupportsIndex = 0.01) -> list[typing.Annotated[numpy.typing.NDArray[numpy.float32], "[m, n]"]]:
+def features(weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]], X: numpy.typing.NDArray[numpy.float32], activation: Activation = ...) -> list[typing.Annotated[numpy.typing.NDArray[numpy.float32], "[m, n]"]]:
     ...
 def init_weights(widths: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], scale: typing.SupportsFloat | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, kind: str, dtype: str = 'float64') -> typing.Any:
     """
@@ -1393,7 +1479,7 @@ def invariant_subspace(weights: collections.abc.Sequence[typing.Annotated[numpy.
 def invariant_subspace(weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]], problem: Problem32, rank: typing.SupportsInt | typing.SupportsIndex, method: str = 'auto') -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
     ...
 @typing.overload
-def train(problem: Problem64, weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64]], optimizer: OptimizerConfig, options: TrainOptions, activation: str = 'linear', negative_slope: typing.SupportsFloat | typing.SupportsIndex = 0.01, progress: typing.Any = None, resume: TrainState64 | None = None, track: TrackSpec | None = None, theory_right: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]] | None = None, theory_left: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]] | None = None, track_state: TrackState64 | None = None, save_track_state: bool = False) -> TrainResult64:
+def train(problem: Problem64, weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64]], optimizer: OptimizerConfig, options: TrainOptions, activation: Activation = ..., progress: typing.Any = None, resume: TrainState64 | None = None, track: TrackSpec | None = None, theory_right: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]] | None = None, theory_left: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]] | None = None, track_state: TrackState64 | None = None, save_track_state: bool = False) -> TrainResult64:
     """
     Train a network of `weights` (C-contiguous arrays of the problem's dtype, read in place) on `problem`,
     with the GIL released (Ctrl-C stops the run: status interrupted). `progress(done)` is called on this
@@ -1402,7 +1488,7 @@ def train(problem: Problem64, weights: collections.abc.Sequence[typing.Annotated
     save_track_state: return theirs as `svd_state`). Raises ValueError naming the bad argument.
     """
 @typing.overload
-def train(problem: Problem32, weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32]], optimizer: OptimizerConfig, options: TrainOptions, activation: str = 'linear', negative_slope: typing.SupportsFloat | typing.SupportsIndex = 0.01, progress: typing.Any = None, resume: TrainState32 | None = None, track: TrackSpec | None = None, theory_right: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]] | None = None, theory_left: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]] | None = None, track_state: TrackState32 | None = None, save_track_state: bool = False) -> TrainResult32:
+def train(problem: Problem32, weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32]], optimizer: OptimizerConfig, options: TrainOptions, activation: Activation = ..., progress: typing.Any = None, resume: TrainState32 | None = None, track: TrackSpec | None = None, theory_right: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]] | None = None, theory_left: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]] | None = None, track_state: TrackState32 | None = None, save_track_state: bool = False) -> TrainResult32:
     """
     Train a network of `weights` (C-contiguous arrays of the problem's dtype, read in place) on `problem`,
     with the GIL released (Ctrl-C stops the run: status interrupted). `progress(done)` is called on this

@@ -12,6 +12,11 @@ from ._checks import as_dtype, choice, common_dtype, floating_array, integer, ma
 
 ACTIVATIONS = ("linear", "relu", "leaky_relu", "tanh")
 
+# The core's activation as a class (kind and slope, checked when built) and its kinds as a real enum;
+# dln exports both. Networks take the kind by name or as the enum.
+Activation = _core.Activation
+ActivationKind = _core.ActivationKind
+
 # ``Network.orthogonal(..., implicit=True)`` builds a ``dln.ImplicitNetwork``. That class lives in
 # ``dln.implicit``, which builds on this module, so this module must not import it: ``dln.implicit``
 # registers its constructor here when it is imported (``dln`` imports it), and this module only calls it.
@@ -19,12 +24,21 @@ _implicit_orthogonal: Any = None
 
 
 def _activation(activation: Any, negative_slope: Any) -> tuple[str, float]:
-    """Checked ``(activation, negative_slope)``: ValueError naming the parameter otherwise."""
+    """Checked ``(activation, negative_slope)``: ValueError naming the parameter otherwise.
+
+    ``activation`` is a name or a ``dln.ActivationKind``."""
+    if isinstance(activation, _core.ActivationKind):
+        activation = activation.name
     name = choice(activation, "activation", ACTIVATIONS)
     slope = real(negative_slope, "negative_slope")
     if not (np.isfinite(slope) and slope >= 0):
         raise ValueError(f"negative_slope: must be finite and >= 0, got {slope}")
     return name, slope
+
+
+def _core_activation(name: str, slope: float) -> _core.Activation:
+    """The core's activation (an enum and a slope) for a checked name and slope."""
+    return _core.Activation(_core.ActivationKind.__members__[name], slope)
 
 
 class Network:
@@ -49,11 +63,12 @@ class Network:
     Networks are immutable: training returns a new one (with the same activation).
     """
 
-    __slots__ = ("_weights", "_dtype", "_activation", "_slope")
+    __slots__ = ("_weights", "_dtype", "_activation", "_slope", "_act")
 
     def __init__(self, weights: Sequence[Any], dtype: Any = None, activation: str = "linear",
                  negative_slope: float = 0.01) -> None:
         self._activation, self._slope = _activation(activation, negative_slope)
+        self._act = _core_activation(self._activation, self._slope)
         if isinstance(weights, np.ndarray) or not isinstance(weights, (list, tuple)):
             raise TypeError(f"weights: expected a list of 2-D arrays, got {type(weights).__name__}")
         if len(weights) == 0:
@@ -88,6 +103,7 @@ class Network:
         net._dtype = dtype
         net._activation = activation
         net._slope = negative_slope
+        net._act = _core_activation(activation, negative_slope)
         return net
 
     def __reduce__(self) -> tuple:
@@ -181,6 +197,12 @@ class Network:
         return self._activation
 
     @property
+    def activation_spec(self) -> _core.Activation:
+        """The activation as the core sees it: ``dln.Activation(kind, negative_slope)``, ``kind`` a
+        ``dln.ActivationKind``."""
+        return self._act
+
+    @property
     def negative_slope(self) -> float:
         """Slope of ``leaky_relu`` for negative inputs (stored for every activation)."""
         return self._slope
@@ -223,7 +245,7 @@ class Network:
         # every layer's output, in C++ and again as NumPy arrays
         _memory.require(2.0 * sum(self.widths[1:]) * x.shape[1] * self._dtype.itemsize, "X",
                         f"the layer outputs for {x.shape[1]} samples")
-        return list(_core.features(self._weights, x, self._activation, self._slope))
+        return list(_core.features(self._weights, x, self._act))
 
     def layer_outputs(self, X: Any) -> list[np.ndarray]:
         """The older name of :meth:`features` (same result)."""

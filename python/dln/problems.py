@@ -55,7 +55,7 @@ class Problem:
             raise TypeError(f"net: expected a dln.Network, got {type(net).__name__}")
         core = self._core(net.dtype)
         core.check_network(net.widths)
-        core.check_activation(net.activation, net.negative_slope)
+        core.check_activation(net._act)
         return core
 
     @property
@@ -73,11 +73,11 @@ class Problem:
 
     def loss(self, net: Network) -> float:
         """Loss of ``net`` on this problem (in the problem's reduction units)."""
-        return float(self._net_core(net).loss(net._weights, net.activation, net.negative_slope))
+        return float(self._net_core(net).loss(net._weights, net._act))
 
     def gradients(self, net: Network) -> list[np.ndarray]:
         """Gradients of the loss with respect to every layer (reduction factor included)."""
-        return list(self._net_core(net).gradients(net._weights, net.activation, net.negative_slope))
+        return list(self._net_core(net).gradients(net._weights, net._act))
 
     def products_per_step(self, net: Network) -> int:
         """Matrix products per loss + gradient evaluation for this network."""

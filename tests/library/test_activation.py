@@ -19,6 +19,7 @@ Finite differences use a step that provably crosses no kink (:func:`kink_free_st
 """
 
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -495,3 +496,34 @@ def test_linear_network_takes_the_linear_path(assert_layers_close):
     # features of a linear net are the end-to-end map applied to X (to rounding: other product order)
     scale = np.linalg.norm(X) * np.prod([np.linalg.norm(w) for w in default.weights])
     assert_layers_close([default.features(X)[-1]], [default.end_to_end() @ X], np.float64, scales=[scale])
+
+
+def test_activation_is_a_bound_class_with_a_real_enum():
+    """The boundary carries the activation as dln.Activation (an ActivationKind and a slope, checked
+    when built), not as a name and a float; names keep working at the public API."""
+    a = dln.Activation(dln.ActivationKind.leaky_relu, 0.2)
+    assert a.kind == dln.ActivationKind.leaky_relu and a.negative_slope == 0.2 and a.name == "leaky_relu"
+    assert not a.linear and dln.Activation().linear
+    assert a == dln.Activation.parse("leaky_relu", 0.2) and a != dln.Activation(dln.ActivationKind.leaky_relu, 0.3)
+    assert hash(a) == hash(dln.Activation.parse("leaky_relu", 0.2))
+    assert pickle.loads(pickle.dumps(a)) == a
+    assert repr(a) == "Activation('leaky_relu', negative_slope=0.2)"
+    with pytest.raises(ValueError, match="^negative_slope"):
+        dln.Activation(dln.ActivationKind.relu, -1.0)
+    with pytest.raises(ValueError, match="^negative_slope"):
+        dln.Activation(dln.ActivationKind.relu, float("nan"))
+    with pytest.raises(ValueError, match="^activation"):
+        dln.Activation.parse("sigmoid")
+    with pytest.raises(AttributeError):
+        a.negative_slope = 0.5  # immutable: what reached the core was checked
+
+    rng = np.random.default_rng(3)
+    phi = rng.standard_normal((5, 5))
+    by_name = dln.Network.orthogonal([5, 6, 5], scale=0.5, seed=4, activation="tanh")
+    by_enum = dln.Network.orthogonal([5, 6, 5], scale=0.5, seed=4, activation=dln.ActivationKind.tanh)
+    assert by_enum.activation == "tanh" and by_enum.activation_spec == by_name.activation_spec
+    r1 = dln.train(by_name, dln.Factorization(phi), lr=0.05, steps=20)
+    r2 = dln.train(by_enum, dln.Factorization(phi), lr=0.05, steps=20)
+    for w1, w2 in zip(r1.network.weights, r2.network.weights):
+        assert np.array_equal(w1, w2)
+    assert r1.network.activation_spec == dln.Activation(dln.ActivationKind.tanh, 0.01)

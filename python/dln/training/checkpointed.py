@@ -41,7 +41,8 @@ def _config(prepared: Prepared, n_threads: Optional[int], every: int) -> dict:
     s = prepared.settings
     out = dict(optimizer=s.optimizer, lr=s.lr, tol=s.tol, record_every=s.record_every, momentum=s.momentum,
                betas=[s.beta1, s.beta2], eps=s.eps, decay=s.decay, lr_scale=list(s.lr_scale) or None,
-               n_threads=n_threads, checkpoint_every=every, dtype=prepared.net.dtype.str, **prepared.activation)
+               n_threads=n_threads, checkpoint_every=every, dtype=prepared.net.dtype.str,
+               activation=prepared.net.activation, negative_slope=prepared.net.negative_slope)
     if prepared.track is not None:
         out["track_svd"] = TrackSpec._settings(prepared.track)
     return out

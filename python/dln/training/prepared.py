@@ -66,7 +66,7 @@ class Prepared:
     @property
     def activation(self) -> dict:
         """The network's activation as the core's keyword arguments."""
-        return dict(activation=self.net.activation, negative_slope=self.net.negative_slope)
+        return dict(activation=self.net._act)
 
     @property
     def theory_args(self) -> dict:
