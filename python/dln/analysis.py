@@ -24,7 +24,7 @@ import numpy as np
 
 from ._checks import integer, real
 from .network import Network
-from .problems import Problem
+from .problems import Problem, refuse_sparse
 from .theory import init_scale, invariant_subspace, known_target, numerical_rank, rho_recursion, subspace_sine
 from .tracking import SvdTrace
 
@@ -101,6 +101,7 @@ def theory(net: Network, problem: Problem, rank: Any = "auto", method: str = "au
     _check_net(net)
     if not isinstance(problem, Problem):
         raise TypeError(f"problem: expected a dln problem, got {type(problem).__name__}")
+    refuse_sparse(problem, "the theory's bases")
     if len(set(net.widths)) != 1:
         raise ValueError(f"net: the theory's bases need square layers (all widths equal), got widths {net.widths}")
     if isinstance(rank, str):

@@ -36,7 +36,7 @@ import numpy as np
 from ._checks import os_error
 from ._checks import path as checked_path
 from .network import Network
-from .problems import Problem
+from .problems import Problem, refuse_sparse
 from .result import Result
 from .tracking import SvdTrace
 
@@ -206,6 +206,7 @@ def _check_same_problem(saved: dict, problem: Any) -> None:
     if not isinstance(problem, Problem):
         raise TypeError(f"problem: expected a dln problem (Factorization, Regression, Completion), "
                         f"got {type(problem).__name__}")
+    refuse_sparse(problem, "resuming a checkpoint")
     now = problem_fingerprint(problem)
     for key in ("kind", "reduction", "form"):
         if saved.get(key) != now.get(key):

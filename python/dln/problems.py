@@ -31,6 +31,10 @@ class Problem:
     cached); C-contiguous data of the right dtype is used without a copy."""
 
     kind: str = ""
+    #: True for a problem given by its observed entries only (:class:`dln.SparseCompletion`): it has no
+    #: dense target, so what needs one (checkpoints, SVD tracking, compressing a dense network, the
+    #: theory's bases) refuses it, naming ``problem``.
+    sparse: bool = False
 
     def __init__(self, arrays: dict[str, np.ndarray], reduction: str) -> None:
         self.reduction = choice(reduction, "reduction", REDUCTIONS)
@@ -100,6 +104,13 @@ class Problem:
     def __repr__(self) -> str:
         shapes = ", ".join(f"{k}={v.shape}" for k, v in self._arrays.items())
         return f"{type(self).__name__}({shapes}, reduction={self.reduction!r})"
+
+
+def refuse_sparse(problem: Problem, what: str) -> None:
+    """ValueError naming ``problem`` when it is a sparse one and ``what`` needs the dense target."""
+    if problem.sparse:
+        raise ValueError(f"problem: {what} needs a dense problem; a dln.SparseCompletion has only its observed "
+                         f"entries (build a dln.Completion for it)")
 
 
 def _core_class(dtype: np.dtype) -> Any:

@@ -16,7 +16,7 @@ import numpy as np
 from . import _memory
 from ._checks import choice, finite, integer, matrix
 from .network import Network
-from .problems import Factorization, Problem, Regression
+from .problems import Factorization, Problem, Regression, refuse_sparse
 
 __all__ = ["subspace_sine", "invariant_subspace", "theory_bases", "rho_recursion", "known_target", "init_scale",
            "numerical_rank", "check_rank", "top_singular_vectors"]
@@ -125,6 +125,7 @@ def invariant_subspace(net: Network, problem: Problem, rank: int, method: str = 
     net._require_linear("net", "the invariant subspace")
     if not isinstance(problem, Problem):
         raise TypeError(f"problem: expected a dln problem, got {type(problem).__name__}")
+    refuse_sparse(problem, "the invariant subspace of a dense network")
     problem._net_core(net)
     r = check_rank(net, rank)
     method = choice(method, "method", ("auto", "closed", "gradient"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import signal
 import subprocess
 import sys
@@ -186,3 +187,76 @@ def test_ctrl_c_stops_a_batch():
     out, _ = proc.communicate(timeout=30)
     assert time.monotonic() - t0 < 2.0
     assert out.strip() == "interrupted,interrupted,interrupted,interrupted True"
+
+
+def sparse_problem(d=12, seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    phi = low_rank_target(d, d, 2, seed=seed + 1)
+    mask = rng.random((d, d)) < 0.4
+    return dln.SparseCompletion.from_completion(dln.Completion(phi, mask), dtype=dtype)
+
+
+def test_batch_takes_sparse_completion_jobs_between_dense_ones():
+    """A SparseCompletion is a dln.Problem, so train_batch takes it: each such job's result is bitwise
+    its dln.train(..., n_threads=1), in job order, whatever the dense jobs around it."""
+    sp, sp32 = sparse_problem(), sparse_problem(seed=3, dtype=np.float32)
+    assert isinstance(sp, dln.Problem) and sp.sparse and not dln.Factorization(np.eye(2)).sparse
+    dense = mixed_jobs()
+    jobs = [dense[0], (dln.Network.orthogonal([12, 4, 4, 12], 0.5, seed=7), sp, dict(lr=0.5, steps=30)),
+            dense[1], (dln.Network.orthogonal([12, 6, 12], 0.5, seed=8, dtype=np.float32), sp32,
+                       dict(lr=0.2, steps=20, optimizer="momentum", record_every=3)),
+            dense[2]]
+    seen = []
+    batch = dln.train_batch(jobs, n_threads=2, progress=seen.append)
+    for (net, problem, kw), res in zip(jobs, batch):
+        assert same(res, dln.train(net, problem, **kw, n_threads=1))
+    assert batch[1].form == "sparse" and batch[3].network.dtype == np.float32
+    assert seen[-1] == sum(r.steps for r in batch) and seen == sorted(seen)
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    (dict(lr=0.1, steps=3, track_svd=dln.TrackSpec(every=1)), ValueError, "^jobs\\[1\\]: track_svd"),
+    (dict(lr=0.1, steps=3, checkpoint="x.ckpt"), TypeError, "^jobs\\[1\\]: checkpoint"),
+    (dict(lr=0.1, steps=3, nonsense=1), TypeError, "^jobs\\[1\\]: nonsense"),
+    (dict(steps=3), TypeError, "^jobs\\[1\\]: lr"),
+    (dict(lr=-1.0, steps=3), ValueError, "^jobs\\[1\\]: lr"),
+])
+def test_bad_sparse_job_named_before_any_work(kwargs, exc, match):
+    sp = sparse_problem()
+    calls = []
+    jobs = [mixed_jobs()[0], (dln.Network.orthogonal([12, 4, 12], 0.5, seed=1), sp, kwargs)]
+    with pytest.raises(exc, match=match):
+        dln.train_batch(jobs, n_threads=2, progress=calls.append)
+    assert calls == []
+
+
+def test_batch_stopped_by_progress_leaves_later_sparse_jobs_unstarted():
+    sp = sparse_problem()
+    net = dln.Network.orthogonal([12, 4, 12], 0.5, seed=1)
+
+    def stop(n):
+        raise RuntimeError("enough")
+
+    rs = dln.train_batch([(net, sp, dict(lr=0.1, steps=10**7)), (net, sp, dict(lr=0.1, steps=5))], progress=stop)
+    assert [r.status for r in rs] == ["interrupted", "interrupted"]
+    assert "enough" in rs[0].message and rs[1].steps == 0 and "not started" in rs[1].message
+    assert all(np.array_equal(a, b) for a, b in zip(rs[1].network.weights, net.weights))
+
+
+def test_sparse_completion_as_a_problem():
+    sp = sparse_problem()
+    net = dln.Network.orthogonal([12, 5, 5, 12], 0.5, seed=2)
+    dense = dln.Completion(low_rank_target(12, 12, 2, seed=1), np.zeros((12, 12)))
+    assert (sp.input_dim, sp.output_dim) == (12, 12) and sp.scale == 1.0 / 144
+    assert sp.products_per_step(net) == 3 and sp.flops_per_step(net) > 0
+    again = pickle.loads(pickle.dumps(sp))  # Dask and multiprocessing ship problems
+    assert again.loss(net) == sp.loss(net) and again.observed == sp.observed
+    assert not again.rows.flags.writeable and "SparseCompletion(shape=(12, 12)" in repr(again)
+    assert dense.input_dim == 12
+    # what needs the dense target refuses it, naming the problem
+    for call in (lambda: dln.invariant_subspace(net, sp, rank=2), lambda: dln.compress(net, sp, rank=2),
+                 lambda: dln.analysis.theory(dln.Network.orthogonal([12, 12, 12], 0.5), sp, rank=2)):
+        with pytest.raises(ValueError, match="^problem: .*SparseCompletion"):
+            call()
+    with pytest.raises(TypeError, match="^net: dtype"):
+        sp.loss(net.astype(np.float32))

@@ -31,7 +31,7 @@ from .. import _core, _memory
 from .._checks import array, as_dtype, choice, finite, floating_array, integer, real, sequence
 from .._progress import Progress
 from ..network import Network
-from ..problems import Completion, Factorization, Problem, Regression, core_reduction
+from ..problems import Completion, Factorization, Problem, Regression, core_reduction, refuse_sparse
 from ..result import Result
 from ..theory import check_rank, init_scale, invariant_subspace, known_target, numerical_rank, rho_recursion
 from .prepared import OPTIMIZERS, settings, threads_of, train_plain
@@ -198,8 +198,13 @@ def compress(net: Network, problem: Problem, rank: int, outer_lr_scale: float = 
 # ---------------------------------------------------------------------------------------------------
 # Sparse completion: observed entries only
 
-class SparseCompletion:
+class SparseCompletion(Problem):
     """Masked completion given only its observed entries (never a ``d_out x d_in`` array).
+
+    A :class:`dln.Problem`: :func:`dln.train` and :func:`dln.train_batch` take it like the dense
+    problems. Unlike them it is built for one dtype (the network's must match) and for linear
+    networks of depth >= 2; the features that need the dense target (checkpoints, SVD tracking,
+    :func:`dln.compress` of a dense network, the theory's bases) name ``problem`` and refuse it.
 
     ``1/2 c sum_{observed (i, j)} ((W_{L:1})_ij - values)^2`` with ``c = 1`` (``sum``) or
     ``1 / (d_out d_in)`` (``mean``, as :class:`dln.Completion`). Trains chains of depth >= 2 at
@@ -238,15 +243,64 @@ class SparseCompletion:
                 raise ValueError(f"{name}: entry {int(arr.argmax())} = {int(arr.max())} is outside [0, 2**63)")
             idx.append(np.ascontiguousarray(arr, dtype=np.int64))
         vals = floating_array(values, "values")
-        cls = _core.SparseCompletion64 if self.dtype == np.float64 else _core.SparseCompletion32
         vals = np.ascontiguousarray(vals, dtype=self.dtype)
-        self._core = cls(d_out, d_in, idx[0], idx[1], vals, core_reduction(self.reduction))
+        self._sparse = self._build(d_out, d_in, idx[0], idx[1], vals)
         # The observed entries, read-only (the implicit path takes its subspace from them; the core keeps
         # its own sorted copy).
         self.rows, self.cols, self.values = (np.array(a, copy=True) for a in (idx[0], idx[1], vals))
         for a in (self.rows, self.cols, self.values):
             a.flags.writeable = False
         self.shape = (d_out, d_in)
+
+    kind = "sparse_completion"
+    sparse = True
+
+    def _build(self, d_out: int, d_in: int, rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> Any:
+        cls = _core.SparseCompletion64 if self.dtype == np.float64 else _core.SparseCompletion32
+        return cls(d_out, d_in, rows, cols, values, core_reduction(self.reduction))
+
+    def _core(self, dtype: Any) -> Any:
+        """The core problem; only for this problem's own dtype (entries are not converted)."""
+        if as_dtype(dtype) != self.dtype:
+            raise TypeError(f"net: dtype {as_dtype(dtype)} differs from the problem's {self.dtype}")
+        return self._sparse
+
+    def _net_core(self, net: Network) -> Any:
+        self._check(net)
+        return self._sparse
+
+    @property
+    def input_dim(self) -> int:
+        return int(self._sparse.input_dim)
+
+    @property
+    def output_dim(self) -> int:
+        return int(self._sparse.output_dim)
+
+    def products_per_step(self, net: Network) -> int:
+        """Dense products per loss + gradient evaluation: forward, backward and gradient of each inner
+        layer (the sweep over the observed entries is not a product; :meth:`flops_per_step` counts it)."""
+        self._check(net)
+        return 3 * max(net.depth - 2, 0)
+
+    def flops_per_step(self, net: Network) -> float:
+        """Floating-point operations of one evaluation: the entry sweep and the inner layers' products."""
+        self._check(net)
+        return float(self._sparse.flops_per_step(net.widths))
+
+    # Pickling (Dask, multiprocessing): the entries and settings; the core is rebuilt on the other side.
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_sparse"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        for a in (self.rows, self.cols, self.values):
+            a.flags.writeable = False
+        self._sparse = self._build(self.shape[0], self.shape[1], self.rows, self.cols, self.values)
+
+    def __repr__(self) -> str:
+        return (f"SparseCompletion(shape={self.shape}, observed={self.observed}, reduction={self.reduction!r}, "
+                f"dtype={self.dtype.name})")
 
     @classmethod
     def from_completion(cls, problem: Completion, dtype: Any = np.float64) -> "SparseCompletion":
@@ -258,16 +312,16 @@ class SparseCompletion:
 
     @property
     def scale(self) -> float:
-        return float(self._core.scale)
+        return float(self._sparse.scale)
 
     @property
     def observed(self) -> int:
-        return int(self._core.observed)
+        return int(self._sparse.observed)
 
     @property
     def memory_bytes(self) -> int:
         """Bytes held by the stored entries and their row- and column-sorted indices."""
-        return int(self._core.memory_bytes)
+        return int(self._sparse.memory_bytes)
 
     def _check(self, net: Network) -> None:
         if not isinstance(net, Network):
@@ -277,17 +331,17 @@ class SparseCompletion:
         if net.activation != "linear":  # the sparse residual is computed from the end-to-end product
             raise ValueError(f"net: activation {net.activation!r} is not supported by SparseCompletion, which "
                              f"needs a linear network; use dln.Completion for a non-linear one")
-        self._core.check_network(net.widths)
+        self._sparse.check_network(net.widths)
 
     def loss(self, net: Network, n_threads: int = 1) -> float:
         """Loss of ``net`` (problem units), with ``n_threads >= 1`` threads."""
         self._check(net)
-        return float(self._core.loss(net._weights, integer(n_threads, "n_threads", minimum=1, maximum=4096)))
+        return float(self._sparse.loss(net._weights, integer(n_threads, "n_threads", minimum=1, maximum=4096)))
 
     def gradients(self, net: Network, n_threads: int = 1) -> list[np.ndarray]:
         """Gradients of the loss with respect to every layer, with ``n_threads >= 1`` threads."""
         self._check(net)
-        return list(self._core.gradients(net._weights, integer(n_threads, "n_threads", minimum=1, maximum=4096)))
+        return list(self._sparse.gradients(net._weights, integer(n_threads, "n_threads", minimum=1, maximum=4096)))
 
     def train(self, net: Network, lr: float, steps: int, **kwargs: Any) -> Result:
         """Deprecated: ``dln.train(net, problem, lr, steps, ...)`` takes a SparseCompletion (the same run)."""
@@ -295,24 +349,38 @@ class SparseCompletion:
                       "which takes a SparseCompletion like any other problem", DeprecationWarning, stacklevel=2)
         return self._train(net, lr, steps, **kwargs)
 
-    def _train(self, net: Network, lr: float, steps: int, optimizer: str = "gd", tol: Optional[float] = None,
-               record_every: int = 1, momentum: float = 0.9, betas: Sequence[float] = (0.9, 0.999),
-               eps: float = 1e-8, decay: float = 0.9, lr_scale: Optional[Sequence[float]] = None,
-               n_threads: Optional[int] = None, progress: Any = None) -> Result:
-        """:func:`dln.train` of ``net`` on this problem (what it runs for a SparseCompletion)."""
+    #: What dln.train and dln.train_batch pass on to a sparse run (the rest they refuse, by name).
+    TRAIN_KEYS = ("lr", "steps", "optimizer", "tol", "record_every", "momentum", "betas", "eps", "decay", "lr_scale")
+
+    def _settings(self, net: Network, lr: float, steps: int, optimizer: str = "gd", tol: Optional[float] = None,
+                  record_every: int = 1, momentum: float = 0.9, betas: Sequence[float] = (0.9, 0.999),
+                  eps: float = 1e-8, decay: float = 0.9, lr_scale: Optional[Sequence[float]] = None) -> Any:
+        """The checked settings of a run of ``net`` on this problem (nothing runs): types here, values by
+        the core's own checks."""
         self._check(net)
         s = settings(dict(optimizer=optimizer, lr=lr, steps=steps, tol=tol, record_every=record_every,
                           momentum=momentum, betas=betas, eps=eps, decay=decay, lr_scale=lr_scale), net.depth)
-        threads = threads_of(n_threads)
-        with Progress(progress, s.steps, "dln.train (sparse)") as bar:
-            out = _core.train(self._core, net._weights, s.optimizer_config(), s.train_options(threads),
-                              bar.callback())
-            message = bar.explain(out.message)
+        s.optimizer_config().validate(net.depth)
+        s.train_options().validate()
+        return s
+
+    def _run(self, net: Network, s: Any, threads: int, callback: Any, explain: Any) -> Result:
+        """The run of checked settings ``s``; ``callback(done)`` reports progress, ``explain`` words the
+        core's message."""
+        out = _core.train(self._sparse, net._weights, s.optimizer_config(), s.train_options(threads), callback)
         return Result(status=out.status.name, steps=int(out.steps), loss=out.loss,
                       network=Network._from_trusted(list(out.weights), net.dtype),
-                      final_loss=float(out.final_loss), seconds=float(out.seconds), message=message,
+                      final_loss=float(out.final_loss), seconds=float(out.seconds), message=explain(out.message),
                       optimizer=s.optimizer, lr=s.lr, reduction=self.reduction, record_every=s.record_every,
                       n_threads=int(out.n_threads), form="sparse")
+
+    def _train(self, net: Network, lr: float, steps: int, n_threads: Optional[int] = None, progress: Any = None,
+               **kwargs: Any) -> Result:
+        """:func:`dln.train` of ``net`` on this problem (what it runs for a SparseCompletion)."""
+        s = self._settings(net, lr, steps, **kwargs)
+        threads = threads_of(n_threads)
+        with Progress(progress, s.steps, "dln.train (sparse)") as bar:
+            return self._run(net, s, threads, bar.callback(), bar.explain)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -392,6 +460,7 @@ def train_compressed(net: Network, problem: Problem, lr: float, steps: int, rank
         net._require_linear("net", "compressed training")
     if not isinstance(problem, Problem):
         raise TypeError(f"problem: expected a dln problem, got {type(problem).__name__}")
+    refuse_sparse(problem, "compressed training of a dense network")
     phi = known_target(problem)
     if isinstance(rank, str):
         if rank != "auto":

@@ -5,6 +5,7 @@ The whole training loop runs in C++ with the GIL released.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -19,7 +20,7 @@ from ..tracking import TrackSpec
 from .checkpointed import train_checkpointed
 from .compressed import SparseCompletion, train_compressed
 from .implicit import is_implicit, train_implicit
-from .prepared import Prepared, prepare, run, threads_of
+from .prepared import TRAIN_KEYS, Prepared, prepare, run, threads_of
 
 __all__ = ["train", "train_batch"]
 
@@ -147,7 +148,8 @@ def train_batch(jobs: Sequence[Any], n_threads: Optional[int] = None, progress: 
         ``n_threads``, ``checkpoint`` or ``compress``; ``track_svd`` gives the job its own SVD tracker,
         whose record is bitwise that of ``train(..., n_threads=1)`` with the same spec). Jobs may differ
         in shapes, depth, dtype, optimiser, lr, steps and tol. Jobs given the same problem object share
-        its data (no copy per job).
+        its data (no copy per job). Jobs on a :class:`dln.SparseCompletion` (same arguments as
+        :func:`train` takes for one) run after the others, one at a time on one thread.
     n_threads : int, optional
         Pool size (default: all cores). Fewer jobs than threads leave threads idle.
     progress : None, bool or callable
@@ -171,10 +173,16 @@ def train_batch(jobs: Sequence[Any], n_threads: Optional[int] = None, progress: 
     shared: dict[Any, int] = {}
     specs: list[Prepared] = []
     runs: list[tuple[int, Network]] = []  # per job: (index into specs, its network)
+    # Jobs on a SparseCompletion (its evaluator is not in the core's batch pool): checked with the others,
+    # run after them, one at a time on one thread, so each is bitwise its train(..., n_threads=1).
+    sparse: dict[int, tuple[Network, SparseCompletion, Any]] = {}
     for i, job in enumerate(jobs):
         try:
             if not (isinstance(job, (tuple, list)) and len(job) == 3 and isinstance(job[2], dict)):
                 raise TypeError(f"job: expected a (network, problem, kwargs dict) triple, got {type(job).__name__}")
+            if isinstance(job[1], SparseCompletion) and not is_implicit(job[0]):
+                sparse[i] = (job[0], job[1], _sparse_settings(*job))
+                continue
             key = _share_key(*job)
             s = shared.get(key) if key is not None else None
             if s is None:
@@ -185,13 +193,14 @@ def train_batch(jobs: Sequence[Any], n_threads: Optional[int] = None, progress: 
             runs.append((s, job[0]))
         except (TypeError, ValueError, MemoryError) as exc:
             raise type(exc)(f"jobs[{i}]: {exc}") from None
+    dense = [i for i in range(len(jobs)) if i not in sparse]  # job number of each of `runs`
     # Every job keeps its input and result weights (3 copies); at most n_threads jobs hold work buffers.
     kept = [3.0 * p.net.dtype.itemsize * _memory.layer_elements(p.net.widths) for p in specs]
     working = sorted((specs[s].nbytes - kept[s] for s, _ in runs), reverse=True)
     _memory.require(sum(kept[s] for s, _ in runs) + sum(working[:threads or _core.default_threads()]), "jobs",
                     f"a batch of {len(runs)} runs")
-    results: list[Optional[Result]] = [None] * len(runs)
-    total = sum(specs[s].settings.steps for s, _ in runs)
+    results: list[Optional[Result]] = [None] * len(jobs)
+    total = sum(specs[s].settings.steps for s, _ in runs) + sum(st.steps for _, _, st in sparse.values())
     with Progress(progress, total, "dln.train_batch") as bar:
         done_before = 0
         for dtype in sorted({p.net.dtype for p in specs}, key=str):
@@ -205,9 +214,35 @@ def train_batch(jobs: Sequence[Any], n_threads: Optional[int] = None, progress: 
                                      [number[runs[i][0]] for i in index], threads, bar.callback(done_before))
             for i, out in zip(index, outs):
                 s, net = runs[i]
-                results[i] = specs[s].core_result(out, bar.explain(out.message), net)
+                results[dense[i]] = specs[s].core_result(out, bar.explain(out.message), net)
             done_before += sum(specs[runs[i][0]].settings.steps for i in index)
+        # Ctrl-C (or a raising progress callable) stops the whole batch, as in the core's pool: jobs not
+        # started by then end interrupted at their first state, with zero steps.
+        stopped = any(r is not None and r.status == "interrupted" for r in results)
+        for i, (net, problem, st) in sparse.items():
+            if stopped:
+                r = problem._run(net, st._replace(steps=0), 1, None, bar.explain)
+                results[i] = dataclasses.replace(r, status="interrupted",
+                                                 message="not started: the batch was interrupted")
+                continue
+            res = problem._run(net, st, 1, bar.callback(done_before), bar.explain)
+            results[i] = res
+            done_before += st.steps
+            stopped = res.status == "interrupted"
     return results  # type: ignore[return-value]
+
+
+def _sparse_settings(net: Any, problem: SparseCompletion, kwargs: dict) -> Any:
+    """The checked settings of a batch job on a SparseCompletion (its train arguments, named if refused)."""
+    for key in kwargs:
+        if key not in SparseCompletion.TRAIN_KEYS:
+            raise (TypeError if key not in TRAIN_KEYS else ValueError)(
+                f"{key}: not {'an argument of dln.train' if key not in TRAIN_KEYS else 'supported'} for a "
+                f"dln.SparseCompletion job")
+    for key in ("lr", "steps"):
+        if key not in kwargs:
+            raise TypeError(f"{key}: required (in the job's kwargs)")
+    return problem._settings(net, **kwargs)
 
 
 def _share_key(net: Any, problem: Any, kwargs: dict) -> Any:

@@ -9,7 +9,7 @@ from .. import _core, _memory
 from .._checks import choice, integer, real, sequence
 from .._progress import Progress
 from ..network import Network
-from ..problems import Problem, Regression
+from ..problems import Problem, Regression, refuse_sparse
 from ..result import Result
 from ..tracking import SvdTrace, TrackSpec
 
@@ -99,6 +99,7 @@ def prepare(net: Any, problem: Any, kwargs: dict) -> Prepared:
     if not isinstance(problem, Problem):
         raise TypeError(f"problem: expected a dln problem (Factorization, Regression, Completion), "
                         f"got {type(problem).__name__}")
+    refuse_sparse(problem, "this run (dense evaluator)")
     unknown = set(kwargs) - set(TRAIN_KEYS)
     if unknown:
         raise TypeError(f"{sorted(map(str, unknown))[0]}: not an argument of dln.train")
