@@ -141,34 +141,75 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
 
 namespace {
 
-// A TrackObserver's state as plain lists, arrays and scalars: the form dln.io writes into a checkpoint.
+// Every field of a TrackObserverState, once: its name (the checkpoint's key and the Python attribute),
+// its member and its doc. `f(name, member, doc)` is called for each, in the checkpoint's order; the
+// class binding, to_dict and from_dict below all walk this table, so a new field is one line here.
+template <class T, class F>
+void state_fields(F&& f) {
+    using S = TrackObserverState<T>;
+    f("seen", &S::seen, "last step observed");
+    f("modes", &S::modes, "per layer: structured or generic");
+    f("rho", &S::rho, "per layer: the structured tracker's rho (NaN for generic layers)");
+    f("generic_discarded", &S::generic_discarded, "per layer: what the generic tracker discarded");
+    f("range_since", &S::range_since, "per layer: largest range residual since the last record");
+    f("discarded", &S::discarded, "per layer: total discarded since the start");
+    f("A", &S::A, "per layer: Q (structured) or U (generic)");
+    f("V", &S::V, "per layer: the right basis of the low-rank part");
+    f("D", &S::D, "per layer: the core of the low-rank part (structured)");
+    f("S", &S::S, "generic layers: singular values");
+    f("have_reference", &S::have_reference, "whether the reference step's blocks are set");
+    f("reference_step", &S::reference_step, "the step the angles are measured against");
+    f("ref_top_r", &S::ref_top_r, "per layer: top-r right vectors at the reference step");
+    f("ref_bot_r", &S::ref_bot_r, "per layer: bottom-r right vectors at the reference step");
+    f("ref_top_l", &S::ref_top_l, "per layer: top-r left vectors at the reference step (Q-frame)");
+    f("ref_bot_l", &S::ref_bot_l, "per layer: bottom-r left vectors at the reference step (Q-frame)");
+    f("theory_right", &S::theory_right, "per layer: the theory's right bases, if given");
+    f("theory_left", &S::theory_left, "per layer: the theory's left bases, if given");
+    f("mode_e2e", &S::mode_e2e, "how the end-to-end product is tracked");
+    f("e2e_U", &S::e2e_U, "end-to-end tracker: left vectors");
+    f("e2e_V", &S::e2e_V, "end-to-end tracker: right vectors");
+    f("e2e_S", &S::e2e_S, "end-to-end tracker: singular values");
+    f("e2e_discarded", &S::e2e_discarded, "end-to-end tracker: total discarded");
+    f("reorthonormalisations", &S::reorthonormalisations, "reorthonormalisations so far");
+}
+
+// Every field of a TrackRecord, once, in the order of its plain form ([record][layer] lists). `top`
+// (triplets) is in the table too; its plain form is a list of (U, S, V) tuples, and it is not an
+// attribute of the class.
+template <class T, class F>
+void record_fields(F&& f) {
+    using R = TrackRecord<T>;
+    f("steps", &R::steps, "the recorded steps");
+    f("spectra", &R::spectra, "[record][layer]: singular values");
+    f("rho", &R::rho, "[record][layer]: the structured trackers' rho (NaN for generic layers)");
+    f("certificate", &R::certificate, "[record][layer]: ||(W - rho Q)(I - V V^T)|| / ||W||");
+    f("orthogonality", &R::orthogonality, "[record][layer]: loss of orthogonality of the bases");
+    f("range_residual", &R::range_residual, "[record][layer]: largest range residual since the last record");
+    f("discarded", &R::discarded, "[record][layer]: discarded so far");
+    f("rank", &R::rank, "[record][layer]: s, the rank of the low-rank part");
+    f("angles_right", &R::angles_right, "[record][layer][block]: sines of the right blocks vs the reference");
+    f("angles_left", &R::angles_left, "[record][layer][block]: sines of the left blocks vs the reference");
+    f("reference_step", &R::reference_step, "the step the angles are measured against");
+    f("top", &R::top, "");
+    f("theory_right", &R::theory_right, "[record][layer][2]: sines of the moving subspace and the bulk vs the theory's right bases");
+    f("theory_left", &R::theory_left, "[record][layer][2]: the same vs the theory's left bases");
+    f("spectra_e2e", &R::spectra_e2e, "[record]: singular values of the end-to-end product");
+    f("certificate_e2e", &R::certificate_e2e, "[record]: relative residual of the end-to-end representation on random probes");
+    f("rank_e2e", &R::rank_e2e, "[record]: dimension of the end-to-end moving part");
+    f("mode_e2e", &R::mode_e2e, "chained (from the layer trackers) or own");
+    f("events", &R::events, "what happened (restarts, switches), as sentences");
+    f("modes", &R::modes, "per layer: structured or generic");
+    f("reorthonormalisations", &R::reorthonormalisations, "reorthonormalisations during the run");
+}
+
+template <class M, class C>
+constexpr bool is_top = std::is_same_v<M, decltype(&C::top)>;
+
+// The state as plain lists, arrays and scalars: the form dln.io writes into a checkpoint.
 template <class T>
 py::dict state_dict(const TrackObserverState<T>& s) {
     py::dict d;
-    d["seen"] = s.seen;
-    d["modes"] = py::cast(s.modes);
-    d["rho"] = py::cast(s.rho);
-    d["generic_discarded"] = py::cast(s.generic_discarded);
-    d["range_since"] = py::cast(s.range_since);
-    d["discarded"] = py::cast(s.discarded);
-    d["A"] = py::cast(s.A);
-    d["V"] = py::cast(s.V);
-    d["D"] = py::cast(s.D);
-    d["S"] = py::cast(s.S);
-    d["have_reference"] = s.have_reference;
-    d["reference_step"] = s.reference_step;
-    d["ref_top_r"] = py::cast(s.ref_top_r);
-    d["ref_bot_r"] = py::cast(s.ref_bot_r);
-    d["ref_top_l"] = py::cast(s.ref_top_l);
-    d["ref_bot_l"] = py::cast(s.ref_bot_l);
-    d["theory_right"] = py::cast(s.theory_right);
-    d["theory_left"] = py::cast(s.theory_left);
-    d["mode_e2e"] = s.mode_e2e;
-    d["e2e_U"] = py::cast(s.e2e_U);
-    d["e2e_V"] = py::cast(s.e2e_V);
-    d["e2e_S"] = py::cast(s.e2e_S);
-    d["e2e_discarded"] = s.e2e_discarded;
-    d["reorthonormalisations"] = s.reorthonormalisations;
+    state_fields<T>([&](const char* name, auto member, const char*) { d[name] = py::cast(s.*member); });
     return d;
 }
 
@@ -177,30 +218,10 @@ template <class T>
 TrackObserverState<T> state_of(const py::dict& d) {
     TrackObserverState<T> s;
     try {
-        s.seen = d["seen"].cast<long long>();
-        s.modes = d["modes"].cast<std::vector<std::string>>();
-        s.rho = d["rho"].cast<std::vector<double>>();
-        s.generic_discarded = d["generic_discarded"].cast<std::vector<double>>();
-        s.range_since = d["range_since"].cast<std::vector<double>>();
-        s.discarded = d["discarded"].cast<std::vector<double>>();
-        s.A = py::cast<std::vector<Mat<T>>>(d["A"]);
-        s.V = py::cast<std::vector<Mat<T>>>(d["V"]);
-        s.D = py::cast<std::vector<Mat<T>>>(d["D"]);
-        s.S = d["S"].cast<std::vector<std::vector<double>>>();
-        s.have_reference = d["have_reference"].cast<bool>();
-        s.reference_step = d["reference_step"].cast<long long>();
-        s.ref_top_r = py::cast<std::vector<Mat<T>>>(d["ref_top_r"]);
-        s.ref_bot_r = py::cast<std::vector<Mat<T>>>(d["ref_bot_r"]);
-        s.ref_top_l = py::cast<std::vector<Mat<T>>>(d["ref_top_l"]);
-        s.ref_bot_l = py::cast<std::vector<Mat<T>>>(d["ref_bot_l"]);
-        s.theory_right = py::cast<std::vector<Mat<T>>>(d["theory_right"]);
-        s.theory_left = py::cast<std::vector<Mat<T>>>(d["theory_left"]);
-        s.mode_e2e = d["mode_e2e"].cast<std::string>();
-        s.e2e_U = py::cast<Mat<T>>(d["e2e_U"]);
-        s.e2e_V = py::cast<Mat<T>>(d["e2e_V"]);
-        s.e2e_S = d["e2e_S"].cast<std::vector<double>>();
-        s.e2e_discarded = d["e2e_discarded"].cast<double>();
-        s.reorthonormalisations = d["reorthonormalisations"].cast<long long>();
+        state_fields<T>([&](const char* name, auto member, const char*) {
+            using V = std::decay_t<decltype(s.*member)>;
+            s.*member = py::cast<V>(d[name]);
+        });
     } catch (const py::error_already_set& e) {
         invalid("state", std::string("track_svd: malformed tracker state (") + e.what() + ")");
     } catch (const py::cast_error& e) {
@@ -213,97 +234,44 @@ TrackObserverState<T> state_of(const py::dict& d) {
 // reads and dln.io writes into a checkpoint.
 template <class T>
 py::dict record_dict(const TrackRecord<T>& r) {
+    using R = TrackRecord<T>;
     py::dict d;
-    d["steps"] = py::cast(r.steps);
-    d["spectra"] = py::cast(r.spectra);
-    d["rho"] = py::cast(r.rho);
-    d["certificate"] = py::cast(r.certificate);
-    d["orthogonality"] = py::cast(r.orthogonality);
-    d["range_residual"] = py::cast(r.range_residual);
-    d["discarded"] = py::cast(r.discarded);
-    d["rank"] = py::cast(r.rank);
-    d["angles_right"] = py::cast(r.angles_right);
-    d["angles_left"] = py::cast(r.angles_left);
-    d["reference_step"] = r.reference_step;
-    py::list top;
-    for (const auto& rec : r.top) {
-        py::list layers;
-        for (const auto& t : rec) layers.append(triplets_tuple(Triplets<T>(t)));
-        top.append(layers);
-    }
-    d["top"] = top;
-    d["theory_right"] = py::cast(r.theory_right);
-    d["theory_left"] = py::cast(r.theory_left);
-    d["spectra_e2e"] = py::cast(r.spectra_e2e);
-    d["certificate_e2e"] = py::cast(r.certificate_e2e);
-    d["rank_e2e"] = py::cast(r.rank_e2e);
-    d["mode_e2e"] = r.mode_e2e;
-    d["events"] = py::cast(r.events);
-    d["modes"] = py::cast(r.modes);
-    d["reorthonormalisations"] = r.reorthonormalisations;
+    record_fields<T>([&](const char* name, auto member, const char*) {
+        if constexpr (is_top<decltype(member), R>) {
+            py::list top;
+            for (const auto& rec : r.*member) {
+                py::list layers;
+                for (const auto& t : rec) layers.append(triplets_tuple(Triplets<T>(t)));
+                top.append(layers);
+            }
+            d[name] = top;
+        } else {
+            d[name] = py::cast(r.*member);
+        }
+    });
     return d;
 }
 
 template <class T>
 void bind_track_results(py::module_& m, const std::string& suffix) {
     using S = TrackObserverState<T>;
-    py::class_<S>(m, ("TrackState" + suffix).c_str(),
-                  "The trackers' state after a segment of a tracked run: enough to continue it bit for bit.")
-        .def(py::init<>())
-        .def_readwrite("seen", &S::seen, "last step observed")
-        .def_readwrite("modes", &S::modes, "per layer: structured or generic")
-        .def_readwrite("rho", &S::rho)
-        .def_readwrite("generic_discarded", &S::generic_discarded)
-        .def_readwrite("range_since", &S::range_since)
-        .def_readwrite("discarded", &S::discarded)
-        .def_readwrite("A", &S::A, "per layer: Q (structured) or U (generic)")
-        .def_readwrite("V", &S::V)
-        .def_readwrite("D", &S::D)
-        .def_readwrite("S", &S::S, "generic layers: singular values")
-        .def_readwrite("have_reference", &S::have_reference)
-        .def_readwrite("reference_step", &S::reference_step)
-        .def_readwrite("ref_top_r", &S::ref_top_r)
-        .def_readwrite("ref_bot_r", &S::ref_bot_r)
-        .def_readwrite("ref_top_l", &S::ref_top_l)
-        .def_readwrite("ref_bot_l", &S::ref_bot_l)
-        .def_readwrite("theory_right", &S::theory_right)
-        .def_readwrite("theory_left", &S::theory_left)
-        .def_readwrite("mode_e2e", &S::mode_e2e)
-        .def_readwrite("e2e_U", &S::e2e_U)
-        .def_readwrite("e2e_V", &S::e2e_V)
-        .def_readwrite("e2e_S", &S::e2e_S)
-        .def_readwrite("e2e_discarded", &S::e2e_discarded)
-        .def_readwrite("reorthonormalisations", &S::reorthonormalisations)
-        .def("to_dict", &state_dict<T>, "The state as plain data, the form a checkpoint stores (dln.io).")
+    py::class_<S> state(m, ("TrackState" + suffix).c_str(),
+                        "The trackers' state after a segment of a tracked run: enough to continue it bit for bit.");
+    state.def(py::init<>());
+    state_fields<T>([&](const char* name, auto member, const char* doc) { state.def_readwrite(name, member, doc); });
+    state.def("to_dict", &state_dict<T>, "The state as plain data, the form a checkpoint stores (dln.io).")
         .def_static("from_dict", &state_of<T>, py::arg("d"),
                     "The state from its checkpoint form; ValueError naming `state` if malformed.");
 
     using R = TrackRecord<T>;
-    py::class_<R>(m, ("TrackRecord" + suffix).c_str(),
-                  "What a tracked run recorded ([record][layer] lists; dln.tracking.SvdTrace gives them shape).")
-        .def_readonly("steps", &R::steps)
-        .def_readonly("spectra", &R::spectra)
-        .def_readonly("rho", &R::rho)
-        .def_readonly("certificate", &R::certificate)
-        .def_readonly("orthogonality", &R::orthogonality)
-        .def_readonly("range_residual", &R::range_residual)
-        .def_readonly("discarded", &R::discarded)
-        .def_readonly("rank", &R::rank)
-        .def_readonly("angles_right", &R::angles_right)
-        .def_readonly("angles_left", &R::angles_left)
-        .def_readonly("reference_step", &R::reference_step)
-        .def_readonly("theory_right", &R::theory_right)
-        .def_readonly("theory_left", &R::theory_left)
-        .def_readonly("spectra_e2e", &R::spectra_e2e)
-        .def_readonly("certificate_e2e", &R::certificate_e2e)
-        .def_readonly("rank_e2e", &R::rank_e2e)
-        .def_readonly("mode_e2e", &R::mode_e2e)
-        .def_readonly("events", &R::events)
-        .def_readonly("modes", &R::modes)
-        .def_readonly("reorthonormalisations", &R::reorthonormalisations)
-        .def("to_dict", &record_dict<T>,
-             "The record as plain data (triplets as (U, S, V) tuples under 'top'): what SvdTrace reads and a "
-             "checkpoint stores.");
+    py::class_<R> record(m, ("TrackRecord" + suffix).c_str(),
+                         "What a tracked run recorded ([record][layer] lists; dln.tracking.SvdTrace gives them shape).");
+    record_fields<T>([&](const char* name, auto member, const char* doc) {
+        if constexpr (!is_top<decltype(member), R>) record.def_readonly(name, member, doc);
+    });
+    record.def("to_dict", &record_dict<T>,
+               "The record as plain data (triplets as (U, S, V) tuples under 'top'): what SvdTrace reads and a "
+               "checkpoint stores.");
 }
 
 }  // namespace

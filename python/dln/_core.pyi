@@ -674,8 +674,6 @@ class TrackState64:
     """
     The trackers' state after a segment of a tracked run: enough to continue it bit for bit.
     """
-    have_reference: bool
-    mode_e2e: str
     @staticmethod
     def from_dict(d: dict) -> TrackState64:
         """
@@ -697,7 +695,9 @@ class TrackState64:
         ...
     @property
     def D(self) -> list[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]]:
-        ...
+        """
+        per layer: the core of the low-rank part (structured)
+        """
     @D.setter
     def D(self, arg0: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]]) -> None:
         ...
@@ -711,45 +711,75 @@ class TrackState64:
         ...
     @property
     def V(self) -> list[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]]:
-        ...
+        """
+        per layer: the right basis of the low-rank part
+        """
     @V.setter
     def V(self, arg0: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]]) -> None:
         ...
     @property
     def discarded(self) -> list[float]:
-        ...
+        """
+        per layer: total discarded since the start
+        """
     @discarded.setter
     def discarded(self, arg0: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex]) -> None:
         ...
     @property
     def e2e_S(self) -> list[float]:
-        ...
+        """
+        end-to-end tracker: singular values
+        """
     @e2e_S.setter
     def e2e_S(self, arg0: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex]) -> None:
         ...
     @property
     def e2e_U(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
-        ...
+        """
+        end-to-end tracker: left vectors
+        """
     @e2e_U.setter
     def e2e_U(self, arg0: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]) -> None:
         ...
     @property
     def e2e_V(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
-        ...
+        """
+        end-to-end tracker: right vectors
+        """
     @e2e_V.setter
     def e2e_V(self, arg0: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]) -> None:
         ...
     @property
     def e2e_discarded(self) -> float:
-        ...
+        """
+        end-to-end tracker: total discarded
+        """
     @e2e_discarded.setter
     def e2e_discarded(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
     @property
     def generic_discarded(self) -> list[float]:
-        ...
+        """
+        per layer: what the generic tracker discarded
+        """
     @generic_discarded.setter
     def generic_discarded(self, arg0: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex]) -> None:
+        ...
+    @property
+    def have_reference(self) -> bool:
+        """
+        whether the reference step's blocks are set
+        """
+    @have_reference.setter
+    def have_reference(self, arg0: bool) -> None:
+        ...
+    @property
+    def mode_e2e(self) -> str:
+        """
+        how the end-to-end product is tracked
+        """
+    @mode_e2e.setter
+    def mode_e2e(self, arg0: str) -> None:
         ...
     @property
     def modes(self) -> list[str]:
@@ -761,49 +791,65 @@ class TrackState64:
         ...
     @property
     def range_since(self) -> list[float]:
-        ...
+        """
+        per layer: largest range residual since the last record
+        """
     @range_since.setter
     def range_since(self, arg0: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex]) -> None:
         ...
     @property
     def ref_bot_l(self) -> list[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]]:
-        ...
+        """
+        per layer: bottom-r left vectors at the reference step (Q-frame)
+        """
     @ref_bot_l.setter
     def ref_bot_l(self, arg0: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]]) -> None:
         ...
     @property
     def ref_bot_r(self) -> list[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]]:
-        ...
+        """
+        per layer: bottom-r right vectors at the reference step
+        """
     @ref_bot_r.setter
     def ref_bot_r(self, arg0: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]]) -> None:
         ...
     @property
     def ref_top_l(self) -> list[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]]:
-        ...
+        """
+        per layer: top-r left vectors at the reference step (Q-frame)
+        """
     @ref_top_l.setter
     def ref_top_l(self, arg0: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]]) -> None:
         ...
     @property
     def ref_top_r(self) -> list[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]]:
-        ...
+        """
+        per layer: top-r right vectors at the reference step
+        """
     @ref_top_r.setter
     def ref_top_r(self, arg0: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]]) -> None:
         ...
     @property
     def reference_step(self) -> int:
-        ...
+        """
+        the step the angles are measured against
+        """
     @reference_step.setter
     def reference_step(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     @property
     def reorthonormalisations(self) -> int:
-        ...
+        """
+        reorthonormalisations so far
+        """
     @reorthonormalisations.setter
     def reorthonormalisations(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     @property
     def rho(self) -> list[float]:
-        ...
+        """
+        per layer: the structured tracker's rho (NaN for generic layers)
+        """
     @rho.setter
     def rho(self, arg0: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex]) -> None:
         ...
@@ -817,13 +863,17 @@ class TrackState64:
         ...
     @property
     def theory_left(self) -> list[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]]:
-        ...
+        """
+        per layer: the theory's left bases, if given
+        """
     @theory_left.setter
     def theory_left(self, arg0: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]]) -> None:
         ...
     @property
     def theory_right(self) -> list[typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]]:
-        ...
+        """
+        per layer: the theory's right bases, if given
+        """
     @theory_right.setter
     def theory_right(self, arg0: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]]) -> None:
         ...
@@ -837,70 +887,108 @@ class TrackRecord64:
         """
     @property
     def angles_left(self) -> list[list[list[float]]]:
-        ...
+        """
+        [record][layer][block]: sines of the left blocks vs the reference
+        """
     @property
     def angles_right(self) -> list[list[list[float]]]:
-        ...
+        """
+        [record][layer][block]: sines of the right blocks vs the reference
+        """
     @property
     def certificate(self) -> list[list[float]]:
-        ...
+        """
+        [record][layer]: ||(W - rho Q)(I - V V^T)|| / ||W||
+        """
     @property
     def certificate_e2e(self) -> list[float]:
-        ...
+        """
+        [record]: relative residual of the end-to-end representation on random probes
+        """
     @property
     def discarded(self) -> list[list[float]]:
-        ...
+        """
+        [record][layer]: discarded so far
+        """
     @property
     def events(self) -> list[str]:
-        ...
+        """
+        what happened (restarts, switches), as sentences
+        """
     @property
     def mode_e2e(self) -> str:
-        ...
+        """
+        chained (from the layer trackers) or own
+        """
     @property
     def modes(self) -> list[str]:
-        ...
+        """
+        per layer: structured or generic
+        """
     @property
     def orthogonality(self) -> list[list[float]]:
-        ...
+        """
+        [record][layer]: loss of orthogonality of the bases
+        """
     @property
     def range_residual(self) -> list[list[float]]:
-        ...
+        """
+        [record][layer]: largest range residual since the last record
+        """
     @property
     def rank(self) -> list[list[int]]:
-        ...
+        """
+        [record][layer]: s, the rank of the low-rank part
+        """
     @property
     def rank_e2e(self) -> list[int]:
-        ...
+        """
+        [record]: dimension of the end-to-end moving part
+        """
     @property
     def reference_step(self) -> int:
-        ...
+        """
+        the step the angles are measured against
+        """
     @property
     def reorthonormalisations(self) -> int:
-        ...
+        """
+        reorthonormalisations during the run
+        """
     @property
     def rho(self) -> list[list[float]]:
-        ...
+        """
+        [record][layer]: the structured trackers' rho (NaN for generic layers)
+        """
     @property
     def spectra(self) -> list[list[list[float]]]:
-        ...
+        """
+        [record][layer]: singular values
+        """
     @property
     def spectra_e2e(self) -> list[list[float]]:
-        ...
+        """
+        [record]: singular values of the end-to-end product
+        """
     @property
     def steps(self) -> list[int]:
-        ...
+        """
+        the recorded steps
+        """
     @property
     def theory_left(self) -> list[list[list[float]]]:
-        ...
+        """
+        [record][layer][2]: the same vs the theory's left bases
+        """
     @property
     def theory_right(self) -> list[list[list[float]]]:
-        ...
+        """
+        [record][layer][2]: sines of the moving subspace and the bulk vs the theory's right bases
+        """
 class TrackState32:
     """
     The trackers' state after a segment of a tracked run: enough to continue it bit for bit.
     """
-    have_reference: bool
-    mode_e2e: str
     @staticmethod
     def from_dict(d: dict) -> TrackState32:
         """
@@ -922,7 +1010,9 @@ class TrackState32:
         ...
     @property
     def D(self) -> list[typing.Annotated[numpy.typing.NDArray[numpy.float32], "[m, n]"]]:
-        ...
+        """
+        per layer: the core of the low-rank part (structured)
+        """
     @D.setter
     def D(self, arg0: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]]) -> None:
         ...
@@ -936,45 +1026,75 @@ class TrackState32:
         ...
     @property
     def V(self) -> list[typing.Annotated[numpy.typing.NDArray[numpy.float32], "[m, n]"]]:
-        ...
+        """
+        per layer: the right basis of the low-rank part
+        """
     @V.setter
     def V(self, arg0: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]]) -> None:
         ...
     @property
     def discarded(self) -> list[float]:
-        ...
+        """
+        per layer: total discarded since the start
+        """
     @discarded.setter
     def discarded(self, arg0: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex]) -> None:
         ...
     @property
     def e2e_S(self) -> list[float]:
-        ...
+        """
+        end-to-end tracker: singular values
+        """
     @e2e_S.setter
     def e2e_S(self, arg0: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex]) -> None:
         ...
     @property
     def e2e_U(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float32], "[m, n]"]:
-        ...
+        """
+        end-to-end tracker: left vectors
+        """
     @e2e_U.setter
     def e2e_U(self, arg0: typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]) -> None:
         ...
     @property
     def e2e_V(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float32], "[m, n]"]:
-        ...
+        """
+        end-to-end tracker: right vectors
+        """
     @e2e_V.setter
     def e2e_V(self, arg0: typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]) -> None:
         ...
     @property
     def e2e_discarded(self) -> float:
-        ...
+        """
+        end-to-end tracker: total discarded
+        """
     @e2e_discarded.setter
     def e2e_discarded(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
     @property
     def generic_discarded(self) -> list[float]:
-        ...
+        """
+        per layer: what the generic tracker discarded
+        """
     @generic_discarded.setter
     def generic_discarded(self, arg0: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex]) -> None:
+        ...
+    @property
+    def have_reference(self) -> bool:
+        """
+        whether the reference step's blocks are set
+        """
+    @have_reference.setter
+    def have_reference(self, arg0: bool) -> None:
+        ...
+    @property
+    def mode_e2e(self) -> str:
+        """
+        how the end-to-end product is tracked
+        """
+    @mode_e2e.setter
+    def mode_e2e(self, arg0: str) -> None:
         ...
     @property
     def modes(self) -> list[str]:
@@ -986,49 +1106,65 @@ class TrackState32:
         ...
     @property
     def range_since(self) -> list[float]:
-        ...
+        """
+        per layer: largest range residual since the last record
+        """
     @range_since.setter
     def range_since(self, arg0: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex]) -> None:
         ...
     @property
     def ref_bot_l(self) -> list[typing.Annotated[numpy.typing.NDArray[numpy.float32], "[m, n]"]]:
-        ...
+        """
+        per layer: bottom-r left vectors at the reference step (Q-frame)
+        """
     @ref_bot_l.setter
     def ref_bot_l(self, arg0: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]]) -> None:
         ...
     @property
     def ref_bot_r(self) -> list[typing.Annotated[numpy.typing.NDArray[numpy.float32], "[m, n]"]]:
-        ...
+        """
+        per layer: bottom-r right vectors at the reference step
+        """
     @ref_bot_r.setter
     def ref_bot_r(self, arg0: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]]) -> None:
         ...
     @property
     def ref_top_l(self) -> list[typing.Annotated[numpy.typing.NDArray[numpy.float32], "[m, n]"]]:
-        ...
+        """
+        per layer: top-r left vectors at the reference step (Q-frame)
+        """
     @ref_top_l.setter
     def ref_top_l(self, arg0: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]]) -> None:
         ...
     @property
     def ref_top_r(self) -> list[typing.Annotated[numpy.typing.NDArray[numpy.float32], "[m, n]"]]:
-        ...
+        """
+        per layer: top-r right vectors at the reference step
+        """
     @ref_top_r.setter
     def ref_top_r(self, arg0: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]]) -> None:
         ...
     @property
     def reference_step(self) -> int:
-        ...
+        """
+        the step the angles are measured against
+        """
     @reference_step.setter
     def reference_step(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     @property
     def reorthonormalisations(self) -> int:
-        ...
+        """
+        reorthonormalisations so far
+        """
     @reorthonormalisations.setter
     def reorthonormalisations(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     @property
     def rho(self) -> list[float]:
-        ...
+        """
+        per layer: the structured tracker's rho (NaN for generic layers)
+        """
     @rho.setter
     def rho(self, arg0: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex]) -> None:
         ...
@@ -1042,13 +1178,17 @@ class TrackState32:
         ...
     @property
     def theory_left(self) -> list[typing.Annotated[numpy.typing.NDArray[numpy.float32], "[m, n]"]]:
-        ...
+        """
+        per layer: the theory's left bases, if given
+        """
     @theory_left.setter
     def theory_left(self, arg0: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]]) -> None:
         ...
     @property
     def theory_right(self) -> list[typing.Annotated[numpy.typing.NDArray[numpy.float32], "[m, n]"]]:
-        ...
+        """
+        per layer: the theory's right bases, if given
+        """
     @theory_right.setter
     def theory_right(self, arg0: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]]) -> None:
         ...
@@ -1062,64 +1202,104 @@ class TrackRecord32:
         """
     @property
     def angles_left(self) -> list[list[list[float]]]:
-        ...
+        """
+        [record][layer][block]: sines of the left blocks vs the reference
+        """
     @property
     def angles_right(self) -> list[list[list[float]]]:
-        ...
+        """
+        [record][layer][block]: sines of the right blocks vs the reference
+        """
     @property
     def certificate(self) -> list[list[float]]:
-        ...
+        """
+        [record][layer]: ||(W - rho Q)(I - V V^T)|| / ||W||
+        """
     @property
     def certificate_e2e(self) -> list[float]:
-        ...
+        """
+        [record]: relative residual of the end-to-end representation on random probes
+        """
     @property
     def discarded(self) -> list[list[float]]:
-        ...
+        """
+        [record][layer]: discarded so far
+        """
     @property
     def events(self) -> list[str]:
-        ...
+        """
+        what happened (restarts, switches), as sentences
+        """
     @property
     def mode_e2e(self) -> str:
-        ...
+        """
+        chained (from the layer trackers) or own
+        """
     @property
     def modes(self) -> list[str]:
-        ...
+        """
+        per layer: structured or generic
+        """
     @property
     def orthogonality(self) -> list[list[float]]:
-        ...
+        """
+        [record][layer]: loss of orthogonality of the bases
+        """
     @property
     def range_residual(self) -> list[list[float]]:
-        ...
+        """
+        [record][layer]: largest range residual since the last record
+        """
     @property
     def rank(self) -> list[list[int]]:
-        ...
+        """
+        [record][layer]: s, the rank of the low-rank part
+        """
     @property
     def rank_e2e(self) -> list[int]:
-        ...
+        """
+        [record]: dimension of the end-to-end moving part
+        """
     @property
     def reference_step(self) -> int:
-        ...
+        """
+        the step the angles are measured against
+        """
     @property
     def reorthonormalisations(self) -> int:
-        ...
+        """
+        reorthonormalisations during the run
+        """
     @property
     def rho(self) -> list[list[float]]:
-        ...
+        """
+        [record][layer]: the structured trackers' rho (NaN for generic layers)
+        """
     @property
     def spectra(self) -> list[list[list[float]]]:
-        ...
+        """
+        [record][layer]: singular values
+        """
     @property
     def spectra_e2e(self) -> list[list[float]]:
-        ...
+        """
+        [record]: singular values of the end-to-end product
+        """
     @property
     def steps(self) -> list[int]:
-        ...
+        """
+        the recorded steps
+        """
     @property
     def theory_left(self) -> list[list[list[float]]]:
-        ...
+        """
+        [record][layer][2]: the same vs the theory's left bases
+        """
     @property
     def theory_right(self) -> list[list[list[float]]]:
-        ...
+        """
+        [record][layer][2]: sines of the moving subspace and the bulk vs the theory's right bases
+        """
 class TrainState64:
     """
     Where a resumed run starts: the step, the initial loss (the divergence test compares with it), the loss history so far and the optimiser's state (dln/trainer.hpp).
