@@ -41,12 +41,11 @@ py::object init_weights_of(const std::vector<Index>& widths, double scale, std::
 void bind_network(py::module_& m) {
     m.def(
         "init_weights",
-        [](const std::vector<Index>& widths, double scale, std::uint64_t seed, const std::string& kind,
+        [](const std::vector<Index>& widths, double scale, std::uint64_t seed, InitKind kind,
            const std::string& dtype) {
             check_widths(widths);
-            const InitKind k = parse_init(kind);
-            if (dtype == "float64") return init_weights_of<double>(widths, scale, seed, k);
-            if (dtype == "float32") return init_weights_of<float>(widths, scale, seed, k);
+            if (dtype == "float64") return init_weights_of<double>(widths, scale, seed, kind);
+            if (dtype == "float32") return init_weights_of<float>(widths, scale, seed, kind);
             invalid("dtype", "expected 'float64' or 'float32', got '" + dtype + "'");
         },
         py::arg("widths"), py::arg("scale"), py::arg("seed"), py::arg("kind"), py::arg("dtype") = "float64",

@@ -26,6 +26,10 @@ void bind_settings(py::module_& m) {
         .value("covariance", RegressionForm::Covariance)
         .value("data", RegressionForm::Data);
 
+    py::enum_<InitKind>(m, "InitKind", "How a network's weights are drawn (dln/init.hpp).")
+        .value("orthogonal", InitKind::Orthogonal)
+        .value("gaussian", InitKind::Gaussian)
+        .value("uniform", InitKind::Uniform);
     py::enum_<ActivationKind>(m, "ActivationKind", "The elementwise activation between layers (dln/network.hpp).")
         .value("linear", ActivationKind::Linear)
         .value("relu", ActivationKind::Relu)

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['Activation', 'ActivationKind', 'BatchSpec32', 'BatchSpec64', 'BrandTracker32', 'BrandTracker64', 'Compressed32', 'Compressed64', 'OptimizerConfig', 'OptimizerKind', 'Problem32', 'Problem64', 'Reduction', 'RegressionForm', 'SparseCompletion32', 'SparseCompletion64', 'Status', 'StructuredTracker32', 'StructuredTracker64', 'TrackRecord32', 'TrackRecord64', 'TrackSpec', 'TrackState32', 'TrackState64', 'TrainOptions', 'TrainResult32', 'TrainResult64', 'TrainState32', 'TrainState64', 'build_info', 'compress', 'default_threads', 'end_to_end', 'features', 'init_weights', 'invariant_subspace', 'train', 'train_batch']
+__all__: list[str] = ['Activation', 'ActivationKind', 'BatchSpec32', 'BatchSpec64', 'BrandTracker32', 'BrandTracker64', 'Compressed32', 'Compressed64', 'InitKind', 'OptimizerConfig', 'OptimizerKind', 'Problem32', 'Problem64', 'Reduction', 'RegressionForm', 'SparseCompletion32', 'SparseCompletion64', 'Status', 'StructuredTracker32', 'StructuredTracker64', 'TrackRecord32', 'TrackRecord64', 'TrackSpec', 'TrackState32', 'TrackState64', 'TrainOptions', 'TrainResult32', 'TrainResult64', 'TrainState32', 'TrainState64', 'build_info', 'compress', 'default_threads', 'end_to_end', 'features', 'init_weights', 'invariant_subspace', 'train', 'train_batch']
 class OptimizerKind:
     """
     First-order optimiser (SCIENCE.md section 1).
@@ -194,6 +194,56 @@ class RegressionForm:
         ...
     @typing.overload
     def __ne__(self, other: RegressionForm) -> bool:
+        ...
+    @typing.overload
+    def __ne__(self, other: typing.Any) -> bool:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __str__(self) -> str:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def value(self) -> int:
+        ...
+class InitKind:
+    """
+    How a network's weights are drawn (dln/init.hpp).
+    
+    Members:
+    
+      orthogonal
+    
+      gaussian
+    
+      uniform
+    """
+    __members__: typing.ClassVar[dict[str, InitKind]]
+    gaussian: typing.ClassVar[InitKind]
+    orthogonal: typing.ClassVar[InitKind]
+    uniform: typing.ClassVar[InitKind]
+    @typing.overload
+    def __eq__(self, other: InitKind) -> bool:
+        ...
+    @typing.overload
+    def __eq__(self, other: typing.Any) -> bool:
+        ...
+    def __getstate__(self) -> int:
+        ...
+    def __hash__(self) -> int:
+        ...
+    def __index__(self) -> int:
+        ...
+    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __int__(self) -> int:
+        ...
+    @typing.overload
+    def __ne__(self, other: InitKind) -> bool:
         ...
     @typing.overload
     def __ne__(self, other: typing.Any) -> bool:
@@ -1648,7 +1698,7 @@ def features(weights: collections.abc.Sequence[typing.Annotated[numpy.typing.Arr
 @typing.overload
 def features(weights: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]], X: numpy.typing.NDArray[numpy.float32], activation: Activation = ...) -> list[typing.Annotated[numpy.typing.NDArray[numpy.float32], "[m, n]"]]:
     ...
-def init_weights(widths: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], scale: typing.SupportsFloat | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, kind: str, dtype: str = 'float64') -> typing.Any:
+def init_weights(widths: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], scale: typing.SupportsFloat | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, kind: InitKind, dtype: str = 'float64') -> typing.Any:
     """
     The weights of a network of these widths, drawn by `kind` from `seed`, as arrays of `dtype`.
     """

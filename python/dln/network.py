@@ -130,7 +130,7 @@ class Network:
         seed = integer(seed, "seed", minimum=0, maximum=2**64 - 1)
         if len(ws) >= 2 and min(ws) >= 1:  # otherwise the core names the bad entry
             _memory.require(_memory.init_bytes(ws, dt.itemsize, kind), "widths", f"a {kind} network of widths {ws}")
-        weights = _core.init_weights(ws, scale, seed, kind, dtype=dt.name)
+        weights = _core.init_weights(ws, scale, seed, _core.InitKind.__members__[kind], dtype=dt.name)
         return cls._from_trusted(list(weights), dt, act, slope)
 
     @classmethod

@@ -16,9 +16,10 @@ import dln
 ROOT = Path(__file__).resolve().parents[2]
 STUB = ROOT / "python" / "dln" / "_core.pyi"
 # Regenerate with: python -m pybind11_stubgen <STUBGEN_ARGS> -o python (from the repository root, with the
-# built module importable). OptimizerKind and ActivationKind are named where they are default values.
+# built module importable). The enums are named where they are default values or argument types.
 STUBGEN_ARGS = ["dln._core", "--numpy-array-use-type-var", "--enum-class-locations", "OptimizerKind:dln._core",
                 "--enum-class-locations", "ActivationKind:dln._core",
+                "--enum-class-locations", "InitKind:dln._core",
                 "--exit-code"]
 
 
