@@ -213,6 +213,10 @@ py::dict state_dict(const TrackObserverState<T>& s) {
     return d;
 }
 
+[[noreturn]] inline void malformed_state(const std::exception& e) {
+    invalid("state", std::string("track_svd: malformed tracker state (") + e.what() + ")");
+}
+
 // The inverse, for a state read back from a checkpoint (ValueError naming `state` if malformed).
 template <class T>
 TrackObserverState<T> state_of(const py::dict& d) {
@@ -223,9 +227,9 @@ TrackObserverState<T> state_of(const py::dict& d) {
             s.*member = py::cast<V>(d[name]);
         });
     } catch (const py::error_already_set& e) {
-        invalid("state", std::string("track_svd: malformed tracker state (") + e.what() + ")");
+        malformed_state(e);
     } catch (const py::cast_error& e) {
-        invalid("state", std::string("track_svd: malformed tracker state (") + e.what() + ")");
+        malformed_state(e);
     }
     return s;
 }

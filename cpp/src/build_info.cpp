@@ -17,6 +17,12 @@
 #define DLN_VERSION "unknown"
 #endif
 
+#define DLN_ISA_STRING_(x) #x
+#define DLN_ISA_STRING(x) DLN_ISA_STRING_(x)
+
+// The one definition of the instruction-set symbol (dln/isa.hpp): the core's own flags choose it.
+extern "C" const char DLN_ISA_SYMBOL = 1;
+
 namespace dln {
 
 namespace {
@@ -76,6 +82,7 @@ std::vector<std::pair<std::string, std::string>> build_info() {
         {"arch", arch},
         {"simd", simd_level()},
         {"eigen_simd", Eigen::SimdInstructionSetsInUse()},
+        {"isa_symbol", DLN_ISA_STRING(DLN_ISA_SYMBOL)},
         {"eigen", eigen.str()},
         {"gemm_backend", gemm_backend()},
         {"gemm_backend_config", gemm_backend_config()},

@@ -88,3 +88,51 @@ def test_example_against_installed_package(tmp_path):
     expected = _python_example()
     assert lines[:len(expected)] == expected
     assert lines[-1].startswith("W_1: 34 of 40 singular values equal rho")
+
+
+_ISA_PROBE_CMAKE = """
+cmake_minimum_required(VERSION 3.21...3.31)
+project(dln_isa_probe LANGUAGES CXX)
+set(CMAKE_CXX_STANDARD 17)
+find_package(dln CONFIG REQUIRED)
+add_executable(same probe.cpp)
+target_link_libraries(same PRIVATE dln::core)
+target_compile_options(same PRIVATE ${dln_ARCH_FLAGS})
+add_executable(other probe.cpp)
+target_link_libraries(other PRIVATE dln::core)
+target_compile_options(other PRIVATE ${OTHER_FLAGS})
+"""
+
+_ISA_PROBE_CPP = """
+#include "dln/types.hpp"
+#include <cstdio>
+int main() { std::puts(dln::to_string(dln::Status::Converged)); }
+"""
+
+
+@pytest.mark.skipif(os.uname().machine not in ("x86_64", "AMD64"), reason="the probe's flags are x86 flags")
+def test_consumer_of_another_instruction_set_fails_to_link(tmp_path):
+    """dln::core exports no machine flags; a consumer compiled for another instruction set than the
+    core fails to link, naming its own (dln/isa.hpp), and one compiled with ${dln_ARCH_FLAGS} links."""
+    import dln
+
+    cmake = _tool("cmake")
+    assert cmake
+    core = dln.build_info()["isa_symbol"]
+    # The baseline x86-64 target (no flags) is SSE2 without FMA; for a core built that way, ask for AVX2.
+    other, other_symbol = ("", "dln_core_not_built_for_sse2_nofma") if core != "dln_core_not_built_for_sse2_nofma" \
+        else ("-mavx2;-mfma", "dln_core_not_built_for_avx2_fma")
+    (tmp_path / "CMakeLists.txt").write_text(_ISA_PROBE_CMAKE)
+    (tmp_path / "probe.cpp").write_text(_ISA_PROBE_CPP)
+    build = tmp_path / "build"
+    gen = ["-G", "Ninja"] if _tool("ninja") else []
+    conf = subprocess.run([cmake, "-S", str(tmp_path), "-B", str(build), *gen, f"-Ddln_DIR={_cmakedir()}",
+                           "-DCMAKE_BUILD_TYPE=Release", f"-DOTHER_FLAGS={other}"], capture_output=True, text=True)
+    assert conf.returncode == 0, conf.stdout[-3000:] + conf.stderr[-3000:]
+    same = subprocess.run([cmake, "--build", str(build), "--target", "same"], capture_output=True, text=True)
+    assert same.returncode == 0, same.stdout[-3000:] + same.stderr[-3000:]
+    run = subprocess.run([str(build / "same")], capture_output=True, text=True)
+    assert run.stdout.strip() == "converged", run.stdout + run.stderr
+    mixed = subprocess.run([cmake, "--build", str(build), "--target", "other"], capture_output=True, text=True)
+    assert mixed.returncode != 0, "a consumer built for another instruction set linked against the core"
+    assert other_symbol in mixed.stdout + mixed.stderr, mixed.stdout[-3000:] + mixed.stderr[-3000:]

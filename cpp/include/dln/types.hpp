@@ -1,6 +1,8 @@
 // Shared vocabulary of the dln core: matrix types, enums and the errors thrown at the boundary.
 #pragma once
 
+#include "dln/isa.hpp"
+
 #include <Eigen/Core>
 
 #include <algorithm>

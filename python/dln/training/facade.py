@@ -235,10 +235,10 @@ def train_batch(jobs: Sequence[Any], n_threads: Optional[int] = None, progress: 
 def _sparse_settings(net: Any, problem: SparseCompletion, kwargs: dict) -> Any:
     """The checked settings of a batch job on a SparseCompletion (its train arguments, named if refused)."""
     for key in kwargs:
+        if key not in TRAIN_KEYS:
+            raise TypeError(f"{key}: not an argument of dln.train for a dln.SparseCompletion job")
         if key not in SparseCompletion.TRAIN_KEYS:
-            raise (TypeError if key not in TRAIN_KEYS else ValueError)(
-                f"{key}: not {'an argument of dln.train' if key not in TRAIN_KEYS else 'supported'} for a "
-                f"dln.SparseCompletion job")
+            raise ValueError(f"{key}: not supported for a dln.SparseCompletion job")
     for key in ("lr", "steps"):
         if key not in kwargs:
             raise TypeError(f"{key}: required (in the job's kwargs)")
