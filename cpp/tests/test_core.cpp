@@ -303,7 +303,8 @@ void test_no_allocation_per_step() {
     // these steps is within dln::kSmallProduct, so it runs on dln's own kernel: the count covers the
     // whole step and holds on any CPU and BLAS build (a library's scratch for small shapes cannot enter).
     static_assert(16 <= dln::kSmallProduct, "the layers below must stay on dln's own kernel");
-    auto allocations_in_steps = [&](const dln::Problem<double>& p, dln::OptimizerKind kind, dln::Activation act) {
+    auto allocations_in_steps = [](const dln::Network<double>& net, const dln::Problem<double>& p,
+                                   dln::OptimizerKind kind, dln::Activation act) {
         dln::OptimizerConfig opt;
         opt.kind = kind;
         opt.lr = 1e-2;
@@ -323,7 +324,14 @@ void test_no_allocation_per_step() {
         return count;
     };
     for (auto kind : {dln::OptimizerKind::GD, dln::OptimizerKind::Adam})
-        CHECK(allocations_in_steps(problem, kind, dln::Activation{}) == 0);
+        CHECK(allocations_in_steps(net, problem, kind, dln::Activation{}) == 0);
+    // At the bound: layers of 64 (no fixed-size kernel) run on Eigen's blocked product, whose packing
+    // buffers (at most 64 x 64) are on the stack.
+    static_assert(64 <= dln::kSmallProduct, "the layers below must stay on dln's own kernel");
+    const dln::Completion<double> at_bound(random_matrix(50, 40, 3), M::Ones(50, 40));
+    const auto net64 = dln::Network<double>::orthogonal({40, 64, 64, 50}, 1.0, 4);
+    for (auto kind : {dln::OptimizerKind::GD, dln::OptimizerKind::Adam})
+        CHECK(allocations_in_steps(net64, at_bound, kind, dln::Activation{}) == 0);
     // The fused GD step (Evaluator::forward + descend: the trainer's path for GD without observers).
     auto allocations_in_descent = [&](const dln::Problem<double>& p, const M& X) {
         const auto first = dln::Network<double>::orthogonal({X.rows(), 16, 16, 12}, 1.0, 2);
@@ -353,7 +361,7 @@ void test_no_allocation_per_step() {
     for (const char* name : {"relu", "leaky_relu", "tanh"})
         for (const dln::Problem<double>* p : {static_cast<const dln::Problem<double>*>(&problem),
                                               static_cast<const dln::Problem<double>*>(&regression)})
-            CHECK(allocations_in_steps(*p, dln::OptimizerKind::GD, dln::Activation::parse(name)) == 0);
+            CHECK(allocations_in_steps(net, *p, dln::OptimizerKind::GD, dln::Activation::parse(name)) == 0);
 #endif
 }
 

@@ -9,8 +9,10 @@ namespace dln {
 enum class Op { N, T };
 
 // Products whose dimensions (rows and columns of C, inner dimension) are all at most this run on dln's
-// own kernel: no library call and no heap allocation, by construction, on any CPU and BLAS build.
-inline constexpr Index kSmallProduct = 16;
+// own kernel: no library call and no heap allocation, by construction, on any CPU and BLAS build
+// (Eigen's blocked product keeps its packing buffers, at most 64 x 64 here, on the stack). At 64 rather
+// than 16, batches of d = 30 nets run 25% faster per step than through OpenBLAS calls (bench_batch).
+inline constexpr Index kSmallProduct = 64;
 
 // C = alpha * op(A) * op(B) + beta * C on row-major matrices; C must already have the right shape.
 // dln allocates nothing; above kSmallProduct the library (OpenBLAS, or Eigen's GEMM) may use internal
