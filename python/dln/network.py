@@ -95,7 +95,8 @@ class Network:
 
     @classmethod
     def _from_trusted(cls, weights: list[np.ndarray], dtype: np.dtype, activation: str = "linear",
-                      negative_slope: float = 0.01) -> "Network":
+                      negative_slope: float = 0.01, act: Optional[_core.Activation] = None) -> "Network":
+        """``act``: the core's activation when the caller has it already (immutable, so shared)."""
         net = cls.__new__(cls)
         for w in weights:
             w.flags.writeable = False
@@ -103,7 +104,7 @@ class Network:
         net._dtype = dtype
         net._activation = activation
         net._slope = negative_slope
-        net._act = _core_activation(activation, negative_slope)
+        net._act = _core_activation(activation, negative_slope) if act is None else act
         return net
 
     def __reduce__(self) -> tuple:
@@ -112,7 +113,8 @@ class Network:
 
     def _like(self, weights: list[np.ndarray], dtype: Optional[np.dtype] = None) -> "Network":
         """A network with these (trusted) weights and this network's activation."""
-        return Network._from_trusted(weights, self._dtype if dtype is None else dtype, self._activation, self._slope)
+        return Network._from_trusted(weights, self._dtype if dtype is None else dtype, self._activation, self._slope,
+                                     self._act)
 
     @classmethod
     def _init(cls, kind: str, widths: Sequence[int], scale: float, seed: int, dtype: Any, activation: Any,
