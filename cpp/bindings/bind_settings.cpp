@@ -5,36 +5,24 @@
 
 namespace dln::py_bind {
 
-void bind_settings(py::module_& m) {
-    // Value names are the core's to_string spellings, so `kind.name` is what a checkpoint stores.
-    py::enum_<OptimizerKind>(m, "OptimizerKind", "First-order optimiser (SCIENCE.md section 1).")
-        .value("gd", OptimizerKind::GD)
-        .value("momentum", OptimizerKind::Momentum)
-        .value("adam", OptimizerKind::Adam)
-        .value("rmsprop", OptimizerKind::RMSprop);
-    py::enum_<Status>(m, "Status", "Why a training run ended.")
-        .value("converged", Status::Converged)
-        .value("max_steps", Status::MaxSteps)
-        .value("diverged", Status::Diverged)
-        .value("interrupted", Status::Interrupted);
-    py::enum_<Reduction>(m, "Reduction", "How the squared residual is reduced: mean over entries, or sum.")
-        .value("mean", Reduction::Mean)
-        .value("sum", Reduction::Sum);
-    py::enum_<RegressionForm>(m, "RegressionForm",
-                              "How a regression loss is evaluated: from covariances, from the data, or chosen.")
-        .value("auto", RegressionForm::Auto)
-        .value("covariance", RegressionForm::Covariance)
-        .value("data", RegressionForm::Data);
+namespace {
+// An enum bound from the core's own name table, so `kind.name` is the core's to_string spelling (what a
+// checkpoint stores) and no name is written twice.
+template <class E, std::size_t N>
+void bind_enum(py::module_& m, const char* name, const char* doc, const Named<E> (&table)[N]) {
+    py::enum_<E> e(m, name, doc);
+    for (const auto& entry : table) e.value(entry.name, entry.value);
+}
+}  // namespace
 
-    py::enum_<InitKind>(m, "InitKind", "How a network's weights are drawn (dln/init.hpp).")
-        .value("orthogonal", InitKind::Orthogonal)
-        .value("gaussian", InitKind::Gaussian)
-        .value("uniform", InitKind::Uniform);
-    py::enum_<ActivationKind>(m, "ActivationKind", "The elementwise activation between layers (dln/network.hpp).")
-        .value("linear", ActivationKind::Linear)
-        .value("relu", ActivationKind::Relu)
-        .value("leaky_relu", ActivationKind::LeakyRelu)
-        .value("tanh", ActivationKind::Tanh);
+void bind_settings(py::module_& m) {
+    bind_enum(m, "OptimizerKind", "First-order optimiser (SCIENCE.md section 1).", kOptimizers);
+    bind_enum(m, "Status", "Why a training run ended.", kStatuses);
+    bind_enum(m, "Reduction", "How the squared residual is reduced: mean over entries, or sum.", kReductions);
+    bind_enum(m, "RegressionForm", "How a regression loss is evaluated: from covariances, from the data, or chosen.",
+              kRegressionForms);
+    bind_enum(m, "InitKind", "How a network's weights are drawn (dln/init.hpp).", kInits);
+    bind_enum(m, "ActivationKind", "The elementwise activation between layers (dln/network.hpp).", kActivations);
     // Immutable, and checked when built: every Activation that reaches the core is a valid one.
     py::class_<Activation>(m, "Activation", "An activation and its leaky_relu slope (dln/network.hpp).")
         .def(py::init([](ActivationKind kind, double negative_slope) {

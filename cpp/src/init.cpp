@@ -108,11 +108,7 @@ void Rng::normals(double* out, Index count, int threads) {
     if (i + 2 * pairs < count) out[count - 1] = normal();  // odd count: its sine stays the spare
 }
 
-InitKind parse_init(const std::string& name) {
-    static constexpr Named<InitKind> kInits[] = {
-        {InitKind::Orthogonal, "orthogonal"}, {InitKind::Gaussian, "gaussian"}, {InitKind::Uniform, "uniform"}};
-    return parse_named(kInits, name, "init");
-}
+InitKind parse_init(const std::string& name) { return parse_named(kInits, name, "init"); }
 
 namespace {
 

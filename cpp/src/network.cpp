@@ -7,15 +7,7 @@
 
 namespace dln {
 
-const char* Activation::name() const {
-    switch (kind) {
-        case ActivationKind::Linear: return "linear";
-        case ActivationKind::Relu: return "relu";
-        case ActivationKind::LeakyRelu: return "leaky_relu";
-        case ActivationKind::Tanh: return "tanh";
-    }
-    return "unknown";
-}
+const char* Activation::name() const { return name_of(kActivations, kind); }
 
 void Activation::validate() const {
     if (!(std::isfinite(negative_slope) && negative_slope >= 0.0))
@@ -25,11 +17,7 @@ void Activation::validate() const {
 Activation Activation::parse(const std::string& name, double negative_slope) {
     Activation a;
     a.negative_slope = negative_slope;
-    if (name == "linear") a.kind = ActivationKind::Linear;
-    else if (name == "relu") a.kind = ActivationKind::Relu;
-    else if (name == "leaky_relu") a.kind = ActivationKind::LeakyRelu;
-    else if (name == "tanh") a.kind = ActivationKind::Tanh;
-    else invalid("activation", "expected 'linear', 'relu', 'leaky_relu' or 'tanh', got '" + name + "'");
+    a.kind = parse_named(kActivations, name, "activation");
     a.validate();
     return a;
 }

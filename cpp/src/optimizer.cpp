@@ -4,13 +4,6 @@
 
 namespace dln {
 
-namespace {
-constexpr Named<OptimizerKind> kOptimizers[] = {{OptimizerKind::GD, "gd"},
-                                                {OptimizerKind::Momentum, "momentum"},
-                                                {OptimizerKind::Adam, "adam"},
-                                                {OptimizerKind::RMSprop, "rmsprop"}};
-}  // namespace
-
 OptimizerKind parse_optimizer(const std::string& name) { return parse_named(kOptimizers, name, "optimizer"); }
 
 const char* to_string(OptimizerKind k) { return name_of(kOptimizers, k); }

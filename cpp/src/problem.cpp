@@ -7,11 +7,6 @@
 
 namespace dln {
 
-namespace {
-constexpr Named<RegressionForm> kRegressionForms[] = {
-    {RegressionForm::Auto, "auto"}, {RegressionForm::Covariance, "covariance"}, {RegressionForm::Data, "data"}};
-}  // namespace
-
 RegressionForm parse_regression_form(const std::string& name) {
     return parse_named(kRegressionForms, name, "form");
 }

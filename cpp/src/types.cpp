@@ -9,14 +9,6 @@
 
 namespace dln {
 
-namespace {
-constexpr Named<Reduction> kReductions[] = {{Reduction::Mean, "mean"}, {Reduction::Sum, "sum"}};
-constexpr Named<Status> kStatuses[] = {{Status::Converged, "converged"},
-                                       {Status::MaxSteps, "max_steps"},
-                                       {Status::Diverged, "diverged"},
-                                       {Status::Interrupted, "interrupted"}};
-}  // namespace
-
 const char* to_string(Reduction r) { return name_of(kReductions, r); }
 
 const char* to_string(Status s) { return name_of(kStatuses, s); }

@@ -26,6 +26,8 @@ private:
 };
 
 enum class InitKind { Orthogonal, Gaussian, Uniform };
+inline constexpr Named<InitKind> kInits[] = {
+    {InitKind::Orthogonal, "orthogonal"}, {InitKind::Gaussian, "gaussian"}, {InitKind::Uniform, "uniform"}};
 InitKind parse_init(const std::string& name);
 
 // Weights for widths = [d_in, ..., d_out]; layer l has shape (widths[l+1], widths[l]).

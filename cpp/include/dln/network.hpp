@@ -15,6 +15,10 @@
 namespace dln {
 
 enum class ActivationKind { Linear, Relu, LeakyRelu, Tanh };
+inline constexpr Named<ActivationKind> kActivations[] = {{ActivationKind::Linear, "linear"},
+                                                         {ActivationKind::Relu, "relu"},
+                                                         {ActivationKind::LeakyRelu, "leaky_relu"},
+                                                         {ActivationKind::Tanh, "tanh"}};
 
 // The elementwise activation between layers. Derivative conventions at the kink z = 0 (where none
 // exists): ReLU'(0) = 0 and LeakyReLU'(0) = negative_slope, i.e. the kink belongs to the flat side,

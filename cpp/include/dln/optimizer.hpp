@@ -15,6 +15,10 @@
 namespace dln {
 
 enum class OptimizerKind { GD, Momentum, Adam, RMSprop };
+inline constexpr Named<OptimizerKind> kOptimizers[] = {{OptimizerKind::GD, "gd"},
+                                                       {OptimizerKind::Momentum, "momentum"},
+                                                       {OptimizerKind::Adam, "adam"},
+                                                       {OptimizerKind::RMSprop, "rmsprop"}};
 OptimizerKind parse_optimizer(const std::string& name);  // "gd", "momentum", "adam", "rmsprop"
 const char* to_string(OptimizerKind k);
 

@@ -30,6 +30,8 @@ enum class ProblemKind { Factorization, Completion, Regression };
 // Data: run through the N samples, 3L-1 products per step on N columns, loss exact.
 // Auto picks whichever needs fewer flops for the network at hand.
 enum class RegressionForm { Auto, Covariance, Data };
+inline constexpr Named<RegressionForm> kRegressionForms[] = {
+    {RegressionForm::Auto, "auto"}, {RegressionForm::Covariance, "covariance"}, {RegressionForm::Data, "data"}};
 RegressionForm parse_regression_form(const std::string& name);
 const char* to_string(RegressionForm f);
 

@@ -66,6 +66,13 @@ const char* name_of(const Named<E> (&table)[N], E value) {
     return "unknown";
 }
 
+// The names of the enums above: read by parse_* and to_string, and bound to Python as they are.
+inline constexpr Named<Reduction> kReductions[] = {{Reduction::Mean, "mean"}, {Reduction::Sum, "sum"}};
+inline constexpr Named<Status> kStatuses[] = {{Status::Converged, "converged"},
+                                              {Status::MaxSteps, "max_steps"},
+                                              {Status::Diverged, "diverged"},
+                                              {Status::Interrupted, "interrupted"}};
+
 // Shape as "(rows, cols)" for error messages.
 std::string shape_str(Index rows, Index cols);
 

@@ -326,8 +326,7 @@ class SparseCompletion(Problem):
     def _check(self, net: Network) -> None:
         if not isinstance(net, Network):
             raise TypeError(f"net: expected a dln.Network, got {type(net).__name__}")
-        if net.dtype != self.dtype:
-            raise TypeError(f"net: dtype {net.dtype} differs from the problem's {self.dtype}")
+        self._core(net.dtype)  # the same dtype
         if net.activation != "linear":  # the sparse residual is computed from the end-to-end product
             raise ValueError(f"net: activation {net.activation!r} is not supported by SparseCompletion, which "
                              f"needs a linear network; use dln.Completion for a non-linear one")
@@ -369,7 +368,7 @@ class SparseCompletion(Problem):
         core's message."""
         out = _core.train(self._sparse, net._weights, s.optimizer_config(), s.train_options(threads), callback)
         return Result(status=out.status.name, steps=int(out.steps), loss=out.loss,
-                      network=Network._from_trusted(list(out.weights), net.dtype),
+                      network=net._like(list(out.weights)),
                       final_loss=float(out.final_loss), seconds=float(out.seconds), message=explain(out.message),
                       optimizer=s.optimizer, lr=s.lr, reduction=self.reduction, record_every=s.record_every,
                       n_threads=int(out.n_threads), form="sparse")
