@@ -1,13 +1,21 @@
 #include "dln/blas.hpp"
 
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cstdlib>
+#include <map>
+#include <pthread.h>
+#include <memory>
 #include <mutex>
+#include <stdexcept>
+#include <string>
 #include <thread>
+
+#include "dln/phase_pool.hpp"
 
 #if DLN_WITH_OPENBLAS
 #include <cblas.h>  // scipy-openblas32: symbols carry the scipy_ prefix
-#endif
-#ifdef _OPENMP
-#include <omp.h>
 #endif
 
 namespace dln {
@@ -31,7 +39,7 @@ void fixed_product(Op opA, Op opB, const T* a, const T* b, T* c) {
 // Products whose every dimension is at most kSmallProduct (blas.hpp) go through Eigen's own product
 // on the row-major views instead of the library: no library call, whose dispatch costs about as much as
 // such a product, and no heap allocation by construction -- Eigen's packing buffers for operands of at
-// most 16 x 16 (2 KB) live on the stack (EIGEN_STACK_ALLOCATION_LIMIT is 128 KB), so whether a BLAS
+// most 64 x 64 (32 KB) live on the stack (EIGEN_STACK_ALLOCATION_LIMIT is 128 KB), so whether a BLAS
 // build allocates scratch for small shapes on some CPU cannot reach a step of small layers. The choice
 // depends on the shapes only, so a run gives the same bits on any thread count.
 // Vector-shaped results (one row or column) take the coefficient-based product: Eigen's matrix-vector
@@ -79,6 +87,212 @@ bool small_product(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstVi
 
 }  // namespace
 
+// ---- dln's own kernel for large products --------------------------------------------------------------
+// Eigen's blocked GEMM (Goto's algorithm: packed panels, register-blocked micro-kernel), driven by dln:
+// its packing buffers are dln's (grow-only, one set per thread, so a step allocates nothing once the
+// first step has sized them) and its threads are dln's (a PhasePool per thread count, started once).
+// Where dln is compiled for AVX-512 it runs 512-bit micro-kernels, which a portable OpenBLAS build may
+// not (its Haswell kernels on CPUs it does not know), and is then ~1.35x faster than the library.
+//
+// Bits do not depend on the thread count, by construction: every thread runs the sequential algorithm
+// on a block of C's rows with the same blocking sizes (computed from the whole product, never from the
+// thread count), and blocks start at multiples of the micro-kernel's width, so each entry of C is
+// computed by the same micro-kernel, in the same order over k, on any number of threads.
+namespace {
+
+using Eigen::internal::general_matrix_matrix_product;
+using Eigen::internal::level3_blocking;
+
+// Eigen's blocking descriptor pointed at dln's buffers: with both set, the product allocates nothing.
+template <class T>
+struct Blocking : level3_blocking<T, T> {
+    Blocking(T* a, T* b, Index mc, Index nc, Index kc) {
+        this->m_blockA = a;
+        this->m_blockB = b;
+        this->m_mc = mc;
+        this->m_nc = nc;
+        this->m_kc = kc;
+    }
+};
+
+// One thread's packing buffers, aligned for the micro-kernel's loads; they only grow.
+template <class T>
+struct PackBuffers {
+    Eigen::Matrix<T, Eigen::Dynamic, 1> a, b;
+    T* lhs(Index n) { return grow(a, n); }
+    T* rhs(Index n) { return grow(b, n); }
+    static T* grow(Eigen::Matrix<T, Eigen::Dynamic, 1>& v, Index n) {
+        if (v.size() < n) v.resize(n);
+        return v.data();
+    }
+};
+template <class T>
+PackBuffers<T>& pack_buffers() {
+    thread_local PackBuffers<T> buffers;
+    return buffers;
+}
+
+// The product in Eigen's column-major terms: C^T (n x m) = op(B)^T (n x k) * op(A)^T (k x m), where
+// the row-major C, A and B are column-major C^T, A^T and B^T in the same memory.
+template <class T>
+struct ColMajorProduct {
+    Index rows, cols, depth;  // n, m, k
+    const T* lhs;             // op(B)^T
+    Index lhs_stride;
+    bool lhs_row_major;       // opB == T
+    const T* rhs;             // op(A)^T
+    Index rhs_stride;
+    bool rhs_row_major;       // opA == T
+    T* res;                   // C^T, column stride res_stride
+    Index res_stride;
+    T alpha;
+    Index kc, mc, nc;         // blocking, from the whole product
+};
+
+template <class T, int LhsOrder, int RhsOrder>
+void run_block(const ColMajorProduct<T>& p, Index c0, Index c1, Blocking<T>& blocking) {
+    const T* rhs = p.rhs + (RhsOrder == Eigen::ColMajor ? c0 * p.rhs_stride : c0);
+    general_matrix_matrix_product<Index, T, LhsOrder, false, T, RhsOrder, false, Eigen::ColMajor, 1>::run(
+        p.rows, c1 - c0, p.depth, p.lhs, p.lhs_stride, rhs, p.rhs_stride, p.res + c0 * p.res_stride, 1,
+        p.res_stride, p.alpha, blocking, nullptr);
+}
+
+// Columns [c0, c1) of C^T (rows of C) on the calling thread, with its own buffers.
+template <class T>
+void product_block(const ColMajorProduct<T>& p, Index c0, Index c1) {
+    if (c1 <= c0) return;
+    PackBuffers<T>& buf = pack_buffers<T>();
+    const Index nc = std::min(p.nc, c1 - c0);
+    Blocking<T> blocking(buf.lhs(p.kc * std::min(p.mc, p.rows)), buf.rhs(p.kc * nc), p.mc, p.nc, p.kc);
+    constexpr int R = Eigen::RowMajor, C = Eigen::ColMajor;
+    if (p.lhs_row_major) {
+        if (p.rhs_row_major) run_block<T, R, R>(p, c0, c1, blocking);
+        else run_block<T, R, C>(p, c0, c1, blocking);
+    } else if (p.rhs_row_major) {
+        run_block<T, C, R>(p, c0, c1, blocking);
+    } else {
+        run_block<T, C, C>(p, c0, c1, blocking);
+    }
+}
+
+std::atomic<int>& kernel_thread_count() {
+    static std::atomic<int> n{std::max(1, static_cast<int>(std::thread::hardware_concurrency()))};
+    return n;
+}
+
+// One pool per thread count asked for, started on first use and kept: a run's lease changes the count
+// without starting threads again. A product that finds the pool busy (a product issued from another
+// thread meanwhile) runs on its own thread instead, with the same bits.
+struct KernelPools {
+    std::mutex busy;
+    std::mutex create;
+    std::map<int, std::unique_ptr<PhasePool>> pools;
+    PhasePool& get(int n) {
+        std::lock_guard<std::mutex> lock(create);
+        auto& pool = pools[n];
+        if (!pool) pool = std::make_unique<PhasePool>(n);
+        return *pool;
+    }
+};
+// Never destroyed: a process ends with its threads asleep. A child of fork() has none of its parent's
+// threads (and maybe a busy mutex a parent thread held), so it starts over with fresh pools and leaves
+// the copies alone.
+KernelPools*& kernel_pools_instance() {
+    static KernelPools* pools = [] {
+        pthread_atfork(nullptr, nullptr, [] { kernel_pools_instance() = new KernelPools; });
+        return new KernelPools;
+    }();
+    return pools;
+}
+KernelPools& kernel_pools() { return *kernel_pools_instance(); }
+
+// Below this many multiply-adds a product runs on one thread: waking a thread costs more than it saves.
+constexpr double kThreadedProduct = 96.0 * 96.0 * 96.0;
+
+template <class T, class Out>
+void kernel_gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, Out& C) {
+    using Traits = Eigen::internal::gebp_traits<T, T>;
+    const Index m = C.rows(), n = C.cols(), k = opA == Op::N ? A.cols() : A.rows();
+    ColMajorProduct<T> p{n, m, k, B.data(), B.cols(), opB == Op::T, A.data(), A.cols(), opA == Op::T,
+                         C.data(), n, alpha, k, n, m};
+    Eigen::internal::computeProductBlockingSizes<T, T, 1, Index>(p.kc, p.mc, p.nc, 1);
+    if (p.nc < m) p.nc = std::max<Index>(Traits::nr, p.nc - p.nc % Traits::nr);
+    // Rows [r0, r1) of C: beta applied to them first (beta = 0 ignores their contents, NaN included).
+    auto rows = [&](Index r0, Index r1) {
+        if (r1 <= r0) return;
+        auto block = C.middleRows(r0, r1 - r0);
+        if (beta == T(0)) block.setZero();
+        else if (beta != T(1)) block *= beta;
+        product_block(p, r0, r1);
+    };
+    const int want = kernel_thread_count().load(std::memory_order_relaxed);
+    const Index nr = Traits::nr;
+    const int threads = static_cast<int>(std::min<Index>(want, std::max<Index>(1, m / (4 * nr))));
+    KernelPools& pools = kernel_pools();
+    std::unique_lock<std::mutex> busy(pools.busy, std::defer_lock);
+    if (threads < 2 || double(m) * double(n) * double(k) < kThreadedProduct || !busy.try_lock()) {
+        rows(0, m);
+        return;
+    }
+    // Blocks of rows in multiples of the micro-kernel's width nr, as even as that allows.
+    const Index per = ((m + threads - 1) / threads + nr - 1) / nr * nr;
+    auto work = [&](int t) { rows(std::min(m, t * per), std::min(m, (t + 1) * per)); };
+    pools.get(threads).run(work);
+}
+
+enum class Kernel { Library, Eigen };
+
+#if DLN_WITH_OPENBLAS
+// The library's kernels are 512 bits wide on these OpenBLAS cores; elsewhere (Haswell, Zen, ...) they
+// are narrower than an AVX-512 build of dln's own.
+bool library_is_avx512() {
+    std::string core = scipy_openblas_get_corename();
+    for (char& c : core) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (const char* wide : {"skylakex", "cooperlake", "sapphirerapids"})
+        if (core.find(wide) != std::string::npos) return true;
+    return false;
+}
+#endif
+
+// DLN_GEMM (environment, read once): "openblas", "eigen" or "auto" (the default): dln's kernel where
+// it is compiled for AVX-512 and the library's kernels are not, else the library.
+Kernel choose_kernel() {
+    const char* env = std::getenv("DLN_GEMM");
+    const std::string choice = env ? env : "auto";
+    if (choice != "auto" && choice != "openblas" && choice != "eigen" && !choice.empty())
+        throw std::invalid_argument("DLN_GEMM must be 'auto', 'openblas' or 'eigen', got '" + choice + "'");
+#if DLN_WITH_OPENBLAS
+    if (choice == "openblas") return Kernel::Library;
+    if (choice == "eigen") return Kernel::Eigen;
+#ifdef EIGEN_VECTORIZE_AVX512
+    return library_is_avx512() ? Kernel::Library : Kernel::Eigen;
+#else
+    return Kernel::Library;
+#endif
+#else
+    if (choice == "openblas")
+        throw std::invalid_argument("DLN_GEMM: 'openblas' asked for, but this build of dln has no OpenBLAS");
+    return Kernel::Eigen;
+#endif
+}
+Kernel kernel() {
+    static const Kernel k = choose_kernel();
+    return k;
+}
+
+template <class T>
+bool empty_product(const ConstView<T>& A, Op opA, T beta, MutView<T>& C) {
+    if (C.size() == 0) return true;
+    if ((opA == Op::N ? A.cols() : A.rows()) == 0) {
+        if (beta == T(0)) C.setZero();
+        else C *= beta;
+        return true;
+    }
+    return false;
+}
+
+}  // namespace
+
 #if DLN_WITH_OPENBLAS
 
 namespace {
@@ -93,32 +307,43 @@ void blas_gemm(Op opA, Op opB, blasint m, blasint n, blasint k, float alpha, con
                const float* b, blasint ldb, float beta, float* c, blasint ldc) {
     scipy_cblas_sgemm(CblasRowMajor, op(opA), op(opB), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
+}  // namespace
 
 template <class T, class Out>
-void library_gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, Out& C) {
+void large_gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, Out& C) {
+    if (kernel() == Kernel::Eigen) return kernel_gemm(opA, opB, alpha, A, B, beta, C);
     const auto K = static_cast<blasint>(opA == Op::N ? A.cols() : A.rows());
     blas_gemm(opA, opB, static_cast<blasint>(C.rows()), static_cast<blasint>(C.cols()), K, alpha, A.data(),
               static_cast<blasint>(A.cols()), B.data(), static_cast<blasint>(B.cols()), beta, C.data(),
               static_cast<blasint>(C.cols()));
 }
 
-// BLAS rejects leading dimensions of 0, so empty operands (a tracker with s = 0, say) are handled here.
-template <class T>
-bool empty_product(const ConstView<T>& A, Op opA, T beta, MutView<T>& C) {
-    if (C.size() == 0) return true;
-    if ((opA == Op::N ? A.cols() : A.rows()) == 0) {
-        if (beta == T(0)) C.setZero();
-        else C *= beta;
-        return true;
-    }
-    return false;
+int set_gemm_threads(int n) {
+    // The library's count is process-wide for this copy of OpenBLAS (NumPy's own copy is not
+    // affected); the wheel does not export the per-thread variant. dln's kernel keeps the same count.
+    const int previous = scipy_openblas_get_num_threads();
+    if (n != previous) scipy_openblas_set_num_threads(n);
+    kernel_thread_count().store(std::max(1, n));
+    return previous;
 }
-}  // namespace
+int gemm_threads() { return scipy_openblas_get_num_threads(); }
+
+#else
+
+template <class T, class Out>
+void large_gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, Out& C) {
+    kernel_gemm(opA, opB, alpha, A, B, beta, C);
+}
+
+int set_gemm_threads(int n) { return kernel_thread_count().exchange(std::max(1, n)); }
+int gemm_threads() { return kernel_thread_count().load(); }
+
+#endif
 
 template <class T>
 void gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, Mat<T>& C) {
-    if (small_product(opA, opB, alpha, A, B, beta, C)) return;
-    library_gemm(opA, opB, alpha, A, B, beta, C);
+    MutView<T> view(C.data(), C.rows(), C.cols());
+    gemm(opA, opB, alpha, A, B, beta, view);
 }
 template void gemm<float>(Op, Op, float, const ConstView<float>&, const ConstView<float>&, float, Mat<float>&);
 template void gemm<double>(Op, Op, double, const ConstView<double>&, const ConstView<double>&, double, Mat<double>&);
@@ -126,56 +351,23 @@ template void gemm<double>(Op, Op, double, const ConstView<double>&, const Const
 template <class T>
 void gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, MutView<T> C) {
     if (empty_product(A, opA, beta, C) || small_product(opA, opB, alpha, A, B, beta, C)) return;
-    library_gemm(opA, opB, alpha, A, B, beta, C);
+    large_gemm(opA, opB, alpha, A, B, beta, C);
 }
 template void gemm<float>(Op, Op, float, const ConstView<float>&, const ConstView<float>&, float, MutView<float>);
 template void gemm<double>(Op, Op, double, const ConstView<double>&, const ConstView<double>&, double, MutView<double>);
 
-int set_gemm_threads(int n) {
-    // Process-wide for this copy of OpenBLAS (NumPy's own copy is not affected); the wheel does
-    // not export the per-thread variant.
-    const int previous = scipy_openblas_get_num_threads();
-    if (n != previous) scipy_openblas_set_num_threads(n);
-    return previous;
-}
-int gemm_threads() { return scipy_openblas_get_num_threads(); }
-const char* gemm_backend() { return "openblas"; }
-std::string gemm_backend_config() { return scipy_openblas_get_config(); }
-
-#else
-
-template <class T>
-void gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, Mat<T>& C) {
-    if (small_product(opA, opB, alpha, A, B, beta, C)) return;
-    eigen_gemm(opA, opB, alpha, A, B, beta, C);
-}
-template void gemm<float>(Op, Op, float, const ConstView<float>&, const ConstView<float>&, float, Mat<float>&);
-template void gemm<double>(Op, Op, double, const ConstView<double>&, const ConstView<double>&, double, Mat<double>&);
-
-template <class T>
-void gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, MutView<T> C) {
-    if (small_product(opA, opB, alpha, A, B, beta, C)) return;
-    eigen_gemm(opA, opB, alpha, A, B, beta, C);
-}
-template void gemm<float>(Op, Op, float, const ConstView<float>&, const ConstView<float>&, float, MutView<float>);
-template void gemm<double>(Op, Op, double, const ConstView<double>&, const ConstView<double>&, double, MutView<double>);
-
-int set_gemm_threads(int n) {
-    const int previous = Eigen::nbThreads();
-    Eigen::setNbThreads(n);
-    return previous;
-}
-int gemm_threads() { return Eigen::nbThreads(); }
-const char* gemm_backend() { return "eigen"; }
+const char* gemm_backend() { return kernel() == Kernel::Eigen ? "eigen" : "openblas"; }
 std::string gemm_backend_config() {
-#ifdef _OPENMP
-    return "Eigen GEMM with OpenMP";
+    std::string own = "dln's threaded Eigen " + std::to_string(EIGEN_WORLD_VERSION) + "." +
+                      std::to_string(EIGEN_MAJOR_VERSION) + "." + std::to_string(EIGEN_MINOR_VERSION) +
+                      " kernel (" + Eigen::SimdInstructionSetsInUse() + ")";
+#if DLN_WITH_OPENBLAS
+    const std::string library = scipy_openblas_get_config();
+    return kernel() == Kernel::Eigen ? own + "; library not used for products: " + library : library;
 #else
-    return "Eigen GEMM, single-threaded (no OpenMP)";
+    return own;
 #endif
 }
-
-#endif
 
 namespace {
 std::mutex& lease_mutex() {

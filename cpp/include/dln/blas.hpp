@@ -1,5 +1,8 @@
-// The one place where matrix products happen. Backed by OpenBLAS (scipy-openblas32) when the build
-// found it -- it is the GEMM NumPy uses, ~1.3x faster than Eigen's own here -- otherwise by Eigen.
+// The one place where matrix products happen. Large products run on the library (OpenBLAS from
+// scipy-openblas32, NumPy's GEMM) when the build found it, or on dln's own threaded kernel (Eigen's
+// blocked GEMM with dln's buffers and threads): by default dln's kernel where dln is compiled for
+// AVX-512 and the library's kernels are narrower, else the library; DLN_GEMM=openblas|eigen|auto in
+// the environment (read at the first product) overrides. gemm_backend() names the one in use.
 #pragma once
 
 #include "dln/types.hpp"
@@ -15,8 +18,8 @@ enum class Op { N, T };
 inline constexpr Index kSmallProduct = 64;
 
 // C = alpha * op(A) * op(B) + beta * C on row-major matrices; C must already have the right shape.
-// dln allocates nothing; above kSmallProduct the library (OpenBLAS, or Eigen's GEMM) may use internal
-// scratch of its own, outside dln's control.
+// dln allocates nothing; above kSmallProduct dln's kernel packs into per-thread buffers that only
+// grow (sized by the first product of each shape), while OpenBLAS may use scratch of its own.
 template <class T>
 void gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, Mat<T>& C);
 
@@ -29,7 +32,8 @@ using MutView = Eigen::Map<Mat<T>>;
 template <class T>
 void gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<T>& B, T beta, MutView<T> C);
 
-// Threads used by the products (process-wide setting of the backend).
+// Threads used by large products (process-wide: the library's setting and dln's kernel's). With dln's
+// kernel the bits do not depend on it; with OpenBLAS they may.
 // Returns the previous setting so callers can restore it.
 int set_gemm_threads(int n);
 int gemm_threads();
