@@ -95,9 +95,10 @@ bool small_product(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstVi
 // not (its Haswell kernels on CPUs it does not know), and is then ~1.35x faster than the library.
 //
 // Bits do not depend on the thread count, by construction: every thread runs the sequential algorithm
-// on a block of C's rows with the same blocking sizes (computed from the whole product, never from the
-// thread count), and blocks start at multiples of the micro-kernel's width, so each entry of C is
-// computed by the same micro-kernel, in the same order over k, on any number of threads.
+// on a block of C's rows (or columns) with the same blocking sizes (computed from the whole product,
+// never from the thread count, and rounded to multiples of the micro-kernel's sizes), and blocks start
+// at multiples of the micro-kernel's sizes, so each entry of C is computed by the same micro-kernel,
+// in the same order over k, on any number of threads.
 namespace {
 
 using Eigen::internal::general_matrix_matrix_product;
@@ -149,29 +150,32 @@ struct ColMajorProduct {
     Index kc, mc, nc;         // blocking, from the whole product
 };
 
+// Block [i0, i1) x [c0, c1) of C^T: rows of op(B)^T and columns of op(A)^T.
 template <class T, int LhsOrder, int RhsOrder>
-void run_block(const ColMajorProduct<T>& p, Index c0, Index c1, Blocking<T>& blocking) {
-    const T* rhs = p.rhs + (RhsOrder == Eigen::ColMajor ? c0 * p.rhs_stride : c0);
+void run_block(const ColMajorProduct<T>& p, Index i0, Index i1, Index c0, Index c1, Blocking<T>& blocking) {
+    constexpr bool lhs_col = LhsOrder == Eigen::ColMajor, rhs_col = RhsOrder == Eigen::ColMajor;
+    const T* lhs = p.lhs + (lhs_col ? i0 : i0 * p.lhs_stride);
+    const T* rhs = p.rhs + (rhs_col ? c0 * p.rhs_stride : c0);
     general_matrix_matrix_product<Index, T, LhsOrder, false, T, RhsOrder, false, Eigen::ColMajor, 1>::run(
-        p.rows, c1 - c0, p.depth, p.lhs, p.lhs_stride, rhs, p.rhs_stride, p.res + c0 * p.res_stride, 1,
+        i1 - i0, c1 - c0, p.depth, lhs, p.lhs_stride, rhs, p.rhs_stride, p.res + i0 + c0 * p.res_stride, 1,
         p.res_stride, p.alpha, blocking, nullptr);
 }
 
-// Columns [c0, c1) of C^T (rows of C) on the calling thread, with its own buffers.
+// One block of C^T on the calling thread, with its own buffers.
 template <class T>
-void product_block(const ColMajorProduct<T>& p, Index c0, Index c1) {
-    if (c1 <= c0) return;
+void product_block(const ColMajorProduct<T>& p, Index i0, Index i1, Index c0, Index c1) {
+    if (c1 <= c0 || i1 <= i0) return;
     PackBuffers<T>& buf = pack_buffers<T>();
-    const Index nc = std::min(p.nc, c1 - c0);
-    Blocking<T> blocking(buf.lhs(p.kc * std::min(p.mc, p.rows)), buf.rhs(p.kc * nc), p.mc, p.nc, p.kc);
+    Blocking<T> blocking(buf.lhs(p.kc * std::min(p.mc, i1 - i0)), buf.rhs(p.kc * std::min(p.nc, c1 - c0)), p.mc,
+                         p.nc, p.kc);
     constexpr int R = Eigen::RowMajor, C = Eigen::ColMajor;
     if (p.lhs_row_major) {
-        if (p.rhs_row_major) run_block<T, R, R>(p, c0, c1, blocking);
-        else run_block<T, R, C>(p, c0, c1, blocking);
+        if (p.rhs_row_major) run_block<T, R, R>(p, i0, i1, c0, c1, blocking);
+        else run_block<T, R, C>(p, i0, i1, c0, c1, blocking);
     } else if (p.rhs_row_major) {
-        run_block<T, C, R>(p, c0, c1, blocking);
+        run_block<T, C, R>(p, i0, i1, c0, c1, blocking);
     } else {
-        run_block<T, C, C>(p, c0, c1, blocking);
+        run_block<T, C, C>(p, i0, i1, c0, c1, blocking);
     }
 }
 
@@ -216,27 +220,37 @@ void kernel_gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView
     ColMajorProduct<T> p{n, m, k, B.data(), B.cols(), opB == Op::T, A.data(), A.cols(), opA == Op::T,
                          C.data(), n, alpha, k, n, m};
     Eigen::internal::computeProductBlockingSizes<T, T, 1, Index>(p.kc, p.mc, p.nc, 1);
-    if (p.nc < m) p.nc = std::max<Index>(Traits::nr, p.nc - p.nc % Traits::nr);
-    // Rows [r0, r1) of C: beta applied to them first (beta = 0 ignores their contents, NaN included).
-    auto rows = [&](Index r0, Index r1) {
-        if (r1 <= r0) return;
-        auto block = C.middleRows(r0, r1 - r0);
-        if (beta == T(0)) block.setZero();
-        else if (beta != T(1)) block *= beta;
-        product_block(p, r0, r1);
+    const Index mr = Traits::mr, nr = Traits::nr;
+    if (p.nc < m) p.nc = std::max<Index>(nr, p.nc - p.nc % nr);
+    if (p.mc < n) p.mc = std::max<Index>(mr, p.mc - p.mc % mr);
+    // Block [r0, r1) x [j0, j1) of C: beta applied to it first (beta = 0 ignores its contents, NaN
+    // included), then the product, on the calling thread.
+    auto block = [&](Index r0, Index r1, Index j0, Index j1) {
+        if (r1 <= r0 || j1 <= j0) return;
+        auto b = C.block(r0, j0, r1 - r0, j1 - j0);
+        if (beta == T(0)) b.setZero();
+        else if (beta != T(1)) b *= beta;
+        product_block(p, j0, j1, r0, r1);
     };
     const int want = kernel_thread_count().load(std::memory_order_relaxed);
-    const Index nr = Traits::nr;
-    const int threads = static_cast<int>(std::min<Index>(want, std::max<Index>(1, m / (4 * nr))));
+    // Split along C's rows (in steps of nr) or its columns (steps of mr), whichever has more steps:
+    // the choice depends on the shape only.
+    const bool split_columns = n / mr > m / nr;
+    const Index unit = split_columns ? mr : nr, extent = split_columns ? n : m;
+    const int threads = static_cast<int>(std::min<Index>(want, std::max<Index>(1, extent / (4 * unit))));
     KernelPools& pools = kernel_pools();
     std::unique_lock<std::mutex> busy(pools.busy, std::defer_lock);
     if (threads < 2 || double(m) * double(n) * double(k) < kThreadedProduct || !busy.try_lock()) {
-        rows(0, m);
+        block(0, m, 0, n);
         return;
     }
-    // Blocks of rows in multiples of the micro-kernel's width nr, as even as that allows.
-    const Index per = ((m + threads - 1) / threads + nr - 1) / nr * nr;
-    auto work = [&](int t) { rows(std::min(m, t * per), std::min(m, (t + 1) * per)); };
+    // Blocks in multiples of the micro-kernel's width along the split, as even as that allows.
+    const Index per = ((extent + threads - 1) / threads + unit - 1) / unit * unit;
+    auto work = [&](int t) {
+        const Index a = std::min(extent, t * per), b = std::min(extent, (t + 1) * per);
+        if (split_columns) block(0, m, a, b);
+        else block(a, b, 0, n);
+    };
     pools.get(threads).run(work);
 }
 

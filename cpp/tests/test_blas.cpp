@@ -107,7 +107,7 @@ void test_products() {
 // The same product on 1, 2 and 3 threads, bit for bit.
 void test_bits_do_not_depend_on_threads() {
     const int previous = dln::gemm_threads();
-    for (const auto& [m, n, k] : std::vector<Shape>{{257, 130, 301}, {130, 400, 97}, {500, 500, 500}})
+    for (const auto& [m, n, k] : std::vector<Shape>{{257, 130, 301}, {130, 400, 97}, {40, 700, 300}, {500, 500, 500}})
         for (Op opA : {Op::N, Op::T}) {
             const Mat<double> A = opA == Op::N ? random_of<double>(m, k, 1) : random_of<double>(k, m, 1);
             const Mat<double> B = random_of<double>(k, n, 2);
