@@ -206,6 +206,9 @@ std::atomic<int>& kernel_thread_count() {
 // One pool per thread count asked for, started on first use and kept: a run's lease changes the count
 // without starting threads again. A product that finds the pool busy (a product issued from another
 // thread meanwhile) runs on its own thread instead, with the same bits.
+// Workers spin this long after a product before sleeping: a tracked step issues dozens of products
+// back to back, and a futex wake-up per product made the tracker's work 6% slower (d = 2000, L = 3).
+constexpr int kKernelSpinUs = 100;
 struct KernelPools {
     std::mutex busy;
     std::mutex create;
@@ -213,7 +216,7 @@ struct KernelPools {
     PhasePool& get(int n) {
         std::lock_guard<std::mutex> lock(create);
         auto& pool = pools[n];
-        if (!pool) pool = std::make_unique<PhasePool>(n);
+        if (!pool) pool = std::make_unique<PhasePool>(n, kKernelSpinUs);
         return *pool;
     }
 };
