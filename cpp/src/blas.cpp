@@ -198,8 +198,14 @@ void product_block(const ColMajorProduct<T>& p, Index i0, Index i1, Index c0, In
     }
 }
 
+// The products' thread count (set_gemm_threads), starting from the library's own default (its
+// OPENBLAS_NUM_THREADS) where there is one, else every core.
 std::atomic<int>& kernel_thread_count() {
+#if DLN_WITH_OPENBLAS
+    static std::atomic<int> n{std::max(1, scipy_openblas_get_num_threads())};
+#else
     static std::atomic<int> n{std::max(1, static_cast<int>(std::thread::hardware_concurrency()))};
+#endif
     return n;
 }
 
@@ -275,6 +281,26 @@ void kernel_gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView
     };
     pools.get(threads).run(work);
 }
+
+}  // namespace
+
+void parallel_for(Index n, const std::function<void(Index, int)>& fn) {
+    const int threads = static_cast<int>(std::min<Index>(kernel_thread_count().load(std::memory_order_relaxed), n));
+    KernelPools& pools = kernel_pools();
+    std::unique_lock<std::mutex> busy(pools.busy, std::defer_lock);
+    if (threads < 2 || !busy.try_lock()) {
+        for (Index i = 0; i < n; ++i) fn(i, 0);
+        return;
+    }
+    std::atomic<Index> next{0};
+    auto work = [&](int t) {
+        for (Index i = next.fetch_add(1, std::memory_order_relaxed); i < n; i = next.fetch_add(1, std::memory_order_relaxed))
+            fn(i, t);
+    };
+    pools.get(threads).run(work);
+}
+
+namespace {
 
 enum class Kernel { Library, Eigen };
 
@@ -357,12 +383,11 @@ void large_gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView<
 int set_gemm_threads(int n) {
     // The library's count is process-wide for this copy of OpenBLAS (NumPy's own copy is not
     // affected); the wheel does not export the per-thread variant. dln's kernel keeps the same count.
-    const int previous = scipy_openblas_get_num_threads();
-    if (n != previous) scipy_openblas_set_num_threads(n);
-    kernel_thread_count().store(std::max(1, n));
+    const int previous = kernel_thread_count().exchange(std::max(1, n));
+    if (n != scipy_openblas_get_num_threads()) scipy_openblas_set_num_threads(n);
     return previous;
 }
-int gemm_threads() { return scipy_openblas_get_num_threads(); }
+int gemm_threads() { return kernel_thread_count().load(); }
 
 #else
 

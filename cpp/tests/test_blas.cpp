@@ -2,7 +2,8 @@
 // its first product, whatever the automatic choice on this machine): every transpose case, alpha and
 // beta (beta = 0 ignores NaN in C), empty and vector shapes against a plain triple loop; bits that do
 // not depend on the thread count; no allocation once the first product of a shape has sized the
-// buffers. The library path is checked by every other test program, which runs on the default choice.
+// buffers; parallel_for, which shares work out on the same threads. The library path is checked by
+// every other test program, which runs on the default choice.
 #include "harness.hpp"
 
 #include <cmath>
@@ -143,6 +144,32 @@ void test_no_allocation_after_first_product() {
 #endif
 }
 
+// parallel_for calls fn once for each index, with thread numbers below gemm_threads(); a call from
+// inside fn runs on that thread alone.
+void test_parallel_for() {
+    const int previous = dln::gemm_threads();
+    for (int threads : {1, 2, 3}) {
+        dln::set_gemm_threads(threads);
+        std::vector<int> seen(97, 0), nested(97, 0);
+        std::vector<int> bad_thread(97, 0);
+        dln::parallel_for(97, [&](Index i, int t) {
+            ++seen[static_cast<std::size_t>(i)];
+            if (t < 0 || t >= threads) bad_thread[static_cast<std::size_t>(i)] = 1;
+            dln::parallel_for(2, [&](Index, int u) { nested[static_cast<std::size_t>(i)] += 1 + u; });
+        });
+        bool once = true, threads_ok = true, nested_serial = true;
+        for (std::size_t i = 0; i < seen.size(); ++i) {
+            once = once && seen[i] == 1;
+            threads_ok = threads_ok && bad_thread[i] == 0;
+            nested_serial = nested_serial && nested[i] == 2;  // both calls on thread 0
+        }
+        CHECK(once);
+        CHECK(threads_ok);
+        CHECK(nested_serial);
+    }
+    dln::set_gemm_threads(previous);
+}
+
 }  // namespace
 
 int main() {
@@ -151,6 +178,7 @@ int main() {
         {"products", test_products},
         {"bits_do_not_depend_on_threads", test_bits_do_not_depend_on_threads},
         {"no_allocation_after_first_product", test_no_allocation_after_first_product},
+        {"parallel_for", test_parallel_for},
     };
     const int status = dln_test::run_tests(tests);
     CHECK(std::string(dln::gemm_backend()) == "eigen");

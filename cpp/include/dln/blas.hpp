@@ -7,6 +7,8 @@
 
 #include "dln/types.hpp"
 
+#include <functional>
+
 namespace dln {
 
 enum class Op { N, T };
@@ -53,6 +55,13 @@ private:
     int previous_;
     bool owner_;
 };
+
+// fn(i, t) for every i in [0, n), on up to gemm_threads() threads of the products' pools, each i
+// claimed by whichever thread is free; t < gemm_threads() numbers the thread, for its own scratch.
+// Results must not depend on t or on the order of the calls (write per i, combine afterwards in
+// order). Runs on the calling thread alone when the pools are busy (a call from inside fn, or from
+// another thread meanwhile); products issued from fn run on the thread that issues them.
+void parallel_for(Index n, const std::function<void(Index, int)>& fn);
 
 // Name of the backend ("openblas" or "eigen") and its own configuration string.
 const char* gemm_backend();

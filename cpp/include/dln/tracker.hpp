@@ -130,6 +130,7 @@ private:
     // a different order and break bitwise reproducibility.
     mutable std::array<std::vector<T, Eigen::aligned_allocator<T>>, kWorkSlots> work_;
     mutable std::vector<Index> perm_;
+    mutable std::vector<double> cert_sums_;  // the certificate's per-block sums, added in block order
     std::vector<double> cluster_;
     // The next V and D, swapped in: a run whose s goes up and down between two values reuses both.
     Mat<T> Vn_, Dnext_;

@@ -478,19 +478,31 @@ double StructuredTracker<T>::certificate(const ConstView<T>& W, bool finite_chec
     // formed (||W|| is summed there too); a block is small enough (<= 64 rows) that the products and
     // the norm find it in cache.
     const Index b = std::min<Index>(d, std::max<Index>(8, std::min<Index>(64, (Index(1) << 16) / std::max<Index>(d, 1))));
-    double sum = 0.0, wsum = 0.0;
-    for (Index i = 0; i < d; i += b) {
-        const Index h = std::min(b, d - i);
-        MutView<T> C = rmat(work_[kCert], h, d);
+    // The blocks are shared out among the products' threads, each with its own scratch, and their
+    // sums are added in block order afterwards: the same bits on any thread count. Each thread's
+    // scratch starts at the same alignment (a whole number of 64-byte lines), so a block's norm sums
+    // in the same order whichever thread forms it.
+    const Index blocks = (d + b - 1) / b, threads = std::max(1, gemm_threads());
+    const Index line = 64 / static_cast<Index>(sizeof(T));
+    const Index cstride = (b * d + line - 1) / line * line, vstride = (b * s + line - 1) / line * line;
+    T* cbuf = grow(work_[kCert], threads * cstride);
+    T* vbuf = grow(work_[kCertV], std::max<Index>(1, threads * vstride));
+    if (static_cast<Index>(cert_sums_.size()) < 2 * blocks) cert_sums_.resize(static_cast<std::size_t>(2 * blocks));
+    double* sums = cert_sums_.data();
+    parallel_for(blocks, [&](Index blk, int t) {
+        const Index i = blk * b, h = std::min(b, d - i);
+        MutView<T> C(cbuf + t * cstride, h, d);
         C = W.middleRows(i, h) - static_cast<T>(rho_) * Q_.middleRows(i, h);
-        wsum += static_cast<double>(W.middleRows(i, h).squaredNorm());
+        sums[2 * blk + 1] = static_cast<double>(W.middleRows(i, h).squaredNorm());
         if (s) {
-            MutView<T> CV = rmat(work_[kCertV], h, s);
+            MutView<T> CV(vbuf + t * vstride, h, s);
             gemm<T>(Op::N, Op::N, T(1), view(C), view(V_), T(0), CV);
             gemm<T>(Op::N, Op::T, T(-1), view(CV), view(V_), T(1), C);
         }
-        sum += static_cast<double>(C.squaredNorm());
-    }
+        sums[2 * blk] = static_cast<double>(C.squaredNorm());
+    });
+    double sum = 0.0, wsum = 0.0;
+    for (Index blk = 0; blk < blocks; ++blk) sum += sums[2 * blk], wsum += sums[2 * blk + 1];
     const double w = std::sqrt(wsum);
     return w > 0.0 ? std::sqrt(sum) / w : std::sqrt(sum);
 }
