@@ -48,8 +48,13 @@ def test_ctest(tmp_path_factory):
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
     run = subprocess.run([ctest, "--output-on-failure"], cwd=build, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
-    # "100% tests passed, 0 tests failed out of 5" (CMake 3) or "100% tests passed out of 5" (CMake 4)
-    assert re.search(r"100% tests passed(, 0 tests failed)? out of 5\b", run.stdout), run.stdout[-2000:]
+    # One ctest per test program named in cpp/tests/CMakeLists.txt, every one of them run and passed:
+    # "100% tests passed, 0 tests failed out of N" (CMake 3) or "100% tests passed out of N" (CMake 4)
+    names = re.search(r"set\(_dln_test_names ([^)]*)\)", (ROOT / "cpp" / "tests" / "CMakeLists.txt").read_text())
+    assert names, "cpp/tests/CMakeLists.txt lists its test programs in _dln_test_names"
+    count = len(names.group(1).split())
+    assert count >= 6
+    assert re.search(rf"100% tests passed(, 0 tests failed)? out of {count}\b", run.stdout), run.stdout[-2000:]
 
 
 def _python_example() -> list[str]:
