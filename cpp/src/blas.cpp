@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "dln/linalg.hpp"
 #include "dln/phase_pool.hpp"
 
 #if DLN_WITH_OPENBLAS
@@ -135,16 +136,11 @@ struct Blocking : level3_blocking<T, T> {
     }
 };
 
-// One thread's packing buffers, aligned for the micro-kernel's loads; they only grow.
+// One thread's packing buffers (grow-only and aligned like Eigen's storage, as the micro-kernel's
+// loads need).
 template <class T>
 struct PackBuffers {
-    Eigen::Matrix<T, Eigen::Dynamic, 1> a, b;
-    T* lhs(Index n) { return grow(a, n); }
-    T* rhs(Index n) { return grow(b, n); }
-    static T* grow(Eigen::Matrix<T, Eigen::Dynamic, 1>& v, Index n) {
-        if (v.size() < n) v.resize(n);
-        return v.data();
-    }
+    linalg::Buffer<T> lhs, rhs;
 };
 template <class T>
 PackBuffers<T>& pack_buffers() {
@@ -185,8 +181,8 @@ template <class T>
 void product_block(const ColMajorProduct<T>& p, Index i0, Index i1, Index c0, Index c1) {
     if (c1 <= c0 || i1 <= i0) return;
     PackBuffers<T>& buf = pack_buffers<T>();
-    Blocking<T> blocking(buf.lhs(p.kc * std::min(p.mc, i1 - i0)), buf.rhs(p.kc * std::min(p.nc, c1 - c0)), p.mc,
-                         p.nc, p.kc);
+    Blocking<T> blocking(linalg::grow(buf.lhs, p.kc * std::min(p.mc, i1 - i0)),
+                         linalg::grow(buf.rhs, p.kc * std::min(p.nc, c1 - c0)), p.mc, p.nc, p.kc);
     constexpr int R = Eigen::RowMajor, C = Eigen::ColMajor;
     if (p.lhs_row_major) {
         if (p.rhs_row_major) run_block<T, R, R>(p, i0, i1, c0, c1, blocking);
@@ -209,12 +205,12 @@ std::atomic<int>& kernel_thread_count() {
     return n;
 }
 
-// One pool per thread count asked for, started on first use and kept: a run's lease changes the count
-// without starting threads again. A product that finds the pool busy (a product issued from another
-// thread meanwhile) runs on its own thread instead, with the same bits.
 // Workers spin this long after a product before sleeping: a tracked step issues dozens of products
 // back to back, and a futex wake-up per product made the tracker's work 6% slower (d = 2000, L = 3).
 constexpr int kKernelSpinUs = 100;
+
+// One pool per thread count asked for, started on first use and kept: a run's lease changes the count
+// without starting threads again.
 struct KernelPools {
     std::mutex busy;
     std::mutex create;
@@ -236,7 +232,19 @@ KernelPools*& kernel_pools_instance() {
     }();
     return pools;
 }
-KernelPools& kernel_pools() { return *kernel_pools_instance(); }
+
+// work(t) for t = 0 .. threads - 1 on the pool of that size; false, with nothing run, for fewer than two
+// threads or when the pools are busy (work issued from inside work, or from another thread meanwhile),
+// so that the caller runs it on its own thread instead, with the same bits.
+template <class Fn>
+bool run_on_pool(int threads, Fn& work) {
+    if (threads < 2) return false;
+    KernelPools& pools = *kernel_pools_instance();
+    std::unique_lock<std::mutex> busy(pools.busy, std::try_to_lock);
+    if (!busy.owns_lock()) return false;
+    pools.get(threads).run(work);
+    return true;
+}
 
 // Below this many multiply-adds a product runs on one thread: waking a thread costs more than it saves.
 constexpr double kThreadedProduct = 96.0 * 96.0 * 96.0;
@@ -266,12 +274,6 @@ void kernel_gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView
     const bool split_columns = n / mr > m / nr;
     const Index unit = split_columns ? mr : nr, extent = split_columns ? n : m;
     const int threads = static_cast<int>(std::min<Index>(want, std::max<Index>(1, extent / (4 * unit))));
-    KernelPools& pools = kernel_pools();
-    std::unique_lock<std::mutex> busy(pools.busy, std::defer_lock);
-    if (threads < 2 || double(m) * double(n) * double(k) < kThreadedProduct || !busy.try_lock()) {
-        block(0, m, 0, n);
-        return;
-    }
     // Blocks in multiples of the micro-kernel's width along the split, as even as that allows.
     const Index per = ((extent + threads - 1) / threads + unit - 1) / unit * unit;
     auto work = [&](int t) {
@@ -279,25 +281,20 @@ void kernel_gemm(Op opA, Op opB, T alpha, const ConstView<T>& A, const ConstView
         if (split_columns) block(0, m, a, b);
         else block(a, b, 0, n);
     };
-    pools.get(threads).run(work);
+    if (double(m) * double(n) * double(k) < kThreadedProduct || !run_on_pool(threads, work)) block(0, m, 0, n);
 }
 
 }  // namespace
 
-void parallel_for(Index n, const std::function<void(Index, int)>& fn) {
+void run_parallel(Index n, ParallelCall call, void* fn) {
     const int threads = static_cast<int>(std::min<Index>(kernel_thread_count().load(std::memory_order_relaxed), n));
-    KernelPools& pools = kernel_pools();
-    std::unique_lock<std::mutex> busy(pools.busy, std::defer_lock);
-    if (threads < 2 || !busy.try_lock()) {
-        for (Index i = 0; i < n; ++i) fn(i, 0);
-        return;
-    }
     std::atomic<Index> next{0};
     auto work = [&](int t) {
         for (Index i = next.fetch_add(1, std::memory_order_relaxed); i < n; i = next.fetch_add(1, std::memory_order_relaxed))
-            fn(i, t);
+            call(fn, i, t);
     };
-    pools.get(threads).run(work);
+    if (!run_on_pool(threads, work))
+        for (Index i = 0; i < n; ++i) call(fn, i, 0);
 }
 
 namespace {

@@ -217,7 +217,7 @@ void test_no_allocation_per_update() {
     const M x = random_matrix(d, 1, 22), y = random_matrix(d, 1, 23), mx = -x;
     const int previous = dln::set_gemm_threads(1);
     long allocations = 0;
-    long by_kind[4] = {0, 0, 0, 0};
+    long by_kind[5] = {0, 0, 0, 0, 0};
     // Only the tracker calls are counted; the dense bookkeeping of the test allocates in between.
     long backend = 0;
     auto counted = [&](int kind, const std::function<void()>& call) {
@@ -234,14 +234,16 @@ void test_no_allocation_per_update() {
         const dln::UpdateInfo info = t.update_dense(cv(W), 4);
         CHECK(!info.split_failed);
     };
+    std::function<void()> certificate = [&] { CHECK(t.certificate(cv(W)) < 1e-6); };  // a record's check
     for (int r = 0; r < 6; ++r) {
-        if (r == 1) allocations = backend = 0, std::fill(by_kind, by_kind + 4, 0L);  // round 0 sizes the workspace
+        if (r == 1) allocations = backend = 0, std::fill(by_kind, by_kind + 5, 0L);  // round 0 sizes the workspace
         counted(0, in_span);
         W = 0.999 * W + A * B.transpose();
         counted(1, grow);
         counted(2, shrink);
         W = 0.998 * W + A * B.transpose();
         counted(3, dense);
+        counted(4, certificate);
     }
     dln::set_gemm_threads(previous);
     // Neither update() (in span, growing, deflating) nor update_dense allocates: the first dense
@@ -250,11 +252,13 @@ void test_no_allocation_per_update() {
     // AVX-512 dgemm takes from malloc per call, is outside dln's control and counted apart.)
     CHECK(by_kind[0] + by_kind[1] + by_kind[2] == 0);
     CHECK(by_kind[3] == 0);
+    CHECK(by_kind[4] == 0);  // nor the certificate (its row blocks shared out by parallel_for)
     std::cout << "  no_allocation_per_update: dln " << allocations << ", OpenBLAS's own scratch " << backend
-              << " in 20 updates\n";
+              << " in 20 updates and 5 certificates\n";
     if (allocations != 0) {
-        std::cerr << "  " << allocations << " allocations in 20 updates (in span, grow, shrink, dense: " << by_kind[0]
-                  << ", " << by_kind[1] << ", " << by_kind[2] << ", " << by_kind[3] << "); their stacks:\n";
+        std::cerr << "  " << allocations << " allocations in 20 updates and 5 certificates (in span, grow, shrink, dense, "
+                  << "certificate: " << by_kind[0] << ", " << by_kind[1] << ", " << by_kind[2] << ", " << by_kind[3]
+                  << ", " << by_kind[4] << "); their stacks:\n";
         dln_test::trace_allocations = true;  // one more round, each allocation printed where it happens
         t.update(cv(x), cv(y), 1.0);
         t.update(cv(mx), cv(y), 1.0);

@@ -7,7 +7,7 @@
 
 #include "dln/types.hpp"
 
-#include <functional>
+#include <type_traits>
 
 namespace dln {
 
@@ -61,7 +61,15 @@ private:
 // Results must not depend on t or on the order of the calls (write per i, combine afterwards in
 // order). Runs on the calling thread alone when the pools are busy (a call from inside fn, or from
 // another thread meanwhile); products issued from fn run on the thread that issues them.
-void parallel_for(Index n, const std::function<void(Index, int)>& fn);
+// fn is called through a plain function pointer (no std::function, whose capture may go to the heap):
+// parallel_for allocates nothing.
+using ParallelCall = void (*)(void* fn, Index i, int t);
+void run_parallel(Index n, ParallelCall call, void* fn);
+template <class Fn>
+void parallel_for(Index n, Fn&& fn) {
+    using F = std::remove_reference_t<Fn>;
+    run_parallel(n, [](void* f, Index i, int t) { (*static_cast<F*>(f))(i, t); }, const_cast<void*>(static_cast<const void*>(&fn)));
+}
 
 // Name of the backend ("openblas" or "eigen") and its own configuration string.
 const char* gemm_backend();
