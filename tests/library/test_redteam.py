@@ -435,7 +435,7 @@ def run_config_file(tmp, *options, text="steps = 3\n", name="c.toml"):
 def killed_sweep(tmp, kills=3):
     """The sweep KILL_SWEEP with ``out_dir``, SIGKILLed ``kills`` times as chunks finish, then run to
     the end. Returns its results, whatever of the killed writers was left that is not a chunk, and
-    whether the chunks saved before were kept (loaded, not run and written again)."""
+    whether the chunks completed before were kept (loaded, not run and written again)."""
     spec, out = file_at(tmp / "configs.json", json.dumps([c.to_dict() for c in KILL_SWEEP])), tmp / "out"
     script = ("import json, sys, dln; from dln.config import RunConfig; dln.sweep([RunConfig.from_dict(d) for d in "
               "json.load(open(sys.argv[1]))], chunk=1, out_dir=sys.argv[2], progress=False)")
@@ -453,7 +453,9 @@ def killed_sweep(tmp, kills=3):
         with np.load(chunk.with_suffix(".npz"), allow_pickle=False) as z:
             for name in z.files:
                 z[name]
-    saved = {p: p.stat().st_mtime_ns for p in out.glob("chunk-*")}
+    # The chunks that were complete (their JSON, written last, is there): a kill between a chunk's npz
+    # and its JSON leaves an npz that the resumed sweep rightly writes again.
+    saved = {p: p.stat().st_mtime_ns for j in out.glob("chunk-*.json") for p in (j, j.with_suffix(".npz"))}
     results = dln.sweep(KILL_SWEEP, chunk=1, out_dir=out, progress=False)
     kept = bool(saved) and all(p.stat().st_mtime_ns == t for p, t in saved.items())
     return results, sorted(p.name for p in out.iterdir() if not re.fullmatch(r"chunk-\d{5}\.(json|npz)", p.name)), kept
