@@ -301,9 +301,9 @@ namespace {
 
 enum class Kernel { Library, Eigen };
 
-#if DLN_WITH_OPENBLAS
+#if DLN_WITH_OPENBLAS && defined(EIGEN_VECTORIZE_AVX512)
 // The library's kernels are 512 bits wide on these OpenBLAS cores; elsewhere (Haswell, Zen, ...) they
-// are narrower than an AVX-512 build of dln's own.
+// are narrower than an AVX-512 build of dln's own. (Asked only by an AVX-512 build.)
 bool library_is_avx512() {
     std::string core = scipy_openblas_get_corename();
     for (char& c : core) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
