@@ -13,19 +13,25 @@ std::vector<TrainResult<T>> train_batch(const std::vector<Job<T>>& jobs, const B
     if (options.n_threads < 0)
         invalid("n_threads", "must be >= 1 (or 0 for all cores), got " + std::to_string(options.n_threads));
     std::vector<double> cost(jobs.size());
+    std::vector<std::vector<Index>> widths(jobs.size());
     for (std::size_t i = 0; i < jobs.size(); ++i) {
         const auto& job = jobs[i];
         try {
-            if (!job.net) invalid("net", "missing");
+            if (!job.net && job.weights.empty()) invalid("net", "missing (no network and no weights)");
             if (!job.problem) invalid("problem", "missing");
+            if (!job.net) {
+                check_shapes(job.weights);
+                job.activation.validate();
+            }
+            widths[i] = job.net ? job.net->widths() : widths_of(job.weights);
             job.options.validate();
-            job.optimizer.validate(job.net->depth());
-            job.problem->check_network(job.net->widths());
-            job.problem->check_activation(job.net->activation());
+            job.optimizer.validate(static_cast<Index>(widths[i].size()) - 1);
+            job.problem->check_network(widths[i]);
+            job.problem->check_activation(job.net ? job.net->activation() : job.activation);
         } catch (const std::invalid_argument& e) {
             throw std::invalid_argument("jobs[" + std::to_string(i) + "]: " + e.what());
         }
-        cost[i] = job.problem->flops_per_step(job.net->widths()) * static_cast<double>(job.options.steps + 1);
+        cost[i] = job.problem->flops_per_step(widths[i]) * static_cast<double>(job.options.steps + 1);
     }
     std::vector<std::size_t> order(jobs.size());
     std::iota(order.begin(), order.end(), std::size_t{0});
@@ -48,9 +54,14 @@ std::vector<TrainResult<T>> train_batch(const std::vector<Job<T>>& jobs, const B
             o.manage_threads = false;
             o.stop = options.stop;
             o.progress = options.progress;
+            const Job<T>& job = jobs[i];
             try {
-                results[i].emplace(train(*jobs[i].net, *jobs[i].problem, jobs[i].optimizer, o,
-                                         static_cast<const TrainState<T>*>(nullptr), jobs[i].observers));
+                if (job.net)
+                    results[i].emplace(train(*job.net, *job.problem, job.optimizer, o,
+                                             static_cast<const TrainState<T>*>(nullptr), job.observers));
+                else
+                    results[i].emplace(train(job.weights, job.activation, *job.problem, job.optimizer, o,
+                                             static_cast<const TrainState<T>*>(nullptr), job.observers));
             } catch (...) {
                 errors[i] = std::current_exception();
             }

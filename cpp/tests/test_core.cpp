@@ -237,6 +237,43 @@ void test_bitwise_reproducible() {
     }
 }
 
+// A batch job may start from views of the caller's arrays instead of a Network: its result is bitwise
+// the Network job's and train's on one thread; a view that does not chain is named with its job.
+void test_batch_jobs_from_views() {
+    dln::Factorization<double> problem(random_matrix(12, 10, 3));
+    std::vector<dln::Network<double>> nets;
+    for (std::uint64_t seed = 0; seed < 5; ++seed) nets.push_back(dln::Network<double>::orthogonal({10, 14, 12}, 1.0, seed));
+    dln::OptimizerConfig opt;
+    opt.lr = 0.05;
+    std::vector<dln::Job<double>> by_net(nets.size()), by_view(nets.size());
+    for (std::size_t i = 0; i < nets.size(); ++i) {
+        for (auto* job : {&by_net[i], &by_view[i]}) {
+            job->problem = &problem;
+            job->optimizer = opt;
+            job->options.steps = 20 + static_cast<long long>(i);
+        }
+        by_net[i].net = &nets[i];
+        by_view[i].weights = dln::views_of(nets[i].weights());
+    }
+    dln::BatchOptions options;
+    options.n_threads = 2;
+    const auto a = dln::train_batch(by_net, options), b = dln::train_batch(by_view, options);
+    for (std::size_t i = 0; i < nets.size(); ++i) {
+        dln::TrainOptions one = by_net[i].options;
+        one.n_threads = 1;
+        const auto c = dln::train(nets[i], problem, opt, one);
+        CHECK(a[i].steps == 20 + static_cast<long long>(i) && b[i].steps == a[i].steps && a[i].loss == b[i].loss);
+        for (Index l = 0; l < 2; ++l)
+            CHECK(a[i].network.weight(l) == b[i].network.weight(l) && b[i].network.weight(l) == c.network.weight(l));
+    }
+    const M wrong = random_matrix(12, 13, 4);  // 13 columns do not follow the first layer's 14 rows
+    by_view[3].weights.pop_back();
+    by_view[3].weights.emplace_back(wrong.data(), wrong.rows(), wrong.cols());
+    CHECK_THROWS_NAMING(dln::train_batch(by_view, options), "jobs[3]: weights[1]");
+    by_view[3].weights.clear();
+    CHECK_THROWS_NAMING(dln::train_batch(by_view, options), "jobs[3]: net");
+}
+
 // A run split in two (through TrainResult::state()) ends bitwise where the uninterrupted run ends.
 void test_resume_bitwise() {
     dln::Regression<double> problem(random_matrix(6, 30, 1), random_matrix(4, 30, 2));
@@ -447,6 +484,7 @@ int main() {
         {"parsimony", test_parsimony},
         {"training_semantics", test_training_semantics},
         {"bitwise_reproducible", test_bitwise_reproducible},
+        {"batch_jobs_from_views", test_batch_jobs_from_views},
         {"resume_bitwise", test_resume_bitwise},
         {"observer", test_observer},
         {"no_allocation_per_step", test_no_allocation_per_step},

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['Activation', 'ActivationKind', 'BatchSpec32', 'BatchSpec64', 'BrandTracker32', 'BrandTracker64', 'Compressed32', 'Compressed64', 'InitKind', 'OptimizerConfig', 'OptimizerKind', 'Problem32', 'Problem64', 'Reduction', 'RegressionForm', 'SparseCompletion32', 'SparseCompletion64', 'Status', 'StructuredTracker32', 'StructuredTracker64', 'TrackRecord32', 'TrackRecord64', 'TrackSpec', 'TrackState32', 'TrackState64', 'TrainOptions', 'TrainResult32', 'TrainResult64', 'TrainState32', 'TrainState64', 'build_info', 'compress', 'default_threads', 'end_to_end', 'features', 'init_weights', 'invariant_subspace', 'train', 'train_batch']
+__all__: list[str] = ['Activation', 'ActivationKind', 'BatchRuns32', 'BatchRuns64', 'BatchSpec32', 'BatchSpec64', 'BrandTracker32', 'BrandTracker64', 'Compressed32', 'Compressed64', 'InitKind', 'OptimizerConfig', 'OptimizerKind', 'Problem32', 'Problem64', 'Reduction', 'RegressionForm', 'SparseCompletion32', 'SparseCompletion64', 'Status', 'StructuredTracker32', 'StructuredTracker64', 'TrackRecord32', 'TrackRecord64', 'TrackSpec', 'TrackState32', 'TrackState64', 'TrainOptions', 'TrainResult32', 'TrainResult64', 'TrainState32', 'TrainState64', 'build_info', 'compress', 'default_threads', 'end_to_end', 'features', 'init_weights', 'invariant_subspace', 'train', 'train_batch']
 class OptimizerKind:
     """
     First-order optimiser (SCIENCE.md section 1).
@@ -1568,12 +1568,122 @@ class BatchSpec64:
     """
     def __init__(self, problem: Problem64, optimizer: OptimizerConfig, options: TrainOptions, activation: Activation = ..., track: TrackSpec | None = None, theory_right: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]] | None = None, theory_left: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]] | None = None) -> None:
         ...
+class BatchRuns64:
+    """
+    The ends of the runs of one spec of train_batch: entry j of every field is run j's.
+    """
+    @property
+    def final_loss(self) -> numpy.typing.NDArray[numpy.float64]:
+        ...
+    @property
+    def form(self) -> list[str]:
+        """
+        the regression form used (auto for other problems)
+        """
+    @property
+    def loss(self) -> numpy.typing.NDArray[numpy.float64]:
+        """
+        the loss histories, one after another
+        """
+    @property
+    def loss_offsets(self) -> numpy.typing.NDArray[numpy.int64]:
+        """
+        run j's history is loss[loss_offsets[j]:loss_offsets[j + 1]]
+        """
+    @property
+    def message(self) -> list[str]:
+        """
+        what happened, in words
+        """
+    @property
+    def n_threads(self) -> numpy.typing.NDArray[numpy.int32]:
+        """
+        threads the products used
+        """
+    @property
+    def seconds(self) -> numpy.typing.NDArray[numpy.float64]:
+        ...
+    @property
+    def status(self) -> list[str]:
+        """
+        names: converged, max_steps, diverged or interrupted
+        """
+    @property
+    def steps(self) -> numpy.typing.NDArray[numpy.int64]:
+        """
+        updates applied to reach each run's weights
+        """
+    @property
+    def svd(self) -> list[TrackRecord64 | None]:
+        """
+        per run, the SVD record of a tracked run, else None
+        """
+    @property
+    def weights(self) -> list[list[numpy.typing.NDArray[numpy.float64]]]:
+        """
+        per run, the trained weights (one array per layer)
+        """
 class BatchSpec32:
     """
     The settings shared by runs of train_batch: the arguments of train but the weights.
     """
     def __init__(self, problem: Problem32, optimizer: OptimizerConfig, options: TrainOptions, activation: Activation = ..., track: TrackSpec | None = None, theory_right: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]] | None = None, theory_left: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32, "[m, n]"]] | None = None) -> None:
         ...
+class BatchRuns32:
+    """
+    The ends of the runs of one spec of train_batch: entry j of every field is run j's.
+    """
+    @property
+    def final_loss(self) -> numpy.typing.NDArray[numpy.float64]:
+        ...
+    @property
+    def form(self) -> list[str]:
+        """
+        the regression form used (auto for other problems)
+        """
+    @property
+    def loss(self) -> numpy.typing.NDArray[numpy.float64]:
+        """
+        the loss histories, one after another
+        """
+    @property
+    def loss_offsets(self) -> numpy.typing.NDArray[numpy.int64]:
+        """
+        run j's history is loss[loss_offsets[j]:loss_offsets[j + 1]]
+        """
+    @property
+    def message(self) -> list[str]:
+        """
+        what happened, in words
+        """
+    @property
+    def n_threads(self) -> numpy.typing.NDArray[numpy.int32]:
+        """
+        threads the products used
+        """
+    @property
+    def seconds(self) -> numpy.typing.NDArray[numpy.float64]:
+        ...
+    @property
+    def status(self) -> list[str]:
+        """
+        names: converged, max_steps, diverged or interrupted
+        """
+    @property
+    def steps(self) -> numpy.typing.NDArray[numpy.int64]:
+        """
+        updates applied to reach each run's weights
+        """
+    @property
+    def svd(self) -> list[TrackRecord32 | None]:
+        """
+        per run, the SVD record of a tracked run, else None
+        """
+    @property
+    def weights(self) -> list[list[numpy.typing.NDArray[numpy.float32]]]:
+        """
+        per run, the trained weights (one array per layer)
+        """
 class SparseCompletion64:
     def __init__(self, d_out: typing.SupportsInt | typing.SupportsIndex, d_in: typing.SupportsInt | typing.SupportsIndex, rows: numpy.typing.NDArray[numpy.int64], cols: numpy.typing.NDArray[numpy.int64], values: numpy.typing.NDArray[numpy.float64], reduction: Reduction) -> None:
         ...
@@ -1739,18 +1849,18 @@ def train(problem: SparseCompletion32, weights: collections.abc.Sequence[typing.
     the problem's class (SparseCompletion64 or SparseCompletion32) picks the dtype.
     """
 @typing.overload
-def train_batch(specs: collections.abc.Sequence[BatchSpec64], weights: collections.abc.Sequence[collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64]]], spec_of: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], n_threads: typing.SupportsInt | typing.SupportsIndex, progress: typing.Any = None) -> list[TrainResult64]:
+def train_batch(specs: collections.abc.Sequence[BatchSpec64], weights: collections.abc.Sequence[collections.abc.Sequence[collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64]]]], n_threads: typing.SupportsInt | typing.SupportsIndex, progress: typing.Any = None) -> list[BatchRuns64]:
     """
     Run independent jobs (all of this dtype) on a pool of `n_threads` threads (0: all cores), each with
-    single-threaded products, with the GIL released; results in job order. Run i starts from
-    weights[i] with the settings specs[spec_of[i]]. A bad job raises ValueError starting with
-    'jobs[i]:' before any runs.
+    single-threaded products, with the GIL released. Spec s runs once from each network in weights[s]
+    (a list of runs, each a list of layer arrays); one BatchRuns per spec holds their results. A bad run raises ValueError starting with 'jobs[k]:' (k counting the runs of all specs in
+    order) before any runs.
     """
 @typing.overload
-def train_batch(specs: collections.abc.Sequence[BatchSpec32], weights: collections.abc.Sequence[collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32]]], spec_of: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], n_threads: typing.SupportsInt | typing.SupportsIndex, progress: typing.Any = None) -> list[TrainResult32]:
+def train_batch(specs: collections.abc.Sequence[BatchSpec32], weights: collections.abc.Sequence[collections.abc.Sequence[collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32]]]], n_threads: typing.SupportsInt | typing.SupportsIndex, progress: typing.Any = None) -> list[BatchRuns32]:
     """
     Run independent jobs (all of this dtype) on a pool of `n_threads` threads (0: all cores), each with
-    single-threaded products, with the GIL released; results in job order. Run i starts from
-    weights[i] with the settings specs[spec_of[i]]. A bad job raises ValueError starting with
-    'jobs[i]:' before any runs.
+    single-threaded products, with the GIL released. Spec s runs once from each network in weights[s]
+    (a list of runs, each a list of layer arrays); one BatchRuns per spec holds their results. A bad run raises ValueError starting with 'jobs[k]:' (k counting the runs of all specs in
+    order) before any runs.
     """

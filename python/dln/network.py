@@ -95,11 +95,14 @@ class Network:
 
     @classmethod
     def _from_trusted(cls, weights: list[np.ndarray], dtype: np.dtype, activation: str = "linear",
-                      negative_slope: float = 0.01, act: Optional[_core.Activation] = None) -> "Network":
-        """``act``: the core's activation when the caller has it already (immutable, so shared)."""
+                      negative_slope: float = 0.01, act: Optional[_core.Activation] = None,
+                      read_only: bool = False) -> "Network":
+        """``act``: the core's activation when the caller has it already (immutable, so shared);
+        ``read_only``: the arrays are read-only already (setting the flag costs about 1 us each)."""
         net = cls.__new__(cls)
-        for w in weights:
-            w.flags.writeable = False
+        if not read_only:
+            for w in weights:
+                w.flags.writeable = False
         net._weights = weights
         net._dtype = dtype
         net._activation = activation

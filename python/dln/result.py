@@ -54,6 +54,14 @@ class Result:
     form: str
     svd: Optional[Any] = None  # dln.tracking.SvdTrace when trained with track_svd
 
+    @classmethod
+    def _trusted(cls, fields: dict) -> "Result":
+        """A result of these checked fields (every one given), without the dataclass's ``__init__``: a batch
+        builds one per run, and the frozen ``__init__`` costs several times more than this."""
+        result = cls.__new__(cls)
+        result.__dict__.update(fields)
+        return result
+
     @property
     def converged(self) -> bool:
         return self.status == "converged"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import signal
 import subprocess
@@ -102,6 +103,39 @@ def test_jobs_sharing_settings_equal_their_own_runs():
         assert same(res, dln.train(net, p, **kw, n_threads=1))
         assert res.network.activation == net.activation
     assert not same(results[0], results[1])
+
+
+def test_batch_results_are_whole_results_in_job_order():
+    # Jobs of two shapes and two dtypes interleaved: every field of each result (but the time) is that of
+    # its own run, with the same Python types, and its network is read-only like any other.
+    problem = dln.Factorization(low_rank_target(6, 6, 2, seed=4))
+    jobs = []
+    for s in range(6):
+        widths = [6, 6, 6, 6] if s % 2 else [6, 5, 6]
+        dtype = np.float32 if s % 3 == 2 else np.float64
+        jobs.append((dln.Network.orthogonal(widths, 0.8, seed=s, dtype=dtype), problem,
+                     dict(lr=0.4, steps=10 + s, tol=1e-30 if s == 4 else None, record_every=3)))
+    results = dln.train_batch(jobs, n_threads=2)
+    for (net, p, kw), res in zip(jobs, results):
+        alone = dln.train(net, p, **kw, n_threads=1)
+        for field in dataclasses.fields(dln.Result):
+            if field.name in ("seconds", "network", "loss"):
+                continue
+            assert getattr(res, field.name) == getattr(alone, field.name), field.name
+            assert type(getattr(res, field.name)) is type(getattr(alone, field.name)), field.name
+        assert same(res, alone) and res.loss.dtype == alone.loss.dtype and isinstance(res.seconds, float)
+        assert res.network.dtype == net.dtype and res.network.widths == net.widths
+        assert all(not w.flags.writeable for w in res.network._weights)
+        with pytest.raises(ValueError):
+            res.network._weights[0][0, 0] = 1.0
+
+
+def test_core_messages_name_the_callers_job():
+    # The core counts the runs of all specs in order; train_batch names the caller's job instead.
+    from dln.training.facade import _renumbered
+    assert _renumbered("jobs[1]: weights[0]: bad", [4, 7, 9]) == "jobs[7]: weights[0]: bad"
+    assert _renumbered("jobs[5]: out of range", [4, 7]) == "jobs[5]: out of range"
+    assert _renumbered("n_threads: bad", [4]) == "n_threads: bad"
 
 
 @pytest.mark.parametrize("bad,match", [

@@ -14,7 +14,12 @@ namespace dln {
 
 template <class T>
 struct Job {
+    // The starting point: a network, or (when `net` is null) `weights`, views of the layers (checked,
+    // finiteness included, as they are copied into the run), with `activation`: a caller holding the
+    // weights in its own arrays (NumPy's, say) starts each job from them without a copy per job.
     const Network<T>* net = nullptr;
+    std::vector<ConstView<T>> weights;
+    Activation activation;
     const Problem<T>* problem = nullptr;
     OptimizerConfig optimizer;
     TrainOptions options;  // n_threads, stop and progress are set by the batch

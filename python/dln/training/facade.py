@@ -172,7 +172,8 @@ def train_batch(jobs: Sequence[Any], n_threads: Optional[int] = None, progress: 
     # many networks of one shape on one problem checks and converts its settings once, not per job.
     shared: dict[Any, int] = {}
     specs: list[Prepared] = []
-    runs: list[tuple[int, Network]] = []  # per job: (index into specs, its network)
+    members: list[list[int]] = []  # per spec, the jobs (their numbers) it runs
+    nets: list[list[Network]] = []  # per spec, their networks
     # Jobs on a SparseCompletion (its evaluator is not in the core's batch pool): checked with the others,
     # run after them, one at a time on one thread, so each is bitwise its train(..., n_threads=1).
     sparse: dict[int, tuple[Network, SparseCompletion, Any]] = {}
@@ -180,42 +181,51 @@ def train_batch(jobs: Sequence[Any], n_threads: Optional[int] = None, progress: 
         try:
             if not (isinstance(job, (tuple, list)) and len(job) == 3 and isinstance(job[2], dict)):
                 raise TypeError(f"job: expected a (network, problem, kwargs dict) triple, got {type(job).__name__}")
-            if isinstance(job[1], SparseCompletion) and not is_implicit(job[0]):
-                sparse[i] = (job[0], job[1], _sparse_settings(*job))
+            net, problem, kwargs = job
+            if isinstance(problem, SparseCompletion) and not is_implicit(net):
+                sparse[i] = (net, problem, _sparse_settings(net, problem, kwargs))
                 continue
-            key = _share_key(*job)
+            key = _share_key(net, problem, kwargs)
             s = shared.get(key) if key is not None else None
             if s is None:
                 s = len(specs)
-                specs.append(prepare(*job))
+                specs.append(prepare(net, problem, kwargs))
+                members.append([])
+                nets.append([])
                 if key is not None:
                     shared[key] = s
-            runs.append((s, job[0]))
+            members[s].append(i)
+            nets[s].append(net)
         except (TypeError, ValueError, MemoryError) as exc:
             raise type(exc)(f"jobs[{i}]: {exc}") from None
-    dense = [i for i in range(len(jobs)) if i not in sparse]  # job number of each of `runs`
     # Every job keeps its input and result weights (3 copies); at most n_threads jobs hold work buffers.
     kept = [3.0 * p.net.dtype.itemsize * _memory.layer_elements(p.net.widths) for p in specs]
-    working = sorted((specs[s].nbytes - kept[s] for s, _ in runs), reverse=True)
-    _memory.require(sum(kept[s] for s, _ in runs) + sum(working[:threads or _core.default_threads()]), "jobs",
-                    f"a batch of {len(runs)} runs")
+    working = sorted(((p.nbytes - k, len(m)) for p, k, m in zip(specs, kept, members)), reverse=True)
+    busy, held = threads or _core.default_threads(), 0.0
+    for w, count in working:  # the largest work buffers, one per thread
+        held += w * min(count, busy)
+        busy -= min(count, busy)
+    _memory.require(sum(k * len(m) for k, m in zip(kept, members)) + held, "jobs",
+                    f"a batch of {sum(map(len, members))} runs")
     results: list[Optional[Result]] = [None] * len(jobs)
-    total = sum(specs[s].settings.steps for s, _ in runs) + sum(st.steps for _, _, st in sparse.values())
+    total = (sum(p.settings.steps * len(m) for p, m in zip(specs, members))
+             + sum(st.steps for _, _, st in sparse.values()))
     with Progress(progress, total, "dln.train_batch") as bar:
         done_before = 0
         for dtype in sorted({p.net.dtype for p in specs}, key=str):
             chosen = [s for s, p in enumerate(specs) if p.net.dtype == dtype]  # this dtype's specs
-            number = {s: j for j, s in enumerate(chosen)}
-            index = [i for i, (s, _) in enumerate(runs) if s in number]
             spec_type: Any = _core.BatchSpec64 if dtype == np.float64 else _core.BatchSpec32
             core_specs = [spec_type(p.core_problem, p.optimizer, p.settings.train_options(), track=p.track,
                                     **p.theory_args, **p.activation) for p in (specs[s] for s in chosen)]
-            outs = _core.train_batch(core_specs, [runs[i][1]._weights for i in index],
-                                     [number[runs[i][0]] for i in index], threads, bar.callback(done_before))
-            for i, out in zip(index, outs):
-                s, net = runs[i]
-                results[dense[i]] = specs[s].core_result(out, bar.explain(out.message), net)
-            done_before += sum(specs[runs[i][0]].settings.steps for i in index)
+            weights = [[net._weights for net in nets[s]] for s in chosen]  # read in place by the core
+            try:
+                outs = _core.train_batch(core_specs, weights, threads, bar.callback(done_before))
+            except ValueError as exc:  # the core counts the runs of all specs in order: name the job
+                raise ValueError(_renumbered(str(exc), [i for s in chosen for i in members[s]])) from None
+            for s, out in zip(chosen, outs):
+                for i, r in zip(members[s], specs[s].stacked_results(out, bar.explain, nets[s])):
+                    results[i] = r
+            done_before += sum(specs[s].settings.steps * len(members[s]) for s in chosen)
         # Ctrl-C (or a raising progress callable) stops the whole batch, as in the core's pool: jobs not
         # started by then end interrupted at their first state, with zero steps.
         stopped = any(r is not None and r.status == "interrupted" for r in results)
@@ -230,6 +240,14 @@ def train_batch(jobs: Sequence[Any], n_threads: Optional[int] = None, progress: 
             done_before += st.steps
             stopped = res.status == "interrupted"
     return results  # type: ignore[return-value]
+
+
+def _renumbered(message: str, jobs: list) -> str:
+    """A core message about its run k ("jobs[k]: ...") about the caller's job ``jobs[k]`` instead."""
+    head, sep, rest = message.partition("]: ")
+    if sep and head.startswith("jobs[") and head[5:].isdigit() and int(head[5:]) < len(jobs):
+        return f"jobs[{jobs[int(head[5:])]}]: {rest}"
+    return message
 
 
 def _sparse_settings(net: Any, problem: SparseCompletion, kwargs: dict) -> Any:
@@ -253,9 +271,9 @@ def _share_key(net: Any, problem: Any, kwargs: dict) -> Any:
     if type(net) is not Network or kwargs.get("track_svd") is not None:
         return None
     try:
-        args = tuple(sorted((k, type(v), v) for k, v in kwargs.items()))
-        key = (id(problem), tuple(w.shape for w in net._weights), net.dtype, net.activation, net.negative_slope,
-               args)
+        # kwargs in their order: the same arguments given in another order only miss the sharing
+        key = (id(problem), net._dtype, net._activation, net._slope, tuple([w.shape for w in net._weights]),
+               tuple(kwargs.items()), tuple(map(type, kwargs.values())))
         hash(key)
     except TypeError:  # an unhashable value (a list of lr_scale, say) or a key that is not a str
         return None

@@ -74,22 +74,36 @@ class Prepared:
         return {} if self.theory is None else dict(theory_right=self.theory[0], theory_left=self.theory[1])
 
     def result(self, status: str, steps: int, loss: Any, weights: list, final_loss: float, seconds: float,
-               message: str, n_threads: int, form: str, svd: Optional[dict] = None,
-               net: Optional[Network] = None) -> Result:
-        """``net``: the run's starting network when it is not ``self.net`` (a batch job sharing these
-        settings); the result's network takes its activation."""
+               message: str, n_threads: int, form: str, svd: Optional[dict] = None) -> Result:
         return Result(
-            status=status, steps=int(steps), loss=loss, network=(self.net if net is None else net)._like(list(weights)),
+            status=status, steps=int(steps), loss=loss, network=self.net._like(list(weights)),
             final_loss=float(final_loss), seconds=float(seconds), message=message,
             optimizer=self.settings.optimizer, lr=self.settings.lr, reduction=self.problem.reduction,
             record_every=self.settings.record_every, n_threads=int(n_threads), form=form,
             svd=None if svd is None else SvdTrace._from_core(svd))
 
-    def core_result(self, out: Any, message: str, net: Optional[Network] = None) -> Result:
-        """The :class:`Result` of the core's ``TrainResult64``/``TrainResult32`` ``out`` (``net``: as in
-        :meth:`result`)."""
+    def core_result(self, out: Any, message: str) -> Result:
+        """The :class:`Result` of the core's ``TrainResult64``/``TrainResult32`` ``out``."""
         return self.result(out.status.name, out.steps, out.loss, out.weights, out.final_loss, out.seconds, message,
-                           out.n_threads, out.form.name, None if out.svd is None else out.svd.to_dict(), net)
+                           out.n_threads, out.form.name, None if out.svd is None else out.svd.to_dict())
+
+    def stacked_results(self, out: Any, explain: Any, nets: list) -> list:
+        """The :class:`Result` of each run of the core's ``BatchRuns64``/``BatchRuns32`` ``out``, whose run j
+        started from ``nets[j]`` (each result's network takes its activation)."""
+        loss, offsets, weights, svd = out.loss, out.loss_offsets.tolist(), out.weights, out.svd
+        s, reduction, dtype = self.settings, self.problem.reduction, self.net.dtype
+        results = []
+        for j, (status, steps, final, seconds, message, threads, form) in enumerate(zip(
+                out.status, out.steps.tolist(), out.final_loss.tolist(), out.seconds.tolist(), out.message,
+                out.n_threads.tolist(), out.form)):
+            net = nets[j]
+            results.append(Result._trusted(dict(
+                status=status, steps=steps, loss=loss[offsets[j]:offsets[j + 1]],
+                network=Network._from_trusted(weights[j], dtype, net._activation, net._slope, net._act, read_only=True),
+                final_loss=final, seconds=seconds, message=explain(message), optimizer=s.optimizer, lr=s.lr,
+                reduction=reduction, record_every=s.record_every, n_threads=threads, form=form,
+                svd=None if svd[j] is None else SvdTrace._from_core(svd[j].to_dict()))))
+        return results
 
 
 def prepare(net: Any, problem: Any, kwargs: dict) -> Prepared:
