@@ -181,6 +181,8 @@ def test_completion_matches_dense_compressed_path():
     ref = dln.train(net.dense(), prob, 2.0, res.steps, compress=R, n_threads=1)
     assert res.path == ref.path == "sparse" and res.converged and not res.exact
     assert subspace_sine(res.compression.basis[0], ref.compression.basis[0]) <= 1e-11
+    info = res.compression.subspace  # ARPACK's start leaves the block iteration one confirming step
+    assert info["warm_start"] == "arpack" and info["iterations"] <= 3 and info["residual"] <= 1e-14
     for a, b in zip(res.network.dense().weights, ref.network.weights):
         assert _rel(a, b) <= 1e-11
     # the same problem given by its entries only
