@@ -183,8 +183,8 @@ def test_completion_tracks_wide():
 def numpy_sparse_loss_grads(W, phi, mask):
     """Loss and gradients of 1/2 mean(M * (W_L..W_1 - Phi))^2 by explicit NumPy prefix/suffix products."""
     L = len(W)
-    pre = [np.eye(W[0].shape[1])]
-    for w in W:
+    pre = [None, W[0]]  # pre[l] = W_l..W_1 (pre[0] = I, never formed: d_in may be large)
+    for w in W[1:]:
         pre.append(w @ pre[-1])
     R = mask * (pre[-1] - phi) / phi.size
     loss = 0.5 * phi.size * np.sum(R**2)
@@ -193,11 +193,14 @@ def numpy_sparse_loss_grads(W, phi, mask):
         suf = np.eye(W[-1].shape[0])
         for w in W[l + 1:][::-1]:
             suf = suf @ w
-        grads.append(suf.T @ R @ pre[l].T)
+        grads.append(suf.T @ R if l == 0 else suf.T @ R @ pre[l].T)
     return loss, grads
 
 
-@pytest.mark.parametrize("shape,k,p", [((50, 40), 4, 0.3), ((1, 30), 2, 0.5), ((300, 300), 20, 0.5)])
+@pytest.mark.parametrize("shape,k,p", [((50, 40), 4, 0.3), ((1, 30), 2, 0.5), ((300, 300), 20, 0.5),
+                                     # wide enough that the row sweep takes the columns in several blocks
+                                     # (compile-time kernel k = 10, run-time kernel k = 37)
+                                     ((20, 70000), 10, 0.01), ((20, 70000), 37, 0.01)])
 def test_sparse_completion_equals_dense(shape, k, p):
     rng = np.random.default_rng(13)
     d_out, d_in = shape

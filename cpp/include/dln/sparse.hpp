@@ -126,6 +126,12 @@ private:
     Mat<T> WL_;                      // W_L with rows padded to ld_ (the columns' gathered operand)
     std::vector<Mat<T>> G_;          // descent: the gradients of the last forward()
     std::vector<double> row_sq_;     // squared residual per output row, summed in row order
+    // The row sweep goes through the input columns in blocks whose rows of P and of B fit in cache
+    // together (one block unless d_in is large): a row's entries in a block are a contiguous part of
+    // its CSR range (columns are sorted), cursor_[i] where the next block's part of row i starts, and
+    // the row's running sums wait in row_sq_ and its row of G_L between blocks.
+    std::vector<Tile> col_blocks_;
+    std::vector<std::int64_t> cursor_;
     std::vector<T> gpart_;           // per column tile, its share of every inner G_l
     std::size_t gpart_size_ = 0;     // sum over inner layers of n_{l+1} n_l
     std::vector<std::size_t> group_first_;  // row tiles [group_first_[g], group_first_[g + 1]) form group g
@@ -136,7 +142,8 @@ private:
     std::unique_ptr<PhasePool> pool_;  // threads started once per run, reused every phase
     std::atomic<Index> next_{0};        // the next unclaimed tile of the current phase
     std::vector<Mat<T>>* grad_out_ = nullptr;  // evaluate()'s gradients during a call
-    using RowKernel = void (*)(SparseEvaluator&, const Tile&, T*);
+    // A row tile's entries in columns [block.first, block.last); `first`: the first block of the step.
+    using RowKernel = void (*)(SparseEvaluator&, const Tile&, T*, const Tile& block, bool first);
     using ColKernel = void (*)(SparseEvaluator&, const std::vector<Mat<T>>&, const Tile&, T*, T*,
                                std::vector<Mat<T>>&);
     using FwdKernel = void (*)(SparseEvaluator&, const std::vector<Mat<T>>&, const Tile&);
@@ -145,7 +152,7 @@ private:
     FwdKernel fwd_ = nullptr;
     // The sweeps, specialised for last hidden widths K <= 32 (K = 0: any width, read at run time).
     template <int K, bool Grad>
-    static void row_sweep(SparseEvaluator& e, const Tile& tile, T* B);
+    static void row_sweep(SparseEvaluator& e, const Tile& tile, T* B, const Tile& block, bool first);
     template <int K>
     static void col_sweep(SparseEvaluator& e, const std::vector<Mat<T>>& W, const Tile& tile, T* b,
                           T* spare, std::vector<Mat<T>>& G);
