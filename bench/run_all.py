@@ -522,6 +522,15 @@ def cpu_slug(cpu: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", s).strip("-") or "cpu"
 
 
+def isa_slug(simd: str) -> str:
+    """The widest vector instruction set dln was built for (its ``build_info()["simd"]``): one CPU name
+    ("AMD EPYC", say, in a virtual machine) covers machines whose kernels differ."""
+    for isa in ("avx512", "avx2", "avx"):
+        if isa in simd.lower().replace("-", ""):
+            return isa
+    return "sse"
+
+
 def run_worker(args: argparse.Namespace, T: int, log) -> tuple[list, list]:
     cmd = [sys.executable, "-u", os.path.abspath(__file__), "--worker", str(T),
            "--threads", ",".join(map(str, args.threads)), "--cases", ",".join(sorted(args.cases))]
@@ -588,7 +597,8 @@ def main() -> int:
         "cases": cases,
     }
     os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, f"{date}-{cpu_slug(cpu)}" + ("-quick" if args.quick else ""))
+    isa = isa_slug(first.get("build_info", {}).get("simd", ""))
+    stem = os.path.join(args.out, f"{date}-{cpu_slug(cpu)}-{isa}" + ("-quick" if args.quick else ""))
     with open(stem + ".json", "w") as f:
         json.dump(results, f, indent=1)
     try:
