@@ -85,10 +85,9 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
             for (std::size_t s = 0; s < specs.size(); ++s) {
                 const BS& b = *specs[s];
                 for (std::size_t k = first[s]; k < first[s + 1]; ++k) {
-                    const py::ssize_t j = static_cast<py::ssize_t>(k - first[s]);
                     Job<T>& job = jobs[k];
                     try {
-                        for (const auto& w : weights[s][static_cast<std::size_t>(j)]) job.weights.push_back(view_of(w, "weights"));
+                        for (const auto& w : weights[s][k - first[s]]) job.weights.push_back(view_of(w, "weights"));
                     } catch (const std::invalid_argument& e) {
                         throw std::invalid_argument("jobs[" + std::to_string(k) + "]: " + e.what());
                     }
@@ -141,14 +140,7 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
                     offsets[j + 1] = offsets[j] + static_cast<long long>(r.loss.size());
                     o.message.push_back(std::move(r.message));
                     o.form.emplace_back(to_string(r.form));
-                    // Handed to NumPy, not copied: each array owns its moved matrix, read-only as a
-                    // network's weights are (clearing the flag here saves Python a call per array).
-                    auto& layers = o.weights.emplace_back();
-                    for (auto& w : std::move(r.network).release_weights()) {
-                        layers.push_back(py::reinterpret_steal<py::array_t<T>>(
-                            py::detail::make_caster<Mat<T>>::cast(std::move(w), py::return_value_policy::move, nullptr)));
-                        py::detail::array_proxy(layers.back().ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
-                    }
+                    o.weights.push_back(numpy_weights(std::move(r.network), true));
                     auto& tracker = trackers[first[s] + j];
                     if (tracker) o.svd.emplace_back(std::move(tracker->record()));
                     else o.svd.emplace_back(std::nullopt);
@@ -159,8 +151,9 @@ void bind_dtype(py::module_& m, const std::string& suffix) {
         py::arg("specs"), py::arg("weights"), py::arg("n_threads"), py::arg("progress") = py::none(),
         "Run independent jobs (all of this dtype) on a pool of `n_threads` threads (0: all cores), each with\n"
         "single-threaded products, with the GIL released. Spec s runs once from each network in weights[s]\n"
-        "(a list of runs, each a list of layer arrays); one BatchRuns per spec holds their results. A bad run raises ValueError starting with 'jobs[k]:' (k counting the runs of all specs in\n"
-        "order) before any runs.");
+        "(a list of runs, each a list of layer arrays); one BatchRuns per spec holds their results. A bad\n"
+        "run raises ValueError starting with 'jobs[k]:' (k counting the runs of all specs in order) before\n"
+        "any runs.");
 }
 
 }  // namespace

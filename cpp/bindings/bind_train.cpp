@@ -17,10 +17,7 @@ RunResult<T> run_result(TrainResult<T>&& r) {
     out.n_threads = r.n_threads;
     // What a checkpoint needs to continue the run bit for bit.
     out.state = TrainState<T>{r.steps, r.initial_loss, std::move(r.loss), std::move(r.optimizer_state)};
-    // Handed to NumPy, not copied: each array owns its moved matrix.
-    for (auto& w : std::move(r.network).release_weights())
-        out.weights.push_back(py::reinterpret_steal<py::array_t<T>>(
-            py::detail::make_caster<Mat<T>>::cast(std::move(w), py::return_value_policy::move, nullptr)));
+    out.weights = numpy_weights(std::move(r.network), false);
     return out;
 }
 

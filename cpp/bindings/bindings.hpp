@@ -26,6 +26,19 @@ ConstView<T> view_of(const CArray<T>& a, const char* name) {
     return ConstView<T>(a.data(), a.shape(0), a.shape(1));
 }
 
+// A trained network's weights handed to NumPy, not copied: each array owns its moved matrix. With
+// `read_only` the arrays are flagged as a dln.Network's are (cheaper here than in Python, per array).
+template <class T>
+std::vector<py::array_t<T>> numpy_weights(Network<T>&& net, bool read_only) {
+    std::vector<py::array_t<T>> out;
+    for (auto& w : std::move(net).release_weights()) {
+        out.push_back(py::reinterpret_steal<py::array_t<T>>(
+            py::detail::make_caster<Mat<T>>::cast(std::move(w), py::return_value_policy::move, nullptr)));
+        if (read_only) py::detail::array_proxy(out.back().ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+    }
+    return out;
+}
+
 // A core problem plus the NumPy arrays it views, so they live as long as it does.
 template <class T>
 struct BoundProblem {

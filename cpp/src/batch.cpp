@@ -13,7 +13,6 @@ std::vector<TrainResult<T>> train_batch(const std::vector<Job<T>>& jobs, const B
     if (options.n_threads < 0)
         invalid("n_threads", "must be >= 1 (or 0 for all cores), got " + std::to_string(options.n_threads));
     std::vector<double> cost(jobs.size());
-    std::vector<std::vector<Index>> widths(jobs.size());
     for (std::size_t i = 0; i < jobs.size(); ++i) {
         const auto& job = jobs[i];
         try {
@@ -23,15 +22,15 @@ std::vector<TrainResult<T>> train_batch(const std::vector<Job<T>>& jobs, const B
                 check_shapes(job.weights);
                 job.activation.validate();
             }
-            widths[i] = job.net ? job.net->widths() : widths_of(job.weights);
+            const std::vector<Index> widths = job.net ? job.net->widths() : widths_of(job.weights);
             job.options.validate();
-            job.optimizer.validate(static_cast<Index>(widths[i].size()) - 1);
-            job.problem->check_network(widths[i]);
+            job.optimizer.validate(static_cast<Index>(widths.size()) - 1);
+            job.problem->check_network(widths);
             job.problem->check_activation(job.net ? job.net->activation() : job.activation);
+            cost[i] = job.problem->flops_per_step(widths) * static_cast<double>(job.options.steps + 1);
         } catch (const std::invalid_argument& e) {
             throw std::invalid_argument("jobs[" + std::to_string(i) + "]: " + e.what());
         }
-        cost[i] = job.problem->flops_per_step(widths[i]) * static_cast<double>(job.options.steps + 1);
     }
     std::vector<std::size_t> order(jobs.size());
     std::iota(order.begin(), order.end(), std::size_t{0});

@@ -317,11 +317,7 @@ void SparseEvaluator<T>::row_sweep(SparseEvaluator& e, const Tile& tile, T* B, c
             e.cursor_[row] = end;
         }
         double& row_sq = e.row_sq_[row];
-        if (first) {
-            row_sq = 0.0;
-            if constexpr (Grad)
-                for (Index a = 0; a < k; ++a) GL[i * k + a] = T(0);
-        }
+        if (first) row_sq = 0.0;  // the row of G_L starts at zero too: in registers (K > 0) or below
         if constexpr (K > 0) {
             constexpr int V = kLanes<T>, KV = (K + V - 1) / V;
             Vec<T> w[KV], g[KV];
@@ -397,6 +393,9 @@ void SparseEvaluator<T>::row_sweep(SparseEvaluator& e, const Tile& tile, T* B, c
             }
         } else {
             T* gi = Grad ? GL + i * k : nullptr;
+            if constexpr (Grad)
+                if (first)
+                    for (Index a = 0; a < k; ++a) gi[a] = T(0);
             double sq = row_sq;
             for (auto q = e0; q < e1; ++q) {
                 const SparseEntry<T> x = ent[q];

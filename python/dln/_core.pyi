@@ -1853,14 +1853,16 @@ def train_batch(specs: collections.abc.Sequence[BatchSpec64], weights: collectio
     """
     Run independent jobs (all of this dtype) on a pool of `n_threads` threads (0: all cores), each with
     single-threaded products, with the GIL released. Spec s runs once from each network in weights[s]
-    (a list of runs, each a list of layer arrays); one BatchRuns per spec holds their results. A bad run raises ValueError starting with 'jobs[k]:' (k counting the runs of all specs in
-    order) before any runs.
+    (a list of runs, each a list of layer arrays); one BatchRuns per spec holds their results. A bad
+    run raises ValueError starting with 'jobs[k]:' (k counting the runs of all specs in order) before
+    any runs.
     """
 @typing.overload
 def train_batch(specs: collections.abc.Sequence[BatchSpec32], weights: collections.abc.Sequence[collections.abc.Sequence[collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float32]]]], n_threads: typing.SupportsInt | typing.SupportsIndex, progress: typing.Any = None) -> list[BatchRuns32]:
     """
     Run independent jobs (all of this dtype) on a pool of `n_threads` threads (0: all cores), each with
     single-threaded products, with the GIL released. Spec s runs once from each network in weights[s]
-    (a list of runs, each a list of layer arrays); one BatchRuns per spec holds their results. A bad run raises ValueError starting with 'jobs[k]:' (k counting the runs of all specs in
-    order) before any runs.
+    (a list of runs, each a list of layer arrays); one BatchRuns per spec holds their results. A bad
+    run raises ValueError starting with 'jobs[k]:' (k counting the runs of all specs in order) before
+    any runs.
     """

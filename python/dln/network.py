@@ -114,10 +114,11 @@ class Network:
         # Rebuilt through the constructor, so an unpickled network is validated and read-only again.
         return (Network, (list(self._weights), self._dtype, self._activation, self._slope))
 
-    def _like(self, weights: list[np.ndarray], dtype: Optional[np.dtype] = None) -> "Network":
-        """A network with these (trusted) weights and this network's activation."""
+    def _like(self, weights: list[np.ndarray], dtype: Optional[np.dtype] = None, read_only: bool = False) -> "Network":
+        """A network with these (trusted) weights and this network's activation (``read_only``: as in
+        :meth:`_from_trusted`)."""
         return Network._from_trusted(weights, self._dtype if dtype is None else dtype, self._activation, self._slope,
-                                     self._act)
+                                     self._act, read_only)
 
     @classmethod
     def _init(cls, kind: str, widths: Sequence[int], scale: float, seed: int, dtype: Any, activation: Any,

@@ -77,10 +77,14 @@ class Prepared:
                message: str, n_threads: int, form: str, svd: Optional[dict] = None) -> Result:
         return Result(
             status=status, steps=int(steps), loss=loss, network=self.net._like(list(weights)),
-            final_loss=float(final_loss), seconds=float(seconds), message=message,
-            optimizer=self.settings.optimizer, lr=self.settings.lr, reduction=self.problem.reduction,
-            record_every=self.settings.record_every, n_threads=int(n_threads), form=form,
-            svd=None if svd is None else SvdTrace._from_core(svd))
+            final_loss=float(final_loss), seconds=float(seconds), message=message, n_threads=int(n_threads),
+            form=form, svd=None if svd is None else SvdTrace._from_core(svd), **self.run_fields)
+
+    @property
+    def run_fields(self) -> dict:
+        """The fields of a :class:`Result` that come from the run's settings, not from its end."""
+        s = self.settings
+        return dict(optimizer=s.optimizer, lr=s.lr, reduction=self.problem.reduction, record_every=s.record_every)
 
     def core_result(self, out: Any, message: str) -> Result:
         """The :class:`Result` of the core's ``TrainResult64``/``TrainResult32`` ``out``."""
@@ -91,17 +95,15 @@ class Prepared:
         """The :class:`Result` of each run of the core's ``BatchRuns64``/``BatchRuns32`` ``out``, whose run j
         started from ``nets[j]`` (each result's network takes its activation)."""
         loss, offsets, weights, svd = out.loss, out.loss_offsets.tolist(), out.weights, out.svd
-        s, reduction, dtype = self.settings, self.problem.reduction, self.net.dtype
+        fields = self.run_fields
         results = []
         for j, (status, steps, final, seconds, message, threads, form) in enumerate(zip(
                 out.status, out.steps.tolist(), out.final_loss.tolist(), out.seconds.tolist(), out.message,
                 out.n_threads.tolist(), out.form)):
-            net = nets[j]
             results.append(Result._trusted(dict(
-                status=status, steps=steps, loss=loss[offsets[j]:offsets[j + 1]],
-                network=Network._from_trusted(weights[j], dtype, net._activation, net._slope, net._act, read_only=True),
-                final_loss=final, seconds=seconds, message=explain(message), optimizer=s.optimizer, lr=s.lr,
-                reduction=reduction, record_every=s.record_every, n_threads=threads, form=form,
+                fields, status=status, steps=steps, loss=loss[offsets[j]:offsets[j + 1]],
+                network=nets[j]._like(weights[j], read_only=True), final_loss=final, seconds=seconds,
+                message=explain(message), n_threads=threads, form=form,
                 svd=None if svd[j] is None else SvdTrace._from_core(svd[j].to_dict()))))
         return results
 
